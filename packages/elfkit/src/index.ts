@@ -1,1 +1,7 @@
-export {};
+export { readElf } from './read/read-elf.js';
+export { ElfError, isElfError, type ElfErrorCode } from './errors.js';
+export * from './model/constants.js';
+export type {
+  DynamicEntry, ElfFile, ElfHeader, ElfKind, ElfSymbol, FunctionRange, Note, Relocation, Section,
+  Segment, SyscallAnnotation,
+} from './model/types.js';

@@ -1,0 +1,168 @@
+import { ElfError } from '../errors.js';
+import {
+  DF_1_PIE, DT_FLAGS_1, DT_SONAME, ET_EXEC, ET_REL, NT_GNU_BUILD_ID, PT_GNU_EH_FRAME, PT_INTERP,
+  SHT_DYNSYM, SHT_SYMTAB,
+} from '../model/constants.js';
+import type {
+  DynamicEntry, ElfFile, ElfHeader, ElfKind, ElfSymbol, FunctionRange, Note, Relocation, Section,
+  Segment, SyscallAnnotation,
+} from '../model/types.js';
+import { AddressMap } from './address-map.js';
+import { Cursor } from './cursor.js';
+import { readAnnotations } from './read-annotations.js';
+import { readDynamic } from './read-dynamic.js';
+import { readEhFrame, type FdeRange } from './read-eh-frame.js';
+import { functionsFromFdes, functionsFromSymbols } from './read-functions.js';
+import { readHeader } from './read-header.js';
+import { readNotes } from './read-notes.js';
+import { readRelocations } from './read-relocations.js';
+import { readSections } from './read-sections.js';
+import { readSegments } from './read-segments.js';
+import { readSymbols } from './read-symbols.js';
+
+/**
+ * The reader's ElfFile: header, sections and segments are read and checked up front; every other
+ * table is built on first access and kept. All byte data are views of `bytes`.
+ */
+export class ElfFileReader implements ElfFile {
+  readonly bytes: Uint8Array;
+  readonly header: ElfHeader;
+  readonly sections: Section[];
+  readonly segments: Segment[];
+  private readonly cursor: Cursor;
+  private readonly map: AddressMap;
+  private readonly byName = new Map<string, Section>();
+  private cache: {
+    symbols?: ElfSymbol[];
+    dynamicSymbols?: ElfSymbol[];
+    dynamic?: DynamicEntry[];
+    relocations?: Relocation[];
+    notes?: Note[];
+    functions?: FunctionRange[];
+    annotations?: SyscallAnnotation[];
+    kind?: ElfKind;
+    otherSymbols?: Map<number, ElfSymbol[]>;
+  } = {};
+
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+    this.cursor = new Cursor(bytes);
+    this.header = readHeader(this.cursor);
+    this.sections = readSections(this.cursor, this.header);
+    this.segments = readSegments(this.cursor, this.header);
+    this.map = new AddressMap(this.segments, this.sections);
+    for (const s of this.sections) if (!this.byName.has(s.name)) this.byName.set(s.name, s);
+  }
+
+  get kind(): ElfKind {
+    return (this.cache.kind ??= this.computeKind());
+  }
+
+  get symbols(): ElfSymbol[] {
+    return (this.cache.symbols ??= this.readTable(SHT_SYMTAB));
+  }
+
+  get dynamicSymbols(): ElfSymbol[] {
+    return (this.cache.dynamicSymbols ??= this.readTable(SHT_DYNSYM));
+  }
+
+  get dynamic(): DynamicEntry[] {
+    return (this.cache.dynamic ??= readDynamic(this.cursor, this.sections, this.segments));
+  }
+
+  get relocations(): Relocation[] {
+    return (this.cache.relocations ??= readRelocations(this.cursor, this.sections, this.map));
+  }
+
+  get notes(): Note[] {
+    return (this.cache.notes ??= readNotes(this.cursor, this.sections, this.segments));
+  }
+
+  get buildId(): string | undefined {
+    const n = this.notes.find((x) => x.name === 'GNU' && x.type === NT_GNU_BUILD_ID);
+    return n === undefined ? undefined : Buffer.from(n.desc.buffer, n.desc.byteOffset, n.desc.byteLength).toString('hex');
+  }
+
+  section(name: string): Section | undefined {
+    return this.byName.get(name);
+  }
+
+  functions(): FunctionRange[] {
+    return (this.cache.functions ??= this.computeFunctions());
+  }
+
+  vaToOffset(va: bigint): number | undefined {
+    return this.map.vaToOffset(va);
+  }
+
+  offsetToVa(offset: number): bigint | undefined {
+    return this.map.offsetToVa(offset);
+  }
+
+  readVa(va: bigint, length: number): Uint8Array {
+    const offset = this.map.rangeOffset(va, length);
+    return this.bytes.subarray(offset, offset + length);
+  }
+
+  syscallAnnotations(): SyscallAnnotation[] {
+    return (this.cache.annotations ??= readAnnotations({
+      cursor: this.cursor,
+      type: this.header.type,
+      sections: this.sections,
+      relocations: () => this.relocations,
+      symbolsOf: (table) => this.symbolsOf(table),
+    }));
+  }
+
+  private readTable(type: number): ElfSymbol[] {
+    const s = this.sections.find((x) => x.type === type);
+    return s === undefined ? [] : readSymbols(this.cursor, this.sections, s);
+  }
+
+  private symbolsOf(table: Section): ElfSymbol[] {
+    if (table.type === SHT_SYMTAB && this.sections.find((x) => x.type === SHT_SYMTAB) === table) return this.symbols;
+    if (table.type === SHT_DYNSYM && this.sections.find((x) => x.type === SHT_DYNSYM) === table) return this.dynamicSymbols;
+    if (table.type !== SHT_SYMTAB && table.type !== SHT_DYNSYM) {
+      throw new ElfError('ELF_BAD_INDEX', table.headerOffset, `section ${table.index} (${table.name}) is not a symbol table`);
+    }
+    const other = (this.cache.otherSymbols ??= new Map());
+    let syms = other.get(table.index);
+    if (syms === undefined) other.set(table.index, (syms = readSymbols(this.cursor, this.sections, table)));
+    return syms;
+  }
+
+  private computeKind(): ElfKind {
+    const t = this.header.type;
+    if (t === ET_REL) return 'relocatable';
+    const interp = this.segments.some((p) => p.type === PT_INTERP);
+    if (t === ET_EXEC) return interp ? 'exec' : 'static';
+    const flags1 = this.dynamic.find((d) => d.tag === DT_FLAGS_1)?.value ?? 0n;
+    if ((flags1 & BigInt(DF_1_PIE)) !== 0n) return interp ? 'pie' : 'static-pie';
+    // Older linkers set no DF_1_PIE: an interpreter without a soname is a PIE (libc.so.6 has both).
+    const soname = this.dynamic.some((d) => d.tag === DT_SONAME);
+    return interp && !soname ? 'pie' : 'shared';
+  }
+
+  private computeFunctions(): FunctionRange[] {
+    if (this.sections.some((s) => s.type === SHT_SYMTAB)) return functionsFromSymbols([this.symbols, this.dynamicSymbols]);
+    return functionsFromFdes(this.fdes(), this.dynamicSymbols);
+  }
+
+  private fdes(): FdeRange[] {
+    const s = this.section('.eh_frame');
+    if (s !== undefined && s.size > 0) return readEhFrame(this.cursor, s.offset, s.size, s.va);
+    // Without sections, .eh_frame_hdr (PT_GNU_EH_FRAME) says where .eh_frame starts; its end is
+    // the end of the loaded range holding it.
+    const hdr = this.segments.find((p) => p.type === PT_GNU_EH_FRAME);
+    if (hdr === undefined || hdr.filesz < 8) return [];
+    const c = this.cursor;
+    const encoding = c.u8(hdr.offset + 1);
+    if (encoding !== 0x1b) return []; // pcrel|sdata4 is what every linker writes
+    const start = BigInt.asUintN(64, hdr.va + 4n + BigInt(c.i32(hdr.offset + 4)));
+    const offset = this.map.vaToOffset(start);
+    if (offset === undefined) throw new ElfError('ELF_BAD_EH_FRAME', hdr.offset + 4, '.eh_frame_hdr points at an unmapped .eh_frame');
+    const load = this.segments.find((p) => offset >= p.offset && offset < p.offset + p.filesz && p.type === 1);
+    const end = load === undefined ? c.length : load.offset + load.filesz;
+    return readEhFrame(c, offset, end - offset, start);
+  }
+}

@@ -1,0 +1,190 @@
+import { ElfError } from '../errors.js';
+import type { Cursor } from './cursor.js';
+
+/** One FDE's address range [start, end) and the file offset of the FDE. */
+export interface FdeRange {
+  readonly start: bigint;
+  readonly end: bigint;
+  readonly offset: number;
+}
+
+// DW_EH_PE_* pointer encodings (LSB "Exception Frame" spec).
+const PE_OMIT = 0xff;
+const PE_ABSPTR = 0x00;
+const PE_ULEB128 = 0x01;
+const PE_UDATA2 = 0x02;
+const PE_UDATA4 = 0x03;
+const PE_UDATA8 = 0x04;
+const PE_SLEB128 = 0x09;
+const PE_SDATA2 = 0x0a;
+const PE_SDATA4 = 0x0b;
+const PE_SDATA8 = 0x0c;
+const PE_PCREL = 0x10;
+const PE_INDIRECT = 0x80;
+
+interface Cie {
+  fdeEncoding: number;
+}
+
+/** A small cursor bounded by one CIE/FDE, so that nothing reads into the next entry. */
+class EntryReader {
+  at: number;
+  constructor(private readonly c: Cursor, start: number, private readonly end: number, private readonly entry: number) {
+    this.at = start;
+  }
+
+  fail(message: string): never {
+    throw new ElfError('ELF_BAD_EH_FRAME', this.entry, message);
+  }
+
+  private take(n: number): number {
+    const at = this.at;
+    if (at + n > this.end) this.fail(`entry field at 0x${at.toString(16)} runs past the entry's end`);
+    this.at += n;
+    return at;
+  }
+
+  u8(): number { return this.c.u8(this.take(1)); }
+
+  cstring(): string {
+    let s = '';
+    for (;;) {
+      const b = this.u8();
+      if (b === 0) return s;
+      if (s.length > 32) this.fail('augmentation string too long');
+      s += String.fromCharCode(b);
+    }
+  }
+
+  uleb(): bigint {
+    let result = 0n;
+    let shift = 0n;
+    for (let i = 0; i < 10; i++) {
+      const b = this.u8();
+      result |= BigInt(b & 0x7f) << shift;
+      if ((b & 0x80) === 0) return result;
+      shift += 7n;
+    }
+    return this.fail('LEB128 longer than 10 bytes');
+  }
+
+  sleb(): bigint {
+    let result = 0n;
+    let shift = 0n;
+    for (let i = 0; i < 10; i++) {
+      const b = this.u8();
+      result |= BigInt(b & 0x7f) << shift;
+      shift += 7n;
+      if ((b & 0x80) === 0) {
+        if ((b & 0x40) !== 0) result -= 1n << shift;
+        return result;
+      }
+    }
+    return this.fail('LEB128 longer than 10 bytes');
+  }
+
+  /** An encoded pointer; `fieldVa` is the va of its first byte (for pcrel). */
+  pointer(encoding: number, fieldVa: bigint, applyBase: boolean): bigint {
+    if (encoding === PE_OMIT) return 0n;
+    if ((encoding & PE_INDIRECT) !== 0 && applyBase) this.fail(`indirect pointer encoding 0x${encoding.toString(16)} cannot be resolved statically`);
+    let v: bigint;
+    switch (encoding & 0x0f) {
+      case PE_ABSPTR: case PE_UDATA8: v = this.c.u64(this.take(8)); break;
+      case PE_ULEB128: v = this.uleb(); break;
+      case PE_UDATA2: v = BigInt(this.c.u16(this.take(2))); break;
+      case PE_UDATA4: v = BigInt(this.c.u32(this.take(4))); break;
+      case PE_SLEB128: v = this.sleb(); break;
+      case PE_SDATA2: { const x = this.c.u16(this.take(2)); v = BigInt(x >= 0x8000 ? x - 0x10000 : x); break; }
+      case PE_SDATA4: v = BigInt(this.c.i32(this.take(4))); break;
+      case PE_SDATA8: v = this.c.i64(this.take(8)); break;
+      default: return this.fail(`unknown pointer format 0x${(encoding & 0x0f).toString(16)}`);
+    }
+    if (!applyBase) return v;
+    switch (encoding & 0x70) {
+      case 0: return BigInt.asUintN(64, v);
+      case PE_PCREL: return BigInt.asUintN(64, v + fieldVa);
+      default: return this.fail(`pointer application 0x${(encoding & 0x70).toString(16)} is not supported in .eh_frame`);
+    }
+  }
+}
+
+/**
+ * Walks the CIEs and FDEs of an .eh_frame at [offset, offset+size) whose first byte is at `va`
+ * and returns each FDE's pc range. Every entry must fit inside the section, and the walk stops
+ * at a zero terminator or the end, so it always ends.
+ */
+export function readEhFrame(c: Cursor, offset: number, size: number, va: bigint): FdeRange[] {
+  c.need(offset, size, '.eh_frame', 'ELF_BAD_OFFSET');
+  const end = offset + size;
+  const cies = new Map<number, Cie>();
+  const out: FdeRange[] = [];
+  let at = offset;
+  while (at + 4 <= end) {
+    let length = c.u32(at);
+    if (length === 0) break;
+    let header = 4;
+    if (length === 0xffffffff) {
+      if (at + 12 > end) throw new ElfError('ELF_BAD_EH_FRAME', at, '64-bit entry length runs past the section');
+      length = c.u64n(at + 4, 'ELF_BAD_EH_FRAME', 'entry length');
+      header = 12;
+    }
+    const idAt = at + header;
+    const entryEnd = idAt + length;
+    if (length < 4 || entryEnd > end) throw new ElfError('ELF_BAD_EH_FRAME', at, `entry of length ${length} runs past the end of .eh_frame`);
+    const id = c.u32(idAt);
+    if (id !== 0) {
+      const cieAt = idAt - id;
+      if (cieAt < offset || cieAt >= at) throw new ElfError('ELF_BAD_EH_FRAME', idAt, `FDE's CIE pointer ${id} leaves the section`);
+      let cie = cies.get(cieAt);
+      if (cie === undefined) {
+        cie = readCie(c, cieAt, end);
+        cies.set(cieAt, cie);
+      }
+      const r = new EntryReader(c, idAt + 4, entryEnd, at);
+      const fieldVa = va + BigInt(idAt + 4 - offset);
+      const start = r.pointer(cie.fdeEncoding, fieldVa, true);
+      const range = r.pointer(cie.fdeEncoding & 0x0f, 0n, false);
+      if (range > 0n) out.push({ start, end: BigInt.asUintN(64, start + range), offset: at });
+    } else if (!cies.has(at)) {
+      cies.set(at, readCie(c, at, end));
+    }
+    at = entryEnd;
+  }
+  return out;
+}
+
+function readCie(c: Cursor, at: number, sectionEnd: number): Cie {
+  let length = c.u32(at);
+  let header = 4;
+  if (length === 0xffffffff) {
+    length = c.u64n(at + 4, 'ELF_BAD_EH_FRAME', 'CIE length');
+    header = 12;
+  }
+  const entryEnd = at + header + length;
+  if (length < 4 || entryEnd > sectionEnd || c.u32(at + header) !== 0) {
+    throw new ElfError('ELF_BAD_EH_FRAME', at, 'FDE points at something that is not a CIE');
+  }
+  const r = new EntryReader(c, at + header + 4, entryEnd, at);
+  const version = r.u8();
+  if (version !== 1 && version !== 3 && version !== 4) r.fail(`CIE version ${version}`);
+  const augmentation = r.cstring();
+  if (version === 4) { r.u8(); r.u8(); }
+  if (augmentation.includes('eh')) r.pointer(PE_ABSPTR, 0n, false);
+  r.uleb(); // code alignment
+  r.sleb(); // data alignment
+  if (version === 1) r.u8(); else r.uleb(); // return address register
+  let fdeEncoding = PE_ABSPTR;
+  if (augmentation.startsWith('z')) {
+    const augLength = Number(r.uleb());
+    const augEnd = r.at + augLength;
+    if (augEnd > entryEnd) r.fail('augmentation data runs past the CIE');
+    for (const ch of augmentation.slice(1)) {
+      if (ch === 'R') fdeEncoding = r.u8();
+      else if (ch === 'L') r.u8();
+      else if (ch === 'P') r.pointer(r.u8() & 0x0f, 0n, false);
+      else if (ch === 'S' || ch === 'B' || ch === 'G') continue;
+      else break; // unknown letters: the 'z' length lets us skip the rest
+    }
+  }
+  return { fdeEncoding };
+}
