@@ -1,1 +1,12 @@
-export {};
+export type * from './model.js';
+export { RecipeDiagnostic, formatRecipePath } from './errors.js';
+export type { RecipeDiagnosticCode, RecipeDiagnosticSeverity, RecipePath } from './errors.js';
+export { parseRecipe, readRecipeFile } from './load/parse-recipe.js';
+export type { RecipeOptions, RecipeResult } from './load/parse-recipe.js';
+export { loadRecipe } from './load/load-recipe.js';
+export { listBuiltinRecipes, builtinRecipesDir } from './load/builtin-recipes.js';
+export type { BuiltinRecipe, BuiltinOptions } from './load/builtin-recipes.js';
+export { recipeJsonSchema, generateRecipeJsonSchema } from './schema/json-schema.js';
+export { RecipeSchema, RECIPE_DEFAULTS } from './schema/recipe-schema.js';
+export type { RecipeInput } from './schema/recipe-schema.js';
+export { syscallName, syscallNumber, syscallNames, X86_64_SYSCALLS } from './syscalls/x86-64.js';
