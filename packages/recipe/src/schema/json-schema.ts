@@ -15,3 +15,8 @@ export function generateRecipeJsonSchema(): Record<string, unknown> {
 
 /** The generated JSON Schema of a recipe (see {@link generateRecipeJsonSchema}). */
 export const recipeJsonSchema: Record<string, unknown> = generateRecipeJsonSchema();
+
+/** The schema file's exact text, as committed in `schema/recipe.schema.json`. */
+export function recipeJsonSchemaText(): string {
+  return `${JSON.stringify(generateRecipeJsonSchema(), null, 2)}\n`;
+}
