@@ -71,19 +71,62 @@ export class Cursor {
   }
 }
 
+// Names longer than this are rare (long C++ manglings); past it the table is indexed once, so
+// that many lookups into one long unterminated run cannot take quadratic time.
+const SHORT_SCAN = 4096;
+
 /**
- * The NUL-terminated string at `index` in the string table [tableOffset, tableOffset+tableSize).
- * `at` is the file offset reported when the index is bad (the field that held it).
+ * A string table [offset, offset+size) of the file. Lookups check the index and that the string
+ * ends inside the table.
  */
-export function readString(c: Cursor, tableOffset: number, tableSize: number, index: number, at: number): string {
-  if (index >= tableSize) {
-    throw new ElfError('ELF_BAD_STRING', at, `string index ${index} is past the end of its table (size ${tableSize})`);
+export class StringTable {
+  private nextNul: Int32Array | undefined;
+
+  constructor(private readonly c: Cursor, readonly offset: number, readonly size: number) {}
+
+  /** The string at `index`; `at` is the file offset reported when the index is bad. */
+  get(index: number, at: number): string {
+    if (index >= this.size) {
+      throw new ElfError('ELF_BAD_STRING', at, `string index ${index} is past the end of its table (size ${this.size})`);
+    }
+    const bytes = this.c.bytes;
+    const start = this.offset + index;
+    const end = this.offset + this.size;
+    let nul = -1;
+    if (this.nextNul === undefined) {
+      const limit = Math.min(end, start + SHORT_SCAN);
+      for (let i = start; i < limit; i++) {
+        if (bytes[i] === 0) {
+          nul = i;
+          break;
+        }
+      }
+      if (nul < 0 && limit < end) this.nextNul = this.index();
+    }
+    if (this.nextNul !== undefined) {
+      const rel = this.nextNul[index]!;
+      nul = rel < 0 ? -1 : this.offset + rel;
+    }
+    if (nul < 0) throw new ElfError('ELF_BAD_STRING', at, `string at index ${index} is not NUL-terminated inside its table`);
+    return nul === start ? '' : this.c.text.toString('utf8', start, nul);
   }
-  const start = tableOffset + index;
-  // indexOf and Buffer#toString are native: no per-byte work in JavaScript for the many names.
-  const nul = c.bytes.indexOf(0, start);
-  if (nul < 0 || nul >= tableOffset + tableSize) {
-    throw new ElfError('ELF_BAD_STRING', at, `string at index ${index} is not NUL-terminated inside its table`);
+
+  // For every position, the table-relative offset of the next NUL (-1: none): native indexOf and
+  // fill, once per table.
+  private index(): Int32Array {
+    const next = new Int32Array(this.size);
+    const end = this.offset + this.size;
+    let pos = 0;
+    while (pos < this.size) {
+      const p = this.c.bytes.indexOf(0, this.offset + pos);
+      if (p < 0 || p >= end) {
+        next.fill(-1, pos);
+        break;
+      }
+      const rel = p - this.offset;
+      next.fill(rel, pos, rel + 1);
+      pos = rel + 1;
+    }
+    return next;
   }
-  return nul === start ? '' : c.text.toString('utf8', start, nul);
 }

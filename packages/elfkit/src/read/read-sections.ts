@@ -1,7 +1,7 @@
 import { ElfError } from '../errors.js';
 import { SHDR_SIZE, SHT_NOBITS, SHT_NULL, SHT_STRTAB } from '../model/constants.js';
 import type { ElfHeader, Section } from '../model/types.js';
-import { readString, type Cursor } from './cursor.js';
+import { StringTable, type Cursor } from './cursor.js';
 
 /**
  * Reads the section header table and names every section through e_shstrndx. A section whose
@@ -37,22 +37,20 @@ export function readSections(c: Cursor, h: ElfHeader): Section[] {
       headerOffset: at,
     };
   }
-  let strOffset = 0;
-  let strSize = 0;
+  let names: StringTable | undefined;
   if (h.shstrndx !== 0) {
     const s = raw[h.shstrndx]!;
     if (s.type !== SHT_STRTAB) {
       throw new ElfError('ELF_BAD_INDEX', 62, `e_shstrndx ${h.shstrndx} names a section of type ${s.type}, not a string table`);
     }
-    strOffset = s.offset;
-    strSize = s.size;
+    names = new StringTable(c, s.offset, s.size);
   }
   const sections: Section[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const r = raw[i]!;
     const ni = nameIndex[i]!;
     // Without a section name table every name is empty (as readelf shows them), unless one is asked for.
-    const name = h.shstrndx === 0 ? (ni === 0 ? '' : badName(r.headerOffset, ni)) : readString(c, strOffset, strSize, ni, r.headerOffset);
+    const name = names === undefined ? (ni === 0 ? '' : badName(r.headerOffset, ni)) : names.get(ni, r.headerOffset);
     sections[i] = { ...r, name };
   }
   return sections;

@@ -1,7 +1,7 @@
 import { ElfError } from '../errors.js';
 import { SHT_STRTAB, SYM_SIZE } from '../model/constants.js';
 import type { ElfSymbol, Section } from '../model/types.js';
-import { readString, type Cursor } from './cursor.js';
+import { StringTable, type Cursor } from './cursor.js';
 
 /** The string table a section links to, checked to be one. */
 export function linkedStrtab(sections: readonly Section[], s: Section): Section {
@@ -28,6 +28,7 @@ export function tableCount(s: Section, entsize: number): number {
 export function readSymbols(c: Cursor, sections: readonly Section[], s: Section): ElfSymbol[] {
   const n = tableCount(s, SYM_SIZE);
   const str = linkedStrtab(sections, s);
+  const names = new StringTable(c, str.offset, str.size);
   const out: ElfSymbol[] = new Array(n);
   const view = c.view;
   for (let i = 0; i < n; i++) {
@@ -39,7 +40,7 @@ export function readSymbols(c: Cursor, sections: readonly Section[], s: Section)
     if (hi > 0x1fffff) throw new ElfError('ELF_BAD_OFFSET', at + 16, `symbol ${i}: st_size is absurdly large`);
     out[i] = {
       index: i,
-      name: readString(c, str.offset, str.size, view.getUint32(at, true), at),
+      name: names.get(view.getUint32(at, true), at),
       value: view.getBigUint64(at + 8, true),
       size: hi * 0x100000000 + lo,
       type: info & 0xf,
