@@ -10,3 +10,12 @@ export { recipeJsonSchema, generateRecipeJsonSchema } from './schema/json-schema
 export { RecipeSchema, RECIPE_DEFAULTS } from './schema/recipe-schema.js';
 export type { RecipeInput } from './schema/recipe-schema.js';
 export { syscallName, syscallNumber, syscallNames, X86_64_SYSCALLS } from './syscalls/x86-64.js';
+export { findSites } from './discover/find-sites.js';
+export type { SiteReport, FindSitesOptions, DiscoverDiagnostic, DiscoverDiagnosticCode } from './discover/site-report.js';
+export { analyzeFunction, InstructionKind, instructionIndexAt, isBranchTarget } from './analyze/analyze-function.js';
+export type { FunctionAnalysis, AnalyzeErrorCode } from './analyze/analyze-function.js';
+export { flagsLiveAfter } from './analyze/flags-live-after.js';
+export type { FlagsLiveness, FlagsLiveOptions } from './analyze/flags-live-after.js';
+export { syscallNumberAt, findSyscallNumber } from './analyze/syscall-number.js';
+export type { SyscallNumberSource, SyscallNumberOptions } from './analyze/syscall-number.js';
+export { FunctionIndex, functionIndexOf } from './analyze/function-index.js';

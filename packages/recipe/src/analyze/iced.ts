@@ -1,0 +1,93 @@
+/**
+ * The one place that loads iced-x86 (CJS, wasm loaded synchronously) and the scratch objects the
+ * analyses share. Everything here runs synchronously, so one reused Instruction is safe and saves a
+ * wasm allocation per decoded instruction.
+ */
+import iced from 'iced-x86';
+
+export const {
+  Code,
+  Decoder,
+  DecoderOptions,
+  FlowControl,
+  Instruction,
+  InstructionInfoFactory,
+  InstructionInfoOptions,
+  Mnemonic,
+  OpAccess,
+  OpKind,
+  Register,
+  RflagsBits,
+} = iced;
+
+export type IcedDecoder = InstanceType<typeof Decoder>;
+export type IcedInstruction = InstanceType<typeof Instruction>;
+
+/** OF SF ZF AF PF CF: the flags `lahf`/`seto` keep and compiled code tests. */
+export const ARITHMETIC_FLAGS =
+  RflagsBits.OF | RflagsBits.SF | RflagsBits.ZF | RflagsBits.AF | RflagsBits.PF | RflagsBits.CF;
+
+/**
+ * Decoders run with ip = IP_BASE + offset in the function so that branch targets can be read as
+ * 32-bit numbers (`nearBranch32`) instead of a bigint per branch; functions are far below 1 GiB, so
+ * any target outside the function lands outside [0, size) after subtracting the base.
+ */
+export const IP_BASE = 0x4000_0000;
+
+/** Shared scratch instruction: decode into it with `decoder.decodeOut(scratch)`, never keep it. */
+export const scratch: IcedInstruction = new Instruction();
+
+let infoFactory: InstanceType<typeof InstructionInfoFactory> | undefined;
+
+/** The shared InstructionInfoFactory (register usage), created on first use. */
+export function instructionInfoFactory(): InstanceType<typeof InstructionInfoFactory> {
+  infoFactory ??= new InstructionInfoFactory();
+  return infoFactory;
+}
+
+/** A 64-bit decoder over `bytes` whose ip is IP_BASE + position. Free it when done. */
+export function createDecoder(bytes: Uint8Array): IcedDecoder {
+  const decoder = new Decoder(64, bytes, DecoderOptions.None);
+  decoder.ip = BigInt(IP_BASE);
+  return decoder;
+}
+
+/** Moves `decoder` to `position` and keeps ip = IP_BASE + position. */
+export function seekDecoder(decoder: IcedDecoder, position: number): void {
+  decoder.position = position;
+  decoder.ip = BigInt(IP_BASE + position);
+}
+
+// Per-Code facts, filled lazily: FlowControl and "is a NOP" depend on the Code only, and asking the
+// wasm side once per Code instead of once per instruction halves the calls in the decode loop.
+const codeFacts = new Int16Array(Object.keys(Code).length + 64).fill(-1);
+const NOP_BIT = 0x100;
+
+function factsOf(instr: IcedInstruction, code: number): number {
+  let facts = codeFacts[code] ?? -1;
+  if (facts < 0) {
+    facts = instr.flowControl | (instr.mnemonic === Mnemonic.Nop ? NOP_BIT : 0);
+    if (code < codeFacts.length) codeFacts[code] = facts;
+  }
+  return facts;
+}
+
+/** FlowControl of the decoded `instr` whose code is `code`. */
+export function flowOf(instr: IcedInstruction, code: number): number {
+  return factsOf(instr, code) & 0xff;
+}
+
+/** Whether the decoded `instr` (code `code`) is a NOP (`nop`, `nopw ...`, `xchg %ax,%ax`). */
+export function isNop(instr: IcedInstruction, code: number): boolean {
+  return (factsOf(instr, code) & NOP_BIT) !== 0;
+}
+
+/** Lower-case mnemonic of the decoded `instr`, for messages. */
+export function mnemonicName(instr: IcedInstruction): string {
+  return (Mnemonic[instr.mnemonic] ?? 'unknown').toLowerCase();
+}
+
+/** `0x401234` */
+export function hex(va: bigint | number): string {
+  return `0x${va.toString(16)}`;
+}
