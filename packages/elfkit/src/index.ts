@@ -5,3 +5,4 @@ export type {
   DynamicEntry, ElfFile, ElfHeader, ElfKind, ElfSymbol, FunctionRange, Note, Relocation, Section,
   Segment, SyscallAnnotation,
 } from './model/types.js';
+export * from './write/index.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { readElf } from '../index.js';
+import { readElf } from '../read/read-elf.js';
 import type { ElfFile } from '../model/types.js';
 import type { ElfEdit } from './types.js';
 import { writeElf } from './write-elf.js';
