@@ -1,0 +1,131 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { InstructionKind, analyzeFunction, flagsLiveAfter, instructionIndexAt, isBranchTarget, syscallNumberAt } from '@libos/recipe';
+import { assemble, fn } from './discover-asm.js';
+
+const prog = assemble([
+  fn('branches', `
+    xor %eax,%eax
+  1: inc %eax
+    cmp $10,%eax
+    jb 1b
+    call 2f
+  2: pop %rcx
+    jmp *%rcx
+  `),
+  fn('straight', `
+    mov $1,%eax
+    add $2,%eax
+    ret
+  `),
+  // Flags fixtures: each `syscall` is the site; the label after it is where flagsLiveAfter starts.
+  fn('f_cmp', 'syscall\n.globl f_cmp_after\nf_cmp_after:\n cmp %rax,%rdi\n jb 1f\n1: ret'),
+  fn('f_jc', 'syscall\n.globl f_jc_after\nf_jc_after:\n jc 1f\n1: ret'),
+  fn('f_setc', 'syscall\n.globl f_setc_after\nf_setc_after:\n setc %al\n ret'),
+  fn('f_adc', 'syscall\n.globl f_adc_after\nf_adc_after:\n adc $0,%rax\n ret'),
+  fn('f_ret', 'syscall\n.globl f_ret_after\nf_ret_after:\n mov %rax,%rdx\n ret'),
+  fn('f_call', 'syscall\n.globl f_call_after\nf_call_after:\n call straight\n jc 1f\n1: ret'),
+  fn('f_jmp', 'syscall\n.globl f_jmp_after\nf_jmp_after:\n jmp 1f\n int3\n1: test %rax,%rax\n jc 2f\n2: ret'),
+  fn('f_inc', 'syscall\n.globl f_inc_after\nf_inc_after:\n inc %rax\n jz 1f\n1: ret'),
+  fn('f_end', 'syscall\n.globl f_end_after\nf_end_after:\n mov %rax,%rdx'),
+  fn('f_tail', 'syscall\n.globl f_tail_after\nf_tail_after:\n jmp straight'),
+  fn('f_pushf', 'syscall\n.globl f_pushf_after\nf_pushf_after:\n pushf\n pop %rax\n ret'),
+  // Syscall number fixtures.
+  fn('n_eax', 'mov $39,%eax\n.globl n_eax_sc\nn_eax_sc: syscall\n ret'),
+  fn('n_rax', 'mov $60,%rax\n mov %rdi,%rsi\n.globl n_rax_sc\nn_rax_sc: syscall\n ret'),
+  fn('n_xor', 'xor %eax,%eax\n.globl n_xor_sc\nn_xor_sc: syscall\n ret'),
+  fn('n_target', 'mov $1,%eax\n test %rdi,%rdi\n jz 1f\n mov $2,%eax\n1:\n.globl n_target_sc\nn_target_sc: syscall\n ret'),
+  fn('n_target_before', 'jmp 1f\n1: mov $3,%eax\n nop\n.globl n_target_before_sc\nn_target_before_sc: syscall\n ret'),
+  fn('n_clobber', 'mov $1,%eax\n mov %edi,%eax\n.globl n_clobber_sc\nn_clobber_sc: syscall\n ret'),
+  fn('n_partial', 'mov $1,%eax\n mov $5,%al\n.globl n_partial_sc\nn_partial_sc: syscall\n ret'),
+  fn('n_call', 'mov $1,%eax\n call straight\n.globl n_call_sc\nn_call_sc: syscall\n ret'),
+  fn('n_none', 'mov %rdi,%rax\n.globl n_none_sc\nn_none_sc: syscall\n ret'),
+].join('\n'));
+
+function range(name: string) {
+  const f = prog.elf.functions().find((x) => x.name === name);
+  if (f === undefined) throw new Error(`no function ${name}`);
+  return f;
+}
+
+test('analyzeFunction records boundaries, kinds, branch targets and indirect jumps', () => {
+  const a = analyzeFunction(prog.elf, range('branches'));
+  assert.is(a.error, undefined);
+  // xor(2) inc(2) cmp(3) jb(2) call(5) pop(1) jmp*(2)
+  assert.equal([...a.starts], [0, 2, 4, 7, 9, 14, 15]);
+  assert.equal([...a.lengths], [2, 2, 3, 2, 5, 1, 2]);
+  // The entry, the loop head (jb) and the pop (call 2f).
+  assert.equal([...a.branchTargets], [0, 2, 14]);
+  assert.ok(a.hasIndirectJump);
+  assert.is(a.kinds[3], InstructionKind.branch);
+  assert.is(a.firstInvalid, -1);
+  assert.ok(isBranchTarget(a, a.start + 2n));
+  assert.not.ok(isBranchTarget(a, a.start + 4n));
+  assert.is(instructionIndexAt(a, a.start + 7n), 3);
+  assert.is(instructionIndexAt(a, a.start + 8n), -1, 'inside the cmp');
+
+  const s = analyzeFunction(prog.elf, range('straight'));
+  assert.not.ok(s.hasIndirectJump);
+  assert.equal([...s.branchTargets], [0]);
+  assert.is(s.count, 3);
+});
+
+test('analyzeFunction reports a range that is not in the file as an error value', () => {
+  const a = analyzeFunction(prog.elf, { start: 0x10n, end: 0x20n, source: 'symbol' });
+  assert.is(a.error?.code, 'ANALYZE_UNMAPPED');
+  assert.is(a.count, 0);
+  assert.is(analyzeFunction(prog.elf, { start: 0x401000n, end: 0x401000n, source: 'symbol' }).error?.code, 'ANALYZE_EMPTY');
+});
+
+const flagCases: [string, boolean, RegExp][] = [
+  ['f_cmp', false, /^written by cmp at 0x[0-9a-f]+ before any read$/],
+  ['f_jc', true, /^read by jb at/],
+  ['f_setc', true, /^read by setb at/],
+  ['f_adc', true, /^read by adc at/],
+  ['f_ret', false, /^killed by ret at/],
+  ['f_call', false, /^killed by call at/],
+  ['f_jmp', false, /^written by test at/], // follows the jmp over the int3
+  ['f_inc', true, /^conditional branch je at/], // inc keeps CF: the jz decides nothing
+  ['f_end', true, /^runs out of the function/],
+  ['f_tail', true, /leaves the function/],
+  ['f_pushf', true, /^read by pushfq? at/],
+];
+for (const [name, live, reason] of flagCases) {
+  test(`flagsLiveAfter: ${name} -> ${live ? 'live' : 'dead'}`, () => {
+    const r = flagsLiveAfter(prog.elf, prog.sym(`${name}_after`));
+    assert.is(r.live, live, r.reason);
+    assert.match(r.reason, reason);
+  });
+}
+
+test('flagsLiveAfter: an address in no function, and the instruction limit, mean live', () => {
+  assert.ok(flagsLiveAfter(prog.elf, 0x10n).live);
+  const r = flagsLiveAfter(prog.elf, prog.sym('f_cmp_after'), { maxInstructions: 0 });
+  assert.ok(r.live);
+  assert.match(r.reason, /no decision within 0/);
+});
+
+const numberCases: [string, number | undefined][] = [
+  ['n_eax', 39],
+  ['n_rax', 60],
+  ['n_xor', 0],
+  ['n_target', undefined], // the syscall is a branch target: two numbers reach it
+  ['n_target_before', 3], // a target before the mov does not matter
+  ['n_clobber', undefined],
+  ['n_partial', undefined],
+  ['n_call', undefined],
+  ['n_none', undefined],
+];
+for (const [name, nr] of numberCases) {
+  test(`syscallNumberAt: ${name} -> ${String(nr)}`, () => {
+    assert.is(syscallNumberAt(prog.elf, prog.sym(`${name}_sc`)), nr);
+    const analysis = analyzeFunction(prog.elf, range(name));
+    assert.is(syscallNumberAt(prog.elf, prog.sym(`${name}_sc`), { analysis }), nr);
+  });
+}
+
+test('syscallNumberAt: not an instruction boundary -> undefined', () => {
+  assert.is(syscallNumberAt(prog.elf, prog.sym('n_eax_sc') + 1n), undefined);
+});
+
+test.run();
