@@ -6,9 +6,16 @@ import { promisify } from 'node:util';
 const exec = promisify(execFile);
 
 /** Runs a binutils tool and returns its stdout (large outputs allowed). */
-export async function tool(cmd: string, args: string[]): Promise<string> {
-  const { stdout } = await exec(cmd, args, { maxBuffer: 1 << 30, env: { ...process.env, LC_ALL: 'C' } });
-  return stdout;
+export async function tool(cmd: string, args: string[], options: { allowFailure?: boolean } = {}): Promise<string> {
+  try {
+    const { stdout } = await exec(cmd, args, { maxBuffer: 1 << 30, env: { ...process.env, LC_ALL: 'C' } });
+    return stdout;
+  } catch (e) {
+    // readelf --debug-dump exits 1 on files whose other debug sections it cannot follow.
+    const stdout = (e as { stdout?: string }).stdout;
+    if (options.allowFailure === true && typeof stdout === 'string' && stdout !== '') return stdout;
+    throw e;
+  }
 }
 
 export interface RefSection {

@@ -1,0 +1,120 @@
+// The syscall annotation tables of every fixture, in each form: true site addresses that point at
+// `syscall` + 10 NOPs, the expected counts, and the same positions objdump finds.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ET_REL, R_X86_64_RELATIVE, readElf, type ElfFile, type SyscallAnnotation } from '../src/index.js';
+import { buildFixtures, type FixtureInfo } from '../../../fixtures/build.js';
+import { parseSyscalls, tool } from './helpers/tools.js';
+
+const SITE_BYTES = Buffer.from('0f0590909090909090909090', 'hex');
+const test = suite('syscall annotations');
+
+function siteBytes(elf: ElfFile, a: SyscallAnnotation): Uint8Array {
+  if (elf.header.type !== ET_REL) return elf.readVa(a.site, SITE_BYTES.length);
+  const s = elf.sections[a.section!]!;
+  const at = s.offset + Number(a.site);
+  return elf.bytes.subarray(at, at + SITE_BYTES.length);
+}
+
+async function checkFixture(fx: FixtureInfo): Promise<void> {
+  const elf = readElf(readFileSync(fx.path));
+  const list = elf.syscallAnnotations();
+  assert.is(list.length, fx.sites, `${fx.name}: annotation count`);
+  for (const a of list) {
+    const where = `${fx.name} site 0x${a.site.toString(16)}`;
+    assert.is(a.form, fx.form, where);
+    assert.is(a.length, 12, `${where} length`);
+    assert.ok(Buffer.from(siteBytes(elf, a)).equals(SITE_BYTES), `${where}: bytes are syscall + 10 nops`);
+    // entryOffset points at the table entry: its length byte follows the address field.
+    assert.is(elf.bytes[a.entryOffset + (a.form === 'quad' ? 8 : 4)], a.length, `${where} entryOffset`);
+    assert.is(a.section !== undefined, elf.header.type === ET_REL, `${where}: section only in a .o`);
+  }
+  // objdump finds the same sites: every syscall followed by 10 NOPs, nothing more or less.
+  const dump = parseSyscalls(await tool('objdump', ['-d', fx.path]));
+  const expected = dump.filter((d) => d.padded).map((d) => `${d.section}:${d.va.toString(16)}`).sort();
+  const mine = list.map((a) => `${elf.header.type === ET_REL ? elf.sections[a.section!]!.name : sectionOfVa(elf, a.site)}:${a.site.toString(16)}`).sort();
+  assert.equal(mine, expected, `${fx.name}: sites agree with objdump -d`);
+}
+
+function sectionOfVa(elf: ElfFile, va: bigint): string {
+  return elf.sections.find((s) => s.size > 0 && va >= s.va && va < s.va + BigInt(s.size) && s.va !== 0n)?.name ?? '?';
+}
+
+test('every fixture: counts, forms, bytes at each site, objdump agreement', async () => {
+  const f = await buildFixtures();
+  assert.ok(f.list.length >= 10, 'all fixtures built');
+  for (const fx of f.list) await checkFixture(fx);
+});
+
+test('PIE quad form: the RELATIVE addend is the truth, not the bytes in place', async () => {
+  const f = await buildFixtures();
+  const bytes = new Uint8Array(readFileSync(f.pie));
+  const before = readElf(bytes).syscallAnnotations().map((a) => a.site);
+  const elf = readElf(bytes);
+  const relatives = elf.relocations.filter((r) => r.type === R_X86_64_RELATIVE && r.kind === 'rela');
+  // Zero every quad in the table, as a linker that leaves addends out of place would.
+  for (const a of readElf(bytes).syscallAnnotations()) bytes.fill(0, a.entryOffset, a.entryOffset + 8);
+  const after = readElf(bytes).syscallAnnotations().map((a) => a.site);
+  assert.equal(after, before);
+  assert.ok(after.every((s) => s !== 0n));
+  assert.ok(relatives.length >= 12);
+});
+
+test('RELR quad form: every table entry is covered by .relr.dyn and the in-place value is used', async () => {
+  const f = await buildFixtures();
+  if (f.relr === undefined) return; // the linker cannot pack relative relocations
+  const bytes = new Uint8Array(readFileSync(f.relr));
+  const elf = readElf(bytes);
+  const relr = new Set(elf.relocations.filter((r) => r.kind === 'relr').map((r) => r.offset));
+  const table = elf.section('.libos.instructions.syscall')!;
+  const list = elf.syscallAnnotations();
+  for (const a of list) assert.ok(relr.has(table.va + BigInt(a.entryOffset - table.offset)), 'entry relocated by RELR');
+  assert.not.ok(elf.relocations.some((r) => r.kind === 'rela' && r.offset >= table.va && r.offset < table.va + BigInt(table.size)));
+  // Changing the word in place changes the site: RELR keeps the addend there.
+  const first = list[0]!;
+  Buffer.from(bytes.buffer, bytes.byteOffset).writeBigUInt64LE(first.site + 0x10n, first.entryOffset);
+  assert.is(readElf(bytes).syscallAnnotations()[0]!.site, first.site + 0x10n);
+});
+
+test('pcrel form: site = entry va + int32', async () => {
+  const f = await buildFixtures();
+  for (const path of [f.pcrelPie, f.staticPie]) {
+    const elf = readElf(readFileSync(path));
+    const s = elf.section('.libos.instructions.syscall.pcrel')!;
+    assert.is(elf.section('.libos.instructions.syscall'), undefined);
+    for (const a of elf.syscallAnnotations()) {
+      const va = s.va + BigInt(a.entryOffset - s.offset);
+      const rel = Buffer.from(elf.bytes.buffer, elf.bytes.byteOffset).readInt32LE(a.entryOffset);
+      assert.is(a.site, va + BigInt(rel));
+      assert.equal([...elf.bytes.subarray(a.entryOffset + 5, a.entryOffset + 8)], [0, 0, 0]);
+    }
+  }
+});
+
+test('.o: sites are section offsets through the table relocations', async () => {
+  const f = await buildFixtures();
+  for (const path of [f.object, f.objectPcrel]) {
+    const elf = readElf(readFileSync(path));
+    const names = new Set(elf.syscallAnnotations().map((a) => elf.sections[a.section!]!.name));
+    // The helpers live in .text and main in .text.startup at -O2.
+    assert.equal([...names].sort(), ['.text', '.text.startup']);
+  }
+});
+
+test('fixture programs run and print what they should', async () => {
+  const f = await buildFixtures();
+  for (const fx of f.list) {
+    if (fx.run === undefined) continue;
+    const r = spawnSync(fx.path, [], { encoding: 'utf8', env: { ...process.env, ...fx.run.env } });
+    assert.is(r.stdout, fx.run.stdout, `${fx.name} stdout`);
+    assert.is(r.status, fx.run.status, `${fx.name} status`);
+  }
+});
+
+test('system binaries carry no annotation table', () => {
+  for (const path of ['/bin/ls', '/lib/x86_64-linux-gnu/libc.so.6']) assert.equal(readElf(readFileSync(path)).syscallAnnotations(), []);
+});
+
+test.run();

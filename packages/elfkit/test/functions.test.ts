@@ -1,0 +1,83 @@
+// functions(): from symbols, and from .eh_frame FDEs when the file is stripped.
+import { readFileSync } from 'node:fs';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readElf } from '../src/index.js';
+import { Cursor } from '../src/read/cursor.js';
+import { readEhFrame } from '../src/read/read-eh-frame.js';
+import { buildFixtures } from '../../../fixtures/build.js';
+import { tool } from './helpers/tools.js';
+
+const test = suite('functions');
+
+test('stripped PIE: FDE ranges agree with the unstripped function symbols', async () => {
+  const f = await buildFixtures();
+  const full = readElf(readFileSync(f.pie));
+  const stripped = readElf(readFileSync(f.stripped));
+  assert.is(stripped.symbols.length, 0, 'really stripped');
+  const fromSymbols = full.functions();
+  const fromFdes = stripped.functions();
+  assert.ok(fromSymbols.every((x) => x.source === 'symbol'));
+  assert.ok(fromFdes.every((x) => x.source === 'eh_frame'));
+  const bySymbol = new Map(fromSymbols.map((x) => [x.start, x]));
+  const text = full.section('.text')!;
+  const inText = fromFdes.filter((r) => r.start >= text.va && r.start < text.va + BigInt(text.size));
+  // Outside .text only the PLT stubs have FDEs (no symbols there).
+  for (const r of fromFdes) if (!inText.includes(r)) assert.ok(full.section('.plt')!.va <= r.start && r.start < text.va, 'PLT FDE');
+  assert.ok(inText.length >= 11);
+  for (const r of inText) {
+    const s = bySymbol.get(r.start);
+    assert.ok(s !== undefined, `FDE at 0x${r.start.toString(16)} starts a function symbol`);
+    assert.is(r.end, s!.end, `FDE at 0x${r.start.toString(16)} (${s!.name}) ends where the symbol does`);
+  }
+  // Every function we wrote (C and assembler) has its FDE.
+  const covered = new Set(fromFdes.map((r) => bySymbol.get(r.start)?.name));
+  for (const name of ['main', 'c_write', 'c_getpid', 'c_mmap', 'c_munmap', 'c_sigprocmask_query', 'c_prctl_get_name', 'fx_write', 'fx_getppid', 'fx_uname', '_start']) {
+    assert.ok(covered.has(name), `${name} found through .eh_frame`);
+  }
+  // Sorted, non-overlapping.
+  for (let i = 1; i < fromFdes.length; i++) assert.ok(fromFdes[i - 1]!.end <= fromFdes[i]!.start);
+});
+
+// `00000018 0000000000000014 0000001c FDE cie=00000000 pc=0000000000001020..0000000000001040`
+async function readelfFdes(path: string): Promise<string[]> {
+  const text = await tool('readelf', ['-W', '--debug-dump=frames', path], { allowFailure: true });
+  const out: string[] = [];
+  for (const m of text.matchAll(/^([0-9a-f]+) [0-9a-f]+ [0-9a-f]+ FDE cie=[0-9a-f]+ pc=([0-9a-f]+)\.\.([0-9a-f]+)$/gm)) {
+    out.push(`${BigInt(`0x${m[2]}`).toString(16)}-${BigInt(`0x${m[3]}`).toString(16)}`);
+  }
+  return out;
+}
+
+for (const path of ['/bin/ls', '/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2']) {
+  test(`every .eh_frame FDE of ${path} matches readelf --debug-dump=frames`, async () => {
+    const elf = readElf(readFileSync(path));
+    const s = elf.section('.eh_frame')!;
+    const mine = readEhFrame(new Cursor(elf.bytes), s.offset, s.size, s.va).map((r) => `${r.start.toString(16)}-${r.end.toString(16)}`);
+    const ref = await readelfFdes(path);
+    assert.ok(ref.length > 100, `${path}: readelf lists ${ref.length} FDEs`);
+    assert.equal(mine, ref);
+  });
+}
+
+test('stripped libc: functions from FDEs carry .dynsym names where they start together', () => {
+  const elf = readElf(readFileSync('/lib/x86_64-linux-gnu/libc.so.6'));
+  assert.is(elf.symbols.length, 0);
+  const fns = elf.functions();
+  const getpid = elf.dynamicSymbols.find((s) => s.name === 'getpid')!;
+  const f = fns.find((x) => x.start === getpid.value);
+  assert.ok(f !== undefined && f.source === 'eh_frame');
+  assert.ok(['getpid', '__getpid'].includes(f!.name ?? ''), `named ${f!.name}`);
+  for (let i = 1; i < fns.length; i++) assert.ok(fns[i - 1]!.start < fns[i]!.start, 'sorted, one per start');
+});
+
+test('functions from symbols: node has tens of thousands, sorted and named', () => {
+  const elf = readElf(readFileSync(process.execPath));
+  const fns = elf.functions();
+  assert.ok(fns.length > 10000, `${fns.length} functions`);
+  assert.ok(fns.every((x) => x.source === 'symbol'));
+  assert.ok(fns.some((x) => x.name === 'main'));
+  for (let i = 1; i < fns.length; i++) assert.ok(fns[i - 1]!.start < fns[i]!.start);
+});
+
+test.run();
