@@ -63,7 +63,6 @@ export function listBuiltinRecipes(options: BuiltinOptions = {}): BuiltinRecipe[
   if (dir === undefined) return [];
   return readdirSync(dir)
     .filter((file) => file.endsWith('.yaml'))
-    .sort()
     .map((file) => {
       const path = join(dir, file);
       let description = '';
@@ -75,5 +74,6 @@ export function listBuiltinRecipes(options: BuiltinOptions = {}): BuiltinRecipe[
         // A broken built-in still lists; loading it reports what is wrong.
       }
       return { name: file.slice(0, -'.yaml'.length), description, path };
-    });
+    })
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

@@ -14,7 +14,7 @@ export function closestMatch(word: string, options: readonly string[]): string |
     }
   }
   // Two edits in a long word is a typo; two edits in a three-letter word is another word.
-  const limit = Math.max(1, Math.min(3, Math.floor(wanted.length / 3)));
+  const limit = Math.max(1, Math.min(2, Math.floor(wanted.length / 4)));
   return bestDistance <= limit ? best : undefined;
 }
 
