@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   Assembler, byte, dword, fs, gpr16, gpr32, gpr64, gpr8, gpr8High, gs, qword, rip, word,
-  al, ah, ax, bh, cl, eax, ecx, r11, r12, r13, r8, rax, rbp, rcx, rdx, rsp, spl, type Gpr, type Memory,
+  al, ah, ax, bh, cl, cx, eax, mem, ecx, r11, r12, r13, r8, rax, rbp, rcx, rdx, rsp, spl, type Gpr, type Memory,
 } from '@libos/encoder';
 import { compareWithAs, type Case } from './support/compare.js';
 import { form, text } from './support/cases.js';
@@ -134,6 +134,54 @@ for (const [pad, align] of [[1, 16], [3, 16], [5, 32], [0, 8], [7, 64], [33, 64]
   control.push(text(`.p2align 6\n.fill ${pad}, 1, 0xcc\n.p2align ${Math.log2(align)}\nret`, (a) => { a.align(64); a.bytes(new Uint8Array(pad).fill(0xcc)); a.align(align); a.ret(); }));
 }
 run('control flow, data and alignment', control, 150);
+
+// movzx/movsx/movsxd, the one-operand group, shifts, imul, setcc, cmovcc, processor state.
+const more: Case[] = [];
+for (const d of [...gpr16, ...gpr32, ...gpr64]) {
+  const b8 = gpr8[(d.id + 3) % 16] as Gpr;
+  const b16 = gpr16[(d.id + 7) % 16] as Gpr;
+  more.push(form('movzx', d, b8), form('movsx', d, b8), form('movzx', d, byte({ base: d.size === 64 ? d : rax, disp: 1 })), form('movsx', d, byte({ base: r12 })));
+  if (d.size !== 16) more.push(form('movzx', d, b16), form('movsx', d, word({ base: rbp, disp: -2 })));
+}
+for (const d of gpr64) more.push(form('movsxd', d, gpr32[(d.id + 1) % 16] as Gpr), form('movsxd', d, dword({ base: rsp, disp: 4 })));
+for (const h of gpr8High) more.push(form('movzx', eax, h), form('movsx', cx, h));
+for (const op of ['inc', 'dec', 'neg', 'not', 'mul', 'div', 'idiv', 'imul']) {
+  for (const size of SIZES) {
+    for (const r of REGS[size] as readonly Gpr[]) more.push(form(op, r));
+    more.push(form(op, (MEM[size] as (s: object) => Memory)({ base: r13, disp: 0x100 })));
+  }
+}
+for (const op of ['rol', 'ror', 'rcl', 'rcr', 'shl', 'sal', 'shr', 'sar']) {
+  for (const size of SIZES) {
+    const regs = REGS[size] as readonly Gpr[];
+    for (const r of regs) more.push(form(op, r, 1), form(op, r, cl), form(op, r, r.id + 2));
+    more.push(form(op, (MEM[size] as (s: object) => Memory)({ base: rsp }), 1), form(op, (MEM[size] as (s: object) => Memory)({ base: rax, index: r8, scale: 4 }), 0xff));
+  }
+}
+for (const size of [16, 32, 64]) {
+  const regs = REGS[size] as readonly Gpr[];
+  const m = (MEM[size] as (s: object) => Memory)({ base: rbx_(), disp: 0x10 });
+  for (const r of regs) {
+    const other = regs[(r.id + 9) % 16] as Gpr;
+    more.push(form('imul', r, other), form('imul', r, m), form('imul', r, other, 5), form('imul', r, m, 0x1000), form('imul', r, -0x80));
+  }
+}
+const ccNames = ['o', 'no', 'b', 'ae', 'e', 'ne', 'be', 'a', 's', 'ns', 'p', 'np', 'l', 'ge', 'le', 'g', 'c', 'z', 'nz', 'nae', 'nbe', 'pe', 'po', 'nl', 'ng'];
+for (const cc of ccNames) {
+  for (const r of [...gpr8, ...gpr8High]) more.push(form(`set${cc}`, r));
+  more.push(form(`set${cc}`, byte({ base: r12, disp: 3 })));
+  for (const size of [16, 32, 64]) {
+    const regs = REGS[size] as readonly Gpr[];
+    for (const r of [regs[0], regs[5], regs[12]] as Gpr[]) more.push(form(`cmov${cc}`, r, regs[(r.id + 1) % 16] as Gpr), form(`cmov${cc}`, r, (MEM[size] as (s: object) => Memory)({ base: rsp, disp: 8 })));
+  }
+}
+for (const op of ['xsave', 'xrstor', 'xsave64', 'xrstor64', 'fxsave', 'fxrstor', 'fxsave64', 'fxrstor64']) {
+  for (const base of gpr64) more.push(form(op, mem(base)));
+  more.push(form(op, mem({ base: rsp, index: r11, scale: 2, disp: 0x40 })), form(op, mem({ segment: gs, base: r13 })));
+}
+run('extensions, unary, shifts, imul, setcc, cmovcc, xsave/fxsave', more, 2000);
+
+function rbx_(): Gpr { return gpr64[3] as Gpr; }
 
 test('ah..bh are refused where a REX prefix is needed', () => {
   const a = new Assembler();
