@@ -19,3 +19,11 @@ export type { FlagsLiveness, FlagsLiveOptions } from './analyze/flags-live-after
 export { syscallNumberAt, findSyscallNumber } from './analyze/syscall-number.js';
 export type { SyscallNumberSource, SyscallNumberOptions } from './analyze/syscall-number.js';
 export { FunctionIndex, functionIndexOf } from './analyze/function-index.js';
+export { planPatches } from './plan/plan-patches.js';
+export type { PlanOptions, PlanResult } from './plan/plan-patches.js';
+export { serializePlan, parsePlan } from './plan/serialize-plan.js';
+export { planToElfEdit, rewriteElf } from './plan/rewrite-elf.js';
+export { PlanError } from './plan/plan-errors.js';
+export type { PlanErrorCode } from './plan/plan-errors.js';
+export { PLAN_SCHEMA } from './plan/plan-types.js';
+export type { PatchPlan, Patch, Refusal, PlanSegment, PlanSymbol, PlanRelocation, PlanStats } from './plan/plan-types.js';

@@ -1,0 +1,378 @@
+/**
+ * LibOS entry hooks: the code a stub calls for each intercepted system call.
+ *
+ * Hook convention (the one the measured stubs in shared/reference/stub-designs.S use): called with
+ * `call`, the syscall's registers as the `syscall` instruction sees them (rax = number, rdi, rsi,
+ * rdx, r10, r8, r9 = arguments); returns the result in rax; may clobber rcx, r11 and the flags and
+ * nothing else. The stub has already stepped over the red zone, so the hook may use the stack
+ * below rsp freely, but rsp has no known alignment.
+ */
+import {
+  Assembler, type Label, type Target,
+  rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp, r8, r9, r10, r11, r12, r13,
+  eax, ebx, ecx, edx, esi, edi, cl, dl, sil,
+  qword, byte, dword, mem, rip,
+} from '@libos/encoder';
+import { X86_64_SYSCALLS } from '../syscalls/x86-64.js';
+
+/** Emits `syscall; ret`: the kernel does the work, the program sees no difference. */
+export function emitPassthroughHook(a: Assembler, name: string): Label {
+  const start = a.label(name);
+  a.bind(start);
+  a.syscall();
+  a.ret();
+  return start;
+}
+
+/**
+ * Calls whose trace line is written before the call, because on success they do not come back
+ * (exit, exit_group, execve, execveat, rt_sigreturn).
+ */
+export const NORETURN_SYSCALLS = [60, 231, 59, 322, 15] as const;
+
+/** Labels of the shared trace routines, emitted once per plan. */
+export interface TraceRoutines {
+  /** The hook: writes the line (before or after) and makes the real call. */
+  hook: Label;
+  /** Note only: r11 = number, rax = result (kept), rdi rsi rdx = arguments; writes the line, for calls made natively. */
+  note: Label;
+}
+
+/**
+ * Emits the `trace` entry: each intercepted call writes one line to fd 2,
+ * `[libos] <nr> <name>(<a1>, <a2>, <a3>) = <result>`, with the result in decimal (negative errno
+ * as is) or `?` for calls that do not return. The line is built on the stack and written with one
+ * raw write(2), so lines from threads do not interleave.
+ */
+export function emitTraceRoutines(a: Assembler): TraceRoutines {
+  const hook = a.label('libos_trace_hook');
+  const note = a.label('libos_trace_note');
+  const format = a.label('libos_trace_format');
+  const putStr = a.label();
+  const putHex = a.label();
+  const putDec = a.label();
+  const nameTable = a.label('libos_trace_names');
+  const nameOffsets = a.label('libos_trace_name_offsets');
+  const hexDigits = a.label();
+  const pow10 = a.label();
+  const sPrefix = a.label();
+  const sOpen = a.label();
+  const sSep = a.label();
+  const sEq = a.label();
+  const sQuestion = a.label();
+  const sUnknown = a.label();
+  const maxNr = Math.max(...X86_64_SYSCALLS.map(([nr]) => nr));
+
+  // hook: rax = nr, args in rdi rsi rdx r10 r8 r9.
+  a.bind(hook);
+  a.push(rbx);
+  a.push(r12);
+  a.mov(rbx, rax); // number
+  for (const nr of NORETURN_SYSCALLS) {
+    a.cmp(eax, nr);
+    const next = a.label();
+    a.jne(next);
+    // Written before: these calls do not come back when they succeed.
+    a.mov(r12, 0x8000000000000000n); // "no result" marker for format
+    a.call(format);
+    a.mov(rax, rbx);
+    a.syscall();
+    a.pop(r12);
+    a.pop(rbx);
+    a.ret();
+    a.bind(next);
+  }
+  a.syscall();
+  a.mov(r12, rax);
+  a.call(format);
+  a.mov(rax, r12);
+  a.pop(r12);
+  a.pop(rbx);
+  a.ret();
+
+  // note: r11 = nr, rax = result; keeps every register but rcx, r11 and flags.
+  a.bind(note);
+  a.push(rbx);
+  a.push(r12);
+  a.mov(rbx, r11);
+  a.mov(r12, rax);
+  for (const nr of NORETURN_SYSCALLS) {
+    a.cmp(ebx, nr);
+    const next = a.label();
+    a.jne(next);
+    a.mov(r12, 0x8000000000000000n);
+    a.bind(next);
+  }
+  a.push(rax);
+  a.call(format);
+  a.pop(rax);
+  a.pop(r12);
+  a.pop(rbx);
+  a.ret();
+
+  // format: rbx = nr, r12 = result or the marker, rdi rsi rdx = first arguments.
+  // Keeps every register but rcx, r11, flags; builds the line in a 256-byte stack buffer.
+  a.bind(format);
+  a.push(rax);
+  a.push(rdx);
+  a.push(rsi);
+  a.push(rdi);
+  a.push(r13);
+  a.push(r8);
+  a.lea(rsp, qword(rsp, -256));
+  a.mov(r13, rdi); // a1 (rdi becomes the cursor)
+  a.mov(r8, rsi); // a2; rdx keeps a3
+  a.mov(rdi, rsp);
+  a.lea(rsi, rip(sPrefix));
+  a.call(putStr);
+  a.mov(rax, rbx);
+  a.call(putDec);
+  a.mov(byte(rdi, 0), 0x20);
+  a.lea(rdi, mem(rdi, 1));
+  // name: offsets table indexed by nr; 0 means unknown.
+  const unknownName = a.label();
+  const haveName = a.label();
+  a.cmp(rbx, maxNr);
+  a.ja(unknownName);
+  a.lea(r11, rip(nameOffsets));
+  a.mov(ecx, dword({ base: r11, index: rbx, scale: 4 }));
+  a.test(ecx, ecx);
+  a.je(unknownName);
+  a.lea(rsi, rip(nameTable));
+  a.lea(rsi, mem({ base: rsi, index: rcx, scale: 1 }));
+  a.call(putStr);
+  a.jmp(haveName);
+  a.bind(unknownName);
+  a.lea(rsi, rip(sUnknown));
+  a.call(putStr);
+  a.bind(haveName);
+  a.lea(rsi, rip(sOpen));
+  a.call(putStr);
+  a.mov(rax, r13);
+  a.call(putHex);
+  a.lea(rsi, rip(sSep));
+  a.call(putStr);
+  a.mov(rax, r8);
+  a.call(putHex);
+  a.lea(rsi, rip(sSep));
+  a.call(putStr);
+  a.mov(rax, rdx);
+  a.call(putHex);
+  a.lea(rsi, rip(sEq));
+  a.call(putStr);
+  const noResult = a.label();
+  const resultDone = a.label();
+  a.mov(rax, 0x8000000000000000n);
+  a.cmp(r12, rax);
+  a.je(noResult);
+  a.mov(rax, r12);
+  a.call(putDec);
+  a.jmp(resultDone);
+  a.bind(noResult);
+  a.lea(rsi, rip(sQuestion));
+  a.call(putStr);
+  a.bind(resultDone);
+  a.mov(byte(rdi, 0), 0x0a);
+  a.lea(rdi, mem(rdi, 1));
+  // write(2, buf, len) with a raw syscall: this one is ours and never intercepted.
+  a.mov(rdx, rdi);
+  a.sub(rdx, rsp);
+  a.mov(rsi, rsp);
+  a.mov(edi, 2);
+  a.mov(eax, 1);
+  a.syscall();
+  a.lea(rsp, qword(rsp, 256));
+  a.pop(r8);
+  a.pop(r13);
+  a.pop(rdi);
+  a.pop(rsi);
+  a.pop(rdx);
+  a.pop(rax);
+  a.ret();
+
+  // putStr: copy the NUL-terminated string at rsi to rdi; advances rdi; clobbers rsi, cl.
+  {
+    const loop = a.label();
+    const done = a.label();
+    a.bind(putStr);
+    a.bind(loop);
+    a.mov(cl, byte(rsi, 0));
+    a.test(cl, cl);
+    a.je(done);
+    a.mov(byte(rdi, 0), cl);
+    a.lea(rdi, mem(rdi, 1));
+    a.lea(rsi, mem(rsi, 1));
+    a.jmp(loop);
+    a.bind(done);
+    a.ret();
+  }
+
+  // putHex: rax as 0x + lowercase hex without leading zeros; clobbers rax, rcx, rsi, r11.
+  {
+    const skip = a.label();
+    const emit = a.label();
+    a.bind(putHex);
+    a.mov(byte(rdi, 0), 0x30);
+    a.mov(byte(rdi, 1), 0x78);
+    a.lea(rdi, mem(rdi, 2));
+    a.lea(r11, rip(hexDigits));
+    a.mov(ecx, 60);
+    a.bind(skip);
+    a.mov(rsi, rax);
+    a.shr(rsi, cl);
+    a.and(esi, 15);
+    a.jne(emit);
+    a.sub(ecx, 4);
+    a.jns(skip);
+    a.mov(byte(rdi, 0), 0x30); // the value is zero
+    a.lea(rdi, mem(rdi, 1));
+    a.ret();
+    a.bind(emit);
+    a.mov(rsi, rax);
+    a.shr(rsi, cl);
+    a.and(esi, 15);
+    a.movzx(esi, byte({ base: r11, index: rsi, scale: 1 }));
+    a.mov(byte(rdi, 0), sil);
+    a.lea(rdi, mem(rdi, 1));
+    a.sub(ecx, 4);
+    a.jns(emit);
+    a.ret();
+  }
+
+  // putDec: rax as signed decimal, by subtracting powers of ten (no division needed);
+  // clobbers rax, rcx, rsi, r11; keeps rdx.
+  {
+    const positive = a.label();
+    const power = a.label();
+    const count = a.label();
+    const counted = a.label();
+    const emitDigit = a.label();
+    const nextPower = a.label();
+    a.bind(putDec);
+    a.push(rdx);
+    a.test(rax, rax);
+    a.jns(positive);
+    a.mov(byte(rdi, 0), 0x2d);
+    a.lea(rdi, mem(rdi, 1));
+    a.neg(rax);
+    a.bind(positive);
+    a.lea(r11, rip(pow10));
+    a.xor(ecx, ecx);
+    a.xor(esi, esi);
+    a.bind(power);
+    a.mov(edx, 0x30);
+    a.bind(count);
+    a.cmp(rax, qword({ base: r11, index: rcx, scale: 8 }));
+    a.jb(counted);
+    a.sub(rax, qword({ base: r11, index: rcx, scale: 8 }));
+    a.inc(edx);
+    a.jmp(count);
+    a.bind(counted);
+    a.cmp(edx, 0x30);
+    a.jne(emitDigit);
+    a.test(esi, esi);
+    a.jne(emitDigit);
+    a.cmp(ecx, 19);
+    a.jne(nextPower);
+    a.bind(emitDigit);
+    a.mov(byte(rdi, 0), dl);
+    a.lea(rdi, mem(rdi, 1));
+    a.mov(esi, 1);
+    a.bind(nextPower);
+    a.inc(ecx);
+    a.cmp(ecx, 20);
+    a.jb(power);
+    a.pop(rdx);
+    a.ret();
+  }
+
+  // Read-only data, kept with the code: strings, the name table, digits, powers of ten.
+  a.align(8);
+  a.bind(pow10);
+  let p = 10000000000000000000n;
+  for (let i = 0; i < 20; i++) {
+    a.dq(p);
+    p /= 10n;
+  }
+  a.bind(hexDigits);
+  a.raw(ascii('0123456789abcdef'));
+  a.bind(sPrefix);
+  a.raw(asciiz('[libos] '));
+  a.bind(sOpen);
+  a.raw(asciiz('('));
+  a.bind(sSep);
+  a.raw(asciiz(', '));
+  a.bind(sEq);
+  a.raw(asciiz(') = '));
+  a.bind(sQuestion);
+  a.raw(asciiz('?'));
+  a.bind(sUnknown);
+  a.raw(asciiz('unknown'));
+  const { blob, offsets } = buildNameTable(maxNr);
+  a.align(4);
+  a.bind(nameOffsets);
+  for (const off of offsets) a.dd(off);
+  a.bind(nameTable);
+  a.raw(blob);
+  return { hook, note };
+}
+
+function ascii(s: string): Uint8Array {
+  return Uint8Array.from(s, (c) => c.charCodeAt(0));
+}
+
+function asciiz(s: string): Uint8Array {
+  return ascii(`${s}\0`);
+}
+
+/** Names as one NUL-separated blob plus a dword offset per number (0: no name). */
+function buildNameTable(maxNr: number): { blob: Uint8Array; offsets: Uint32Array } {
+  const offsets = new Uint32Array(maxNr + 1);
+  const parts: string[] = ['\0'];
+  let at = 1;
+  for (const [nr, name] of X86_64_SYSCALLS) {
+    offsets[nr] = at;
+    parts.push(`${name}\0`);
+    at += name.length + 1;
+  }
+  return { blob: ascii(parts.join('')), offsets };
+}
+
+/**
+ * Emits the C-handler bridge: saves what the C ABI lets `libos_handler` clobber but the syscall
+ * ABI does not (rdi, rsi, rdx, r8, r9, r10), aligns the stack to 16 bytes and calls
+ * `long libos_handler(long nr, long a1, long a2, long a3, long a4, long a5, long a6)`.
+ */
+export function emitCHandlerBridge(a: Assembler, name: string, handler: Target): Label {
+  const start = a.label(name);
+  a.bind(start);
+  a.push(rbp);
+  a.mov(rbp, rsp);
+  a.and(rsp, -16);
+  a.push(r10);
+  a.push(r9);
+  a.push(r8);
+  a.push(rdx);
+  a.push(rsi);
+  a.push(rdi);
+  a.lea(rsp, qword(rsp, -8)); // keeps the 16-byte alignment with the 7th argument below
+  a.push(r9); // a6, on the stack
+  a.mov(r9, r8); // a5
+  a.mov(r8, r10); // a4
+  a.mov(rcx, rdx); // a3
+  a.mov(rdx, rsi); // a2
+  a.mov(rsi, rdi); // a1
+  a.mov(rdi, rax); // nr
+  a.call(handler);
+  a.lea(rsp, qword(rsp, 16));
+  a.pop(rdi);
+  a.pop(rsi);
+  a.pop(rdx);
+  a.pop(r8);
+  a.pop(r9);
+  a.pop(r10);
+  a.mov(rsp, rbp);
+  a.pop(rbp);
+  a.ret();
+  return start;
+}

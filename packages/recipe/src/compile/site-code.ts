@@ -1,0 +1,179 @@
+/**
+ * Per-site code: the bytes that replace a site, and the site's own trampoline.
+ *
+ * A trampoline routes the calls that must not go through a stack-keeping stub (rt_sigreturn,
+ * vfork, clone with a new stack or sharing memory, clone3) to a native `syscall` of the site's own
+ * and sends every other call to the shared stub. Its checks change no flag: `lea` computes
+ * `nr - N` into rcx (free: `syscall` clobbers it) and `jrcxz` branches on zero.
+ */
+import { Assembler, type Label, type Target, rcx, rsp, edi, r11d, qword, rip } from '@libos/encoder';
+
+export const NR_RT_SIGRETURN = 15;
+export const NR_CLONE = 56;
+export const NR_VFORK = 58;
+export const NR_CLONE3 = 435;
+const CLONE_VM = 0x100;
+
+/** How the site treats the calls that must be made natively. */
+export type NativeRouting =
+  /** No check: the number is known and never native, or the recipe lists no native calls. */
+  | { kind: 'none' }
+  /** The number is known and native: the trampoline is a plain `syscall`. */
+  | { kind: 'always'; nr: number }
+  /** Checked at run time. */
+  | { kind: 'check'; nrs: number[] };
+
+export interface TrampolineSpec {
+  name: string;
+  resumeVa: bigint;
+  /** Whether the site's own bytes already set rcx to the resume address (the seed's sequence). */
+  rcxSet: boolean;
+  routing: NativeRouting;
+  /** Emits the jump that takes an intercepted call to its stub or entry (rcx = resume is set). */
+  emitIntercept: (a: Assembler) => void;
+  /** The note stub, when native calls must be traced. */
+  noteStub?: Target;
+}
+
+/** Whether a site needs a trampoline of its own (else it jumps straight to the stub). */
+export function needsTrampoline(spec: Pick<TrampolineSpec, 'rcxSet' | 'routing'>, interceptIsDirect: boolean): boolean {
+  return !spec.rcxSet || spec.routing.kind !== 'none' || !interceptIsDirect;
+}
+
+/** Emits a site's trampoline at the assembler's current position; returns its entry label. */
+export function emitTrampoline(a: Assembler, spec: TrampolineSpec): Label {
+  const start = a.label(spec.name);
+  a.bind(start);
+  const routing = spec.routing;
+  if (routing.kind === 'always') {
+    emitNative(a, spec, routing.nr);
+    return start;
+  }
+  if (routing.kind === 'none') {
+    emitContinue(a, spec);
+    return start;
+  }
+  // Checks: lea rcx,[rax-N] (disp32 form, 7 bytes) ; jrcxz PAD_k. The pads sit right after the
+  // fixed-size continue path, so every rel8 is known before encoding.
+  const contLength = continueLength(spec);
+  const checks = routing.nrs;
+  const padSize = 5; // jmp rel32, forced near
+  checks.forEach((nr, k) => {
+    const remainingChecks = (checks.length - k - 1) * 9;
+    const disp8 = remainingChecks + contLength + k * padSize;
+    if (disp8 > 127) throw new Error(`internal: trampoline check block too long (${disp8})`);
+    const imm = (-nr) >>> 0;
+    a.bytes([0x48, 0x8d, 0x88, imm & 0xff, (imm >>> 8) & 0xff, (imm >>> 16) & 0xff, (imm >>> 24) & 0xff, 0xe3, disp8]);
+  });
+  emitContinue(a, spec);
+  const targets = checks.map(() => a.label());
+  for (const t of targets) a.jmp(t, { near: true });
+  checks.forEach((nr, k) => {
+    a.bind(targets[k]!);
+    if (nr === NR_CLONE) emitCloneCheck(a, spec);
+    else emitNative(a, spec, nr);
+  });
+  return start;
+}
+
+function continueLength(spec: TrampolineSpec): number {
+  const probe = new Assembler();
+  emitContinue(probe, spec);
+  return probe.encode({ va: 0x10000000n }).bytes.length;
+}
+
+/** The intercepted path: set rcx if the site did not, then jump to the stub or entry. */
+function emitContinue(a: Assembler, spec: TrampolineSpec): void {
+  if (!spec.rcxSet) a.lea(rcx, rip(spec.resumeVa));
+  spec.emitIntercept(a);
+}
+
+/**
+ * clone: natively when it gets a new stack (rsi != 0: the child returns on a stack where the
+ * stub's saved values are not) or shares the memory without one (CLONE_VM: the child runs on
+ * the parent's stack and overwrites what the stub saved); a fork-like clone goes through the stub,
+ * so both processes are seen.
+ */
+function emitCloneCheck(a: Assembler, spec: TrampolineSpec): void {
+  const native = a.label();
+  const vmShared = a.label();
+  // mov rcx,rsi ; jrcxz +5 (no new stack: check CLONE_VM) ; jmp native
+  a.bytes([0x48, 0x89, 0xf1, 0xe3, 0x05]);
+  a.jmp(native, { near: true });
+  // Flags are about to change: save them below the red zone (nothing live is there).
+  a.lea(rsp, qword(rsp, -128));
+  a.pushfq();
+  a.test(edi, CLONE_VM);
+  a.jne(vmShared);
+  a.popfq();
+  a.lea(rsp, qword(rsp, 128));
+  emitContinue(a, spec);
+  a.bind(vmShared);
+  a.popfq();
+  a.lea(rsp, qword(rsp, 128));
+  a.bind(native);
+  emitNative(a, spec, NR_CLONE);
+}
+
+/** A native call at the site: `syscall`, then back, with a trace note where asked for. */
+function emitNative(a: Assembler, spec: TrampolineSpec, nr: number): void {
+  const note = spec.noteStub;
+  if (note !== undefined && nr === NR_RT_SIGRETURN) {
+    // It does not return: note it before.
+    const after = a.label();
+    a.mov(r11d, nr);
+    a.lea(rcx, rip(after));
+    a.jmp(note, { near: true });
+    a.bind(after);
+  }
+  a.syscall();
+  a.lea(rcx, rip(spec.resumeVa));
+  if (note !== undefined && nr !== NR_RT_SIGRETURN) {
+    // After the call, in each process that returns from it (vfork and clone: parent and child).
+    a.mov(r11d, nr);
+    a.jmp(note, { near: true });
+    return;
+  }
+  a.jmp(spec.resumeVa, { near: true });
+}
+
+/** Encodes the bytes that replace a site, filled with NOPs to its room. */
+export function encodeSitePatch(
+  variant: 'rel32' | 'rel32-site' | 'abs64' | 'abs64-hop' | 'trap',
+  site: { va: bigint; room: number },
+  resumeVa: bigint,
+  target: bigint,
+  trapInstruction: 'ud2' | 'int3' = 'ud2',
+): Uint8Array {
+  const a = new Assembler();
+  switch (variant) {
+    case 'rel32':
+    case 'abs64-hop':
+      a.lea(rcx, rip(resumeVa));
+      a.jmp(target, { near: true });
+      break;
+    case 'rel32-site':
+      a.jmp(target, { near: true });
+      break;
+    case 'abs64':
+      a.lea(rcx, rip(resumeVa));
+      a.jmp(qword(rip, 0));
+      a.qword(target);
+      break;
+    case 'trap':
+      if (trapInstruction === 'ud2') a.ud2();
+      else a.int3();
+      break;
+  }
+  const code = a.encode({ va: site.va }).bytes;
+  if (code.length > site.room) throw new Error(`internal: ${variant} patch of ${code.length} bytes in a room of ${site.room}`);
+  if (code.length === site.room) return code;
+  const fill = new Assembler();
+  fill.bytes(code);
+  fill.nop(site.room - code.length);
+  return fill.encode({ va: site.va }).bytes;
+}
+
+/** Bytes each variant needs at the site. */
+export const VARIANT_SIZE = { rel32: 12, 'rel32-site': 5, abs64: 21, 'abs64-hop': 12, trap: 1 } as const;
+

@@ -1,0 +1,137 @@
+/**
+ * Per-site decisions taken before any code exists: how native calls are routed, which ABI
+ * relaxations apply, and which trampoline variant fits. Every choice carries its reason.
+ */
+import type { ElfFile } from '@libos/elfkit';
+import { flagsLiveAfter } from '../analyze/flags-live-after.js';
+import type { NativeCall, Recipe, Site, Variant } from '../model.js';
+import type { StubShape } from '../compile/stubs.js';
+import { NR_CLONE, NR_CLONE3, NR_RT_SIGRETURN, NR_VFORK, type NativeRouting } from '../compile/site-code.js';
+
+/** The concrete form a variant takes at one site (abs64 becomes a near hop on short sites). */
+export type SiteForm = 'rel32' | 'rel32-site' | 'abs64' | 'abs64-hop' | 'trap';
+
+export interface SiteDecision {
+  site: Site;
+  index: number;
+  resumeVa: bigint;
+  routing: NativeRouting;
+  shape: StubShape;
+  relaxations: string[];
+  /** The chosen variant and its form, or undefined when refused. */
+  variant?: Variant;
+  form?: SiteForm;
+  reason: string;
+}
+
+const NATIVE_NUMBERS: Record<NativeCall, number> = {
+  rt_sigreturn: NR_RT_SIGRETURN,
+  clone: NR_CLONE,
+  vfork: NR_VFORK,
+  clone3: NR_CLONE3,
+};
+
+export interface DecideContext {
+  elf: ElfFile;
+  recipe: Recipe;
+  /** Whether the output can hold absolute addresses of its own code (not position-independent). */
+  absoluteOk: boolean;
+  /** Whether the entry routes calls itself (slot, pointer): the ABI is then the LibOS's business. */
+  entryOwnsAbi: boolean;
+  /** Whether a trap runtime can be installed in this file. */
+  trapAvailable: string | true;
+}
+
+export function decideSite(ctx: DecideContext, site: Site, index: number): SiteDecision {
+  const { recipe } = ctx;
+  const resumeVa = site.va + BigInt(site.room);
+  const routing = routingFor(recipe.native, site);
+  const { shape, relaxations } = shapeFor(ctx, site, resumeVa);
+  const base = { site, index, resumeVa, routing, shape, relaxations };
+  if (site.instruction !== 'syscall') {
+    return { ...base, reason: `${site.instruction} uses the 32-bit system call ABI: reported, not patched` };
+  }
+  const order = dedupe([...recipe.trampoline.prefer, ...recipe.trampoline.fallback]);
+  const misses: string[] = [];
+  for (const variant of order) {
+    const fit = fits(ctx, variant, site);
+    if (typeof fit === 'string') {
+      misses.push(fit);
+      continue;
+    }
+    const why = [`${site.rule}`, `${variant}: ${fit.why}`];
+    if (misses.length > 0) why.push(`not ${misses.join('; not ')}`);
+    return { ...base, variant, form: fit.form, reason: why.join('; ') };
+  }
+  return { ...base, reason: `${site.rule}; refused: ${misses.join('; ')}` };
+}
+
+function fits(ctx: DecideContext, variant: Variant, site: Site): { form: SiteForm; why: string } | string {
+  const room = site.room;
+  switch (variant) {
+    case 'rel32':
+      return room >= 12
+        ? { form: 'rel32', why: `the seed's leaq+jmp sequence fits the ${room}-byte room` }
+        : `rel32 (needs 12 bytes, the site has ${room})`;
+    case 'rel32-site':
+      return room >= 5
+        ? { form: 'rel32-site', why: `a 5-byte jmp into the site's own trampoline fits the ${room}-byte room` }
+        : `rel32-site (needs 5 bytes, the site has ${room})`;
+    case 'abs64':
+      if (!ctx.absoluteOk) return 'abs64 (an absolute address of the added code would be wrong after a position-independent file is relocated)';
+      if (room >= 21) return { form: 'abs64', why: `leaq + jmp *0(%rip) + .quad fit the ${room}-byte room` };
+      if (room >= 12) return { form: 'abs64-hop', why: `leaq + a near hop to an absolute jump (room ${room} < 21)` };
+      return `abs64 (needs 12 bytes for the near hop, the site has ${room})`;
+    case 'trap': {
+      const need = ctx.recipe.trampoline.trapInstruction === 'ud2' ? 2 : 1;
+      if (ctx.trapAvailable !== true) return `trap (${ctx.trapAvailable})`;
+      return room >= need
+        ? { form: 'trap', why: `${ctx.recipe.trampoline.trapInstruction} emulated by a signal handler (slow: microseconds a call)` }
+        : `trap (needs ${need} bytes)`;
+    }
+    case 'displace':
+      return 'displace (moving neighbouring instructions is not available in this version)';
+  }
+}
+
+function routingFor(native: readonly NativeCall[], site: Site): NativeRouting {
+  const nrs = native.map((n) => NATIVE_NUMBERS[n]);
+  if (nrs.length === 0) return { kind: 'none' };
+  if (site.syscallNr !== undefined) {
+    if (!nrs.includes(site.syscallNr)) return { kind: 'none' };
+    // clone is native only with a new stack or shared memory: that is checked at run time.
+    if (site.syscallNr === NR_CLONE) return { kind: 'check', nrs: [NR_CLONE] };
+    return { kind: 'always', nr: site.syscallNr };
+  }
+  return { kind: 'check', nrs };
+}
+
+function shapeFor(ctx: DecideContext, site: Site, resumeVa: bigint): { shape: StubShape; relaxations: string[] } {
+  const { abi, stub } = ctx.recipe;
+  const relaxations: string[] = [];
+  let flags: StubShape['flags'];
+  if (ctx.entryOwnsAbi) {
+    flags = 'preserve';
+  } else if (abi.flags === 'clobber-if-dead') {
+    const liveness = flagsLiveAfter(ctx.elf, resumeVa);
+    if (liveness.live) {
+      flags = 'preserve';
+    } else {
+      flags = 'clobber';
+      relaxations.push(`flags clobbered: dead after the site (${liveness.reason})`);
+    }
+  } else {
+    flags = abi.flags;
+    if (flags === 'clobber') relaxations.push('flags clobbered (recipe)');
+  }
+  if (!ctx.entryOwnsAbi && abi.redZone === 'unused') relaxations.push('red zone not skipped (recipe)');
+  if (!ctx.entryOwnsAbi && abi.rcxR11 === 'clobber') relaxations.push('rcx/r11 not set as syscall leaves them (recipe)');
+  return {
+    shape: { kind: stub, flags: stub === 'seed' ? 'preserve-all' : flags, redZone: abi.redZone, rcxR11: abi.rcxR11 },
+    relaxations,
+  };
+}
+
+function dedupe<T>(xs: T[]): T[] {
+  return [...new Set(xs)];
+}

@@ -1,0 +1,322 @@
+/**
+ * planPatches: sites + recipe -> PatchPlan. Decides each site, emits the added code (hooks,
+ * stubs, trampolines) with @libos/encoder at the addresses elfkit's planLayout gives, encodes
+ * every site's new bytes, and checks the result before returning it.
+ */
+import { createHash } from 'node:crypto';
+import { planLayout, type ElfFile } from '@libos/elfkit';
+import { Assembler, type Label, type Target, fs, gs, qword, rip } from '@libos/encoder';
+import type { Entry, Recipe, Site } from '../model.js';
+import { emitCHandlerBridge, emitPassthroughHook, emitTraceRoutines } from '../compile/hooks.js';
+import { emitNoteStub, emitStub, stubName, type StubShape } from '../compile/stubs.js';
+import { emitTrampoline, encodeSitePatch, needsTrampoline } from '../compile/site-code.js';
+import { decideSite, type DecideContext, type SiteDecision } from './choose-variant.js';
+import { checkPlan } from './check-plan.js';
+import { PlanError } from './plan-errors.js';
+import { PLAN_SCHEMA, type Patch, type PatchPlan, type PlanSegment, type PlanSymbol, type Refusal } from './plan-types.js';
+import { resolveHandler, type ResolvedHandler } from './handler-entry.js';
+
+export interface PlanOptions {
+  /** Overrides the recipe's entry (the CLI's --entry). */
+  entry?: Entry;
+  /** C compiler for a handler source; default $CC or cc. */
+  cc?: string;
+}
+
+export interface PlanResult {
+  plan: PatchPlan;
+  warnings: string[];
+}
+
+const TEXT = '.libos.text';
+const DATA = '.libos.data';
+
+/** Compiles a recipe and the sites found for it into a checked PatchPlan. */
+export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonly Site[] | { sites: readonly Site[] }, options: PlanOptions = {}): Promise<PlanResult> {
+  const entry = options.entry ?? recipe.entry;
+  const warnings: string[] = [];
+  const sites = [...('sites' in sitesIn ? sitesIn.sites : sitesIn)].sort((x, y) => (x.va < y.va ? -1 : x.va > y.va ? 1 : 0));
+  const kind = elf.kind;
+  const ctx: DecideContext = {
+    elf,
+    recipe,
+    absoluteOk: kind === 'exec' || kind === 'static',
+    entryOwnsAbi: entry.kind === 'slot' || entry.kind === 'pointer',
+    trapAvailable: 'the trap runtime is not available in this version',
+  };
+  if (kind === 'relocatable') throw new PlanError('PLAN_UNSUPPORTED_FILE', 'an object file (.o) cannot be rewritten: link it first, then rewrite the result');
+  const decisions = sites.map((s, i) => decideSite(ctx, s, i));
+  const handler = entry.kind === 'handler' ? await resolveHandler(entry, options, ctx.absoluteOk) : undefined;
+  const entryTargets = resolveEntryTargets(elf, entry);
+
+  // The code depends on where it goes and its size on little else: lay out, encode, and lay out
+  // again until the sizes hold (two rounds in practice).
+  let sizes = { text: 4096, data: handler?.dataMemSize ?? 0 };
+  for (let round = 0; round < 4; round++) {
+    const requests: { name: string; size: number; flags: 'rx' | 'rw' }[] = [{ name: TEXT, size: sizes.text, flags: 'rx' }];
+    if (sizes.data > 0) requests.push({ name: DATA, size: sizes.data, flags: 'rw' as const });
+    const placement = planLayout(elf, requests);
+    const textVa = placement[0]!.va;
+    const dataVa = placement[1]?.va ?? 0n;
+    const built = buildCode(decisions, entry, entryTargets, textVa, handler?.link(textVa, dataVa), recipe);
+    const need = { text: built.text.length, data: handler?.dataMemSize ?? 0 };
+    if (need.text <= sizes.text && need.data <= sizes.data) {
+      const plan = assemblePlan(elf, recipe, entry, decisions, built, textVa, dataVa);
+      checkPlan(elf, plan);
+      return { plan, warnings };
+    }
+    sizes = { text: Math.max(need.text, sizes.text * 2), data: need.data };
+  }
+  throw new PlanError('PLAN_LAYOUT', 'the added code did not settle to a stable size');
+}
+
+interface EntryTargets {
+  /** A hook in the binary itself (symbol). */
+  hookVa?: bigint;
+  /** An absolute hook address (address). */
+  absoluteHook?: bigint;
+  /** The jump that replaces the stub for slot and pointer entries. */
+  jump?: { segment: 'fs' | 'gs'; offset: number } | { pointerVa: bigint };
+}
+
+function resolveEntryTargets(elf: ElfFile, entry: Entry): EntryTargets {
+  switch (entry.kind) {
+    case 'symbol':
+      return { hookVa: findSymbolVa(elf, entry.name) };
+    case 'address':
+      return { absoluteHook: entry.va };
+    case 'slot':
+      return { jump: { segment: entry.segment, offset: entry.offset } };
+    case 'pointer':
+      return { jump: { pointerVa: findSymbolVa(elf, entry.symbol) } };
+    default:
+      return {};
+  }
+}
+
+function findSymbolVa(elf: ElfFile, name: string): bigint {
+  for (const table of [elf.symbols, elf.dynamicSymbols]) {
+    const hit = table.find((s) => s.name === name && s.section !== 0 && s.value !== 0n);
+    if (hit !== undefined) return hit.value;
+  }
+  throw new PlanError('PLAN_SYMBOL_NOT_FOUND', `the entry symbol ${name} is not defined in the file (.symtab or .dynsym)`);
+}
+
+interface BuiltCode {
+  text: Uint8Array;
+  data: Uint8Array;
+  dataMemSize: number;
+  /** Per decision index: where the site's patch jumps. */
+  siteTargets: Map<number, { target: bigint; trampolineVa?: bigint }>;
+  symbols: PlanSymbol[];
+}
+
+function buildCode(
+  decisions: SiteDecision[], entry: Entry, targets: EntryTargets, textVa: bigint,
+  handler: ReturnType<ResolvedHandler['link']> | undefined, recipe: Recipe,
+): BuiltCode {
+  const a = new Assembler();
+  const named: { label: Label; name: string; type: 'func' | 'object' }[] = [];
+  const mark = (label: Label, name: string, type: 'func' | 'object' = 'func') => named.push({ label, name, type });
+  const symbols: PlanSymbol[] = [];
+  if (handler !== undefined) {
+    a.bytes(handler.text);
+    a.align(16);
+    symbols.push(...handler.symbols);
+  }
+  const patched = decisions.filter((d) => d.form !== undefined);
+  const needsNote = entry.kind === 'trace' && patched.some((d) => d.routing.kind !== 'none');
+
+  // The hook every stub calls.
+  let hook: Target | undefined;
+  let note: Label | undefined;
+  switch (entry.kind) {
+    case 'passthrough':
+      hook = emitPassthroughHook(a, 'libos_entry_passthrough');
+      mark(hook as Label, 'libos_entry_passthrough');
+      break;
+    case 'trace': {
+      const t = emitTraceRoutines(a);
+      hook = t.hook;
+      note = t.note;
+      mark(t.hook, 'libos_trace_hook');
+      mark(t.note, 'libos_trace_note');
+      break;
+    }
+    case 'handler':
+      hook = emitCHandlerBridge(a, 'libos_handler_bridge', handler!.entryVa);
+      mark(hook as Label, 'libos_handler_bridge');
+      break;
+    case 'symbol':
+      hook = targets.hookVa!;
+      break;
+    case 'address': {
+      const l = a.label('libos_entry_address');
+      a.bind(l);
+      a.jmp(qword(rip, 0));
+      a.qword(targets.absoluteHook!);
+      hook = l;
+      mark(l, 'libos_entry_address');
+      break;
+    }
+    case 'slot':
+    case 'pointer':
+      break;
+  }
+
+  // One stub per shape in use, in a fixed order.
+  const stubs = new Map<string, Label>();
+  if (hook !== undefined) {
+    const shapes = new Map<string, StubShape>();
+    for (const d of patched) shapes.set(stubName(d.shape), d.shape);
+    for (const name of [...shapes.keys()].sort()) {
+      a.align(16);
+      const l = emitStub(a, shapes.get(name)!, hook);
+      stubs.set(name, l);
+      mark(l, name);
+    }
+  }
+  let noteStub: Label | undefined;
+  if (needsNote && note !== undefined) {
+    a.align(16);
+    noteStub = emitNoteStub(a, note);
+    mark(noteStub, 'libos_note_stub');
+  }
+
+  const emitIntercept = (d: SiteDecision) => (asm: Assembler) => {
+    const jump = targets.jump;
+    if (jump === undefined) {
+      asm.jmp(stubs.get(stubName(d.shape))!, { near: true });
+    } else if ('segment' in jump) {
+      asm.jmp(qword({ segment: jump.segment === 'gs' ? gs : fs, disp: jump.offset }));
+    } else {
+      asm.jmp(qword(rip(jump.pointerVa)));
+    }
+  };
+
+  // Per-site trampolines and hops.
+  const siteLabels = new Map<number, { target: Label; trampoline?: Label }>();
+  for (const d of patched) {
+    const rcxSet = d.form === 'rel32' || d.form === 'abs64' || d.form === 'abs64-hop';
+    const spec = {
+      name: `libos_site_${d.site.va.toString(16)}`,
+      resumeVa: d.resumeVa,
+      rcxSet,
+      routing: d.routing,
+      emitIntercept: emitIntercept(d),
+      ...(noteStub !== undefined ? { noteStub } : {}),
+    };
+    let target: Label;
+    let trampoline: Label | undefined;
+    if (d.form === 'trap') continue;
+    if (needsTrampoline(spec, targets.jump === undefined)) {
+      trampoline = emitTrampoline(a, spec);
+      mark(trampoline, spec.name);
+      target = trampoline;
+    } else {
+      target = stubs.get(stubName(d.shape))!;
+    }
+    if (d.form === 'abs64-hop') {
+      const hop = a.label();
+      a.bind(hop);
+      a.jmp(qword(rip, 0));
+      a.qword(target);
+      mark(hop, `libos_hop_${d.site.va.toString(16)}`);
+      target = hop;
+    }
+    siteLabels.set(d.index, { target, ...(trampoline !== undefined ? { trampoline } : {}) });
+  }
+  void recipe;
+
+  const encoded = a.encode({ va: textVa });
+  const siteTargets = new Map<number, { target: bigint; trampolineVa?: bigint }>();
+  for (const [index, l] of siteLabels) {
+    siteTargets.set(index, {
+      target: encoded.labelVa(l.target),
+      ...(l.trampoline !== undefined ? { trampolineVa: encoded.labelVa(l.trampoline) } : {}),
+    });
+  }
+  // Symbol sizes: up to the next named label (or the end of the code).
+  const placed = named.map((n) => ({ ...n, va: encoded.labelVa(n.label) })).sort((x, y) => (x.va < y.va ? -1 : x.va > y.va ? 1 : 0));
+  const end = textVa + BigInt(encoded.bytes.length);
+  placed.forEach((p, i) => {
+    const next = placed[i + 1]?.va ?? end;
+    symbols.push({ name: p.name, va: p.va, size: Number(next - p.va), type: p.type });
+  });
+  return {
+    text: encoded.bytes,
+    data: handler?.data ?? new Uint8Array(0),
+    dataMemSize: handler?.dataMemSize ?? 0,
+    siteTargets,
+    symbols,
+  };
+}
+
+function assemblePlan(
+  elf: ElfFile, recipe: Recipe, entry: Entry, decisions: SiteDecision[], built: BuiltCode,
+  textVa: bigint, dataVa: bigint,
+): PatchPlan {
+  const patches: Patch[] = [];
+  const refused: Refusal[] = [];
+  const byVariant: PatchPlan['stats']['byVariant'] = {};
+  const relaxations: Record<string, number> = {};
+  for (const d of decisions) {
+    const site = d.site;
+    if (d.form === undefined || d.variant === undefined) {
+      refused.push({ site: d.index, va: site.va, rule: site.rule, reason: d.reason });
+      continue;
+    }
+    const t = built.siteTargets.get(d.index);
+    const after = encodeSitePatch(d.form, site, d.resumeVa, t?.target ?? 0n, recipe.trampoline.trapInstruction);
+    const before = elf.bytes.slice(site.offset, site.offset + site.room);
+    patches.push({
+      site: d.index,
+      va: site.va,
+      offset: site.offset,
+      before,
+      after,
+      variant: d.variant,
+      relaxations: d.relaxations,
+      reason: d.reason,
+      rule: site.rule,
+      ...(t?.trampolineVa !== undefined ? { trampolineVa: t.trampolineVa } : {}),
+      resumeVa: d.resumeVa,
+      ...(site.syscallNr !== undefined ? { syscallNr: site.syscallNr } : {}),
+    });
+    byVariant[d.variant] = (byVariant[d.variant] ?? 0) + 1;
+    for (const r of d.relaxations) {
+      const key = r.replace(/ \(.*$/, '').replace(/:.*$/, '');
+      relaxations[key] = (relaxations[key] ?? 0) + 1;
+    }
+  }
+  const segments: PlanSegment[] = [{ name: TEXT, va: textVa, flags: 'rx', bytes: built.text, memsz: built.text.length }];
+  if (built.dataMemSize > 0) {
+    segments.push({ name: DATA, va: dataVa, flags: 'rw', bytes: built.data, memsz: Math.max(built.dataMemSize, built.data.length) });
+  }
+  const bytesAdded = segments.reduce((n, s) => n + s.bytes.length, 0);
+  return {
+    schema: PLAN_SCHEMA,
+    input: {
+      size: elf.bytes.length,
+      sha256: createHash('sha256').update(elf.bytes).digest('hex'),
+      ...(elf.buildId !== undefined ? { buildId: elf.buildId } : {}),
+      kind: elf.kind,
+    },
+    recipe: { name: recipe.name, source: recipe.source },
+    entry,
+    patches,
+    refused,
+    segments,
+    symbols: built.symbols,
+    relocations: [],
+    stats: {
+      sites: decisions.length,
+      patched: patches.length,
+      refused: refused.length,
+      reported: 0,
+      byVariant,
+      relaxations,
+      bytesAdded,
+    },
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * The plan as JSON, for other rewriters and loaders: addresses as "0x..." strings, bytes as hex
+ * strings, keys in a fixed order, so the same plan always gives the same text.
+ */
+import { PlanError } from './plan-errors.js';
+import { PLAN_SCHEMA, type PatchPlan } from './plan-types.js';
+
+function toJsonValue(value: unknown): unknown {
+  if (typeof value === 'bigint') return `0x${value.toString(16)}`;
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
+  if (Array.isArray(value)) return value.map(toJsonValue);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toJsonValue(v);
+    return out;
+  }
+  return value;
+}
+
+/** Deterministic JSON text of a plan (2-space indented, newline-terminated). */
+export function serializePlan(plan: PatchPlan): string {
+  return `${JSON.stringify(toJsonValue(plan), null, 2)}\n`;
+}
+
+const BIGINT_KEYS = new Set(['va', 'resumeVa', 'trampolineVa', 'entryPoint', 'addend']);
+const BYTES_KEYS = new Set(['before', 'after', 'bytes', 'debugFrame']);
+
+function fromJsonValue(key: string, value: unknown): unknown {
+  if (typeof value === 'string' && BIGINT_KEYS.has(key) && /^0x[0-9a-f]+$/.test(value)) return BigInt(value);
+  if (typeof value === 'string' && BYTES_KEYS.has(key) && /^([0-9a-f]{2})*$/.test(value)) return new Uint8Array(Buffer.from(value, 'hex'));
+  if (Array.isArray(value)) return value.map((v) => fromJsonValue('', v));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = fromJsonValue(k, v);
+    return out;
+  }
+  return value;
+}
+
+/** Reads a plan written by serializePlan; checks the schema tag. */
+export function parsePlan(text: string): PatchPlan {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new PlanError('PLAN_BAD_JSON', `not JSON: ${(e as Error).message}`);
+  }
+  if (raw === null || typeof raw !== 'object' || (raw as { schema?: unknown }).schema !== PLAN_SCHEMA) {
+    throw new PlanError('PLAN_BAD_JSON', `not a ${PLAN_SCHEMA} plan`);
+  }
+  return fromJsonValue('', raw) as PatchPlan;
+}
