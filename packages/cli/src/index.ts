@@ -1,1 +1,6 @@
-export {};
+export { main, COMMANDS, VERSION } from './bin.js';
+export type { Command, CommandContext, CommandIo } from './command.js';
+export { CliError, EXIT, isCliError } from './errors.js';
+export type { CliErrorCode, ExitStatus } from './errors.js';
+export { parseEntry, formatEntry } from './args.js';
+export { DISCOVERY_RULES } from './plan-sites.js';

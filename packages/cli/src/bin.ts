@@ -1,0 +1,99 @@
+/**
+ * The `libos-patch` command: parse the command line, run one command, and turn whatever went wrong
+ * into an exit status and a single line on stderr.
+ */
+import pkg from '../package.json';
+import { parseCommandArgs } from './args.js';
+import type { Command, CommandIo } from './command.js';
+import { applyCommand } from './commands/apply.js';
+import { planCommand } from './commands/plan.js';
+import { recipesCommand } from './commands/recipes.js';
+import { revertCommand } from './commands/revert.js';
+import { schemaCommand } from './commands/schema.js';
+import { sitesCommand } from './commands/sites.js';
+import { verifyCommand } from './commands/verify.js';
+import { CliError, EXIT, usageError } from './errors.js';
+import { commandHelp, mainHelp } from './help.js';
+import { toCliError } from './map-error.js';
+import { createProgress } from './progress.js';
+import { usePaint } from './report.js';
+
+/** Every command, in the order `--help` lists them. */
+export const COMMANDS: readonly Command[] = [
+  sitesCommand, planCommand, applyCommand, verifyCommand, revertCommand, recipesCommand, schemaCommand,
+];
+
+/** The CLI's version (its package.json's). */
+export const VERSION: string = pkg.version;
+
+function defaultIo(): CommandIo {
+  return { out: process.stdout, err: process.stderr, env: process.env, cwd: process.cwd() };
+}
+
+function report(io: CommandIo, error: CliError, debug: boolean): number {
+  io.err.write(`libos-patch: error: ${error.location()}\n`);
+  if (debug) {
+    const cause = error.cause instanceof Error ? error.cause : error;
+    io.err.write(`${cause.stack ?? String(cause)}\n`);
+  }
+  return error.exitStatus;
+}
+
+/**
+ * Run `libos-patch` with `argv` (without node and the script). Returns the exit status and sets
+ * `process.exitCode` to it; never throws.
+ */
+export async function main(argv: string[], io: CommandIo = defaultIo()): Promise<number> {
+  const status = await run(argv, io);
+  if (io.out === process.stdout) process.exitCode = status;
+  return status;
+}
+
+async function run(argv: string[], io: CommandIo): Promise<number> {
+  const debug = argv.includes('--debug');
+  const first = argv[0];
+  if (first === '--version' || first === '-V') {
+    io.out.write(`libos-patch ${VERSION}\n`);
+    return EXIT.ok;
+  }
+  if (first === '--help' || first === '-h' || first === 'help') {
+    const named = first === 'help' ? COMMANDS.find((c) => c.name === argv[1]) : undefined;
+    io.out.write(named ? commandHelp(named) : mainHelp(COMMANDS));
+    return EXIT.ok;
+  }
+  if (first === undefined) {
+    io.err.write(mainHelp(COMMANDS));
+    return EXIT.input;
+  }
+  const command = COMMANDS.find((c) => c.name === first);
+  if (command === undefined) {
+    const hint = first.startsWith('-') ? 'options come after a command' : `unknown command '${first}'`;
+    return report(io, usageError(`${hint}; commands: ${COMMANDS.map((c) => c.name).join(', ')} (see libos-patch --help)`), debug);
+  }
+
+  const paint = usePaint(io.out, io.env);
+  const progress = createProgress(io.err as NodeJS.WriteStream, true);
+  try {
+    const args = parseCommandArgs(argv.slice(1), command.options, command.operands);
+    if (args.values.help === true) {
+      io.out.write(commandHelp(command));
+      return EXIT.ok;
+    }
+    const warnPaint = usePaint(io.err, io.env);
+    const warn = (text: string): void => {
+      io.err.write(`libos-patch: ${warnPaint.yellow('warning')}: ${text}\n`);
+    };
+    return await command.run({ ...io, args, paint, progress, warn });
+  } catch (e) {
+    const error = toCliError(e);
+    if (error.code === 'CLI_USAGE') {
+      // Still one line: the usage follows the message, so scripts can keep reading the first line only.
+      io.err.write(`libos-patch: error: ${error.message} (usage: libos-patch ${command.usage})\n`);
+      if (debug) io.err.write(`${error.stack ?? ''}\n`);
+      return error.exitStatus;
+    }
+    return report(io, error, debug);
+  } finally {
+    progress.done();
+  }
+}

@@ -1,0 +1,35 @@
+import type { OptionSpec, ParsedArgs } from './args.js';
+import type { Progress } from './progress.js';
+import type { Paint } from './report.js';
+
+/** Where a command writes: results to `out`, diagnostics to `err`. */
+export interface CommandIo {
+  out: { write(s: string): unknown; isTTY?: boolean };
+  err: { write(s: string): unknown; isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+/** What a command's `run` gets. */
+export interface CommandContext extends CommandIo {
+  args: ParsedArgs;
+  paint: Paint;
+  progress: Progress;
+  /** Print `libos-patch: warning: <text>` on stderr. */
+  warn(text: string): void;
+}
+
+/** One subcommand of `libos-patch`. */
+export interface Command {
+  name: string;
+  /** One line for the command list. */
+  summary: string;
+  /** `sites <elf> [--recipe R] [--json]` */
+  usage: string;
+  /** Paragraphs after the option list in `--help`. */
+  details?: string;
+  options: Record<string, OptionSpec>;
+  operands: { min: number; max: number; names: string };
+  /** Returns the exit status; failures are thrown as CliError. */
+  run(ctx: CommandContext): Promise<number>;
+}

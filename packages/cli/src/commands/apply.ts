@@ -1,0 +1,104 @@
+import { ENTRY_FORMS, flag, formatEntry, parseEntry, requiredOption, stringOption } from '../args.js';
+import type { Command } from '../command.js';
+import { engine } from '../engine.js';
+import { CliError, EXIT } from '../errors.js';
+import { writeOutput } from '../io.js';
+import { loadElf, loadRecipeOrFail } from '../load.js';
+import { toCliError } from '../map-error.js';
+import { planSites } from '../plan-sites.js';
+import { formatCounts, formatFields, formatTable, hex, toJson } from '../report.js';
+
+/** `libos-patch apply`: rewrite a binary with a recipe. */
+export const applyCommand: Command = {
+  name: 'apply',
+  summary: 'rewrite a binary\'s syscall sites with a recipe',
+  usage: 'apply <elf> --recipe R -o OUT [--entry E] [--strict] [--json]',
+  details: [
+    'Writes the rewritten binary to OUT (through a temporary file in OUT\'s folder, renamed into place;',
+    'the permission bits of the input are kept and the input is never touched), then prints what was',
+    'done: the sites found, those patched per variant, the ABI relaxations applied, the sites refused',
+    'and why, and the bytes added.',
+    '',
+    `--entry replaces the recipe's entry: ${ENTRY_FORMS}.`,
+    'With --strict a plan that refuses any site writes nothing and exits with status 1.',
+  ].join('\n'),
+  options: {
+    recipe: { type: 'string', short: 'r', value: 'R', help: 'a recipe file or the name of a built-in recipe' },
+    output: { type: 'string', short: 'o', value: 'OUT', help: 'where to write the rewritten binary' },
+    entry: { type: 'string', short: 'e', value: 'E', help: `override the recipe's entry: ${ENTRY_FORMS}` },
+    strict: { type: 'boolean', help: 'fail (exit 1, nothing written) when any site is refused' },
+    json: { type: 'boolean', help: 'print the summary as JSON' },
+  },
+  operands: { min: 1, max: 1, names: '<elf>' },
+  async run(ctx) {
+    const file = ctx.args.positionals[0] ?? '';
+    const recipeName = requiredOption(ctx.args, 'recipe', 'R');
+    const output = requiredOption(ctx.args, 'output', 'OUT');
+    const entryText = stringOption(ctx.args, 'entry');
+    const entry = entryText !== undefined ? parseEntry(entryText, ctx.cwd) : undefined;
+    const strict = flag(ctx.args, 'strict');
+    ctx.progress.stage('reading', 0);
+    const input = loadElf(file);
+    const recipe = loadRecipeOrFail(recipeName, ctx.warn);
+
+    let planned;
+    let bytes: Uint8Array | undefined;
+    try {
+      planned = await planSites(input.elf, recipe, { entry, progress: ctx.progress });
+      for (const d of planned.report.diagnostics) ctx.warn(`${file}: ${d.va !== undefined ? `${hex(d.va)}: ` : ''}${d.message}`);
+      for (const w of planned.warnings) ctx.warn(`${file}: ${w.toString()}`);
+      if (!(strict && planned.plan.refused.length > 0)) {
+        ctx.progress.stage('writing', 0.8);
+        bytes = engine('rewriteElf')(input.elf, planned.plan);
+      }
+    } catch (e) {
+      throw toCliError(e, file);
+    } finally {
+      ctx.progress.done();
+    }
+    if (bytes !== undefined) writeOutput(output, bytes, { mode: input.mode, input: file });
+
+    const { plan } = planned;
+    const summary = {
+      input: file,
+      output: bytes !== undefined ? output : null,
+      recipe: plan.recipe,
+      entry: formatEntry(plan.entry),
+      sites: plan.stats.sites,
+      reported: plan.stats.reported,
+      patched: plan.stats.patched,
+      byVariant: plan.stats.byVariant,
+      relaxations: plan.stats.relaxations,
+      refused: plan.refused.map((r) => ({ va: r.va, rule: r.rule, reason: r.reason })),
+      bytesAdded: plan.stats.bytesAdded,
+      inputSize: input.bytes.length,
+      outputSize: bytes?.length ?? null,
+    };
+    if (flag(ctx.args, 'json')) {
+      ctx.out.write(toJson(summary));
+    } else {
+      const p = ctx.paint;
+      const refusedText = plan.refused.length === 0 ? p.green('0') : p.yellow(String(plan.refused.length));
+      ctx.out.write(formatFields([
+        ['input', `${file} (${input.bytes.length} bytes)`],
+        ['output', bytes !== undefined ? `${output} (${bytes.length} bytes)` : p.red('not written (--strict)')],
+        ['recipe', `${plan.recipe.name} (${plan.recipe.source})`],
+        ['entry', summary.entry],
+        ['sites found', `${plan.stats.sites}${plan.stats.reported > 0 ? ` (+${plan.stats.reported} int80/sysenter, reported only)` : ''}`],
+        ['patched', `${plan.stats.patched}${plan.stats.patched > 0 ? ` (${formatCounts(plan.stats.byVariant)})` : ''}`],
+        ['relaxations', formatCounts(plan.stats.relaxations)],
+        ['refused', refusedText],
+        ['bytes added', String(plan.stats.bytesAdded)],
+      ], p));
+      if (plan.refused.length > 0) {
+        ctx.out.write('\n' + formatTable(['REFUSED', 'RULE', 'REASON'], plan.refused.map((r) => [hex(r.va), r.rule, r.reason]), p));
+      }
+    }
+    if (strict && plan.refused.length > 0) {
+      const error = new CliError('CLI_SITES_REFUSED', `${plan.refused.length} of ${plan.stats.sites} sites refused (--strict): nothing written`, { file });
+      ctx.err.write(`libos-patch: error: ${error.location()}\n`);
+      return EXIT.refused;
+    }
+    return EXIT.ok;
+  },
+};

@@ -1,0 +1,50 @@
+import { ENTRY_FORMS, parseEntry, requiredOption, stringOption } from '../args.js';
+import type { Command } from '../command.js';
+import { engine } from '../engine.js';
+import { writeOutput } from '../io.js';
+import { loadElf, loadRecipeOrFail } from '../load.js';
+import { toCliError } from '../map-error.js';
+import { planSites } from '../plan-sites.js';
+
+/** `libos-patch plan`: the PatchPlan a recipe makes for a binary, as JSON. */
+export const planCommand: Command = {
+  name: 'plan',
+  summary: 'print the patch plan a recipe makes for a binary (JSON)',
+  usage: 'plan <elf> --recipe R [--entry E] [-o plan.json]',
+  details: [
+    'The plan is deterministic JSON (addresses as "0x..." strings, bytes as hex): every byte the',
+    'rewrite changes and adds, with the reason for each variant and each refusal. It is what `apply`',
+    'writes, and what another rewriter or loader can consume (docs/cookbook.md).',
+  ].join('\n'),
+  options: {
+    recipe: { type: 'string', short: 'r', value: 'R', help: 'a recipe file or the name of a built-in recipe' },
+    entry: { type: 'string', short: 'e', value: 'E', help: `override the recipe's entry: ${ENTRY_FORMS}` },
+    output: { type: 'string', short: 'o', value: 'FILE', help: 'write the plan to FILE instead of stdout' },
+  },
+  operands: { min: 1, max: 1, names: '<elf>' },
+  async run(ctx) {
+    const file = ctx.args.positionals[0] ?? '';
+    const recipeName = requiredOption(ctx.args, 'recipe', 'R');
+    const entryText = stringOption(ctx.args, 'entry');
+    const entry = entryText !== undefined ? parseEntry(entryText, ctx.cwd) : undefined;
+    const output = stringOption(ctx.args, 'output');
+    ctx.progress.stage('reading', 0);
+    const input = loadElf(file);
+    const recipe = loadRecipeOrFail(recipeName, ctx.warn);
+    let text: string;
+    try {
+      const { report, plan, warnings } = await planSites(input.elf, recipe, { entry, progress: ctx.progress });
+      for (const d of report.diagnostics) ctx.warn(`${file}: ${d.message}`);
+      for (const w of warnings) ctx.warn(`${file}: ${w.toString()}`);
+      text = engine('serializePlan')(plan);
+    } catch (e) {
+      throw toCliError(e, file);
+    } finally {
+      ctx.progress.done();
+    }
+    if (!text.endsWith('\n')) text += '\n';
+    if (output === undefined) ctx.out.write(text);
+    else writeOutput(output, text, { input: file });
+    return 0;
+  },
+};

@@ -1,0 +1,17 @@
+import { recipeJsonSchema } from '@libos/recipe';
+import type { Command } from '../command.js';
+import { toJson } from '../report.js';
+
+/** `libos-patch schema`: the recipes' JSON Schema, for editors and validators. */
+export const schemaCommand: Command = {
+  name: 'schema',
+  summary: 'print the JSON Schema of recipe files',
+  usage: 'schema',
+  details: 'Point your editor\'s YAML language server at it to get completion and checks in recipes.',
+  options: {},
+  operands: { min: 0, max: 0, names: 'no operands' },
+  async run(ctx) {
+    ctx.out.write(toJson(recipeJsonSchema));
+    return 0;
+  },
+};

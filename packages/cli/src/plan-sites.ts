@@ -1,0 +1,54 @@
+import type { ElfFile } from '@libos/elfkit';
+import type { Entry, MatchRule, Recipe, Site } from '@libos/recipe';
+import { engine, type PlanView, type PlanWarning, type SiteReport } from './engine.js';
+import type { Progress } from './progress.js';
+
+/**
+ * The rules `sites` uses without a recipe: every decoded `syscall`, and every site either form of
+ * the seed's annotation table lists (annotations come first, so a site in both is credited to them).
+ */
+export const DISCOVERY_RULES: MatchRule[] = [
+  { annotation: '.libos.instructions.syscall' },
+  { annotation: '.libos.instructions.syscall.pcrel' },
+  { instruction: 'syscall' },
+];
+
+/** Sites found and the plan made for them. */
+export interface PlannedSites {
+  report: SiteReport;
+  plan: PlanView;
+  warnings: PlanWarning[];
+}
+
+/** The shared first half of `sites`, `plan` and `apply`: find the recipe's sites, then plan them. */
+export async function planSites(
+  elf: ElfFile,
+  recipe: Recipe,
+  options: { entry?: Entry; progress: Progress },
+): Promise<PlannedSites> {
+  options.progress.stage('finding sites', 0.1);
+  const report = engine('findSites')(elf, recipe.match);
+  options.progress.stage(`planning ${report.sites.length} sites`, 0.4);
+  const { plan, warnings } = await engine('planPatches')(elf, recipe, report.sites, options.entry ? { entry: options.entry } : {});
+  return { report, plan, warnings };
+}
+
+/** The variant a plan gives a site, or why it gives none. */
+export interface SiteOutcome {
+  variant?: string;
+  reason: string;
+  relaxations: string[];
+}
+
+/** Index a plan's patches and refusals by site va. */
+export function outcomesByVa(plan: PlanView): Map<bigint, SiteOutcome> {
+  const outcomes = new Map<bigint, SiteOutcome>();
+  for (const p of plan.patches) outcomes.set(p.va, { variant: p.variant, reason: p.reason, relaxations: p.relaxations });
+  for (const r of plan.refused) outcomes.set(r.va, { reason: r.reason, relaxations: [] });
+  return outcomes;
+}
+
+/** Sites and reported-only sites in address order. */
+export function allSites(report: SiteReport): Site[] {
+  return [...report.sites, ...report.reported].sort((a, b) => (a.va < b.va ? -1 : a.va > b.va ? 1 : 0));
+}
