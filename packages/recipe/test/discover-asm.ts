@@ -1,12 +1,13 @@
 // Test helper: links a small assembly program with gcc (no libc) and reads it with elfkit.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ElfFile, readElf } from '@libos/elfkit';
 
 const dir = mkdtempSync(join(tmpdir(), 'libos-discover-'));
 let serial = 0;
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
 export interface Assembled {
   elf: ElfFile;

@@ -53,8 +53,6 @@ export function instructionSites(ctx: DiscoverContext): RawSite[] {
       complained.add(fn.start);
       continue;
     }
-    const index = instructionIndexAt(analysis, c.va);
-    if (index < 0 || analysis.kinds[index] !== KIND_OF[c.instruction]) continue;
     if (analysis.firstInvalid >= 0 && c.va > analysis.start + BigInt(analysis.firstInvalid)) {
       if (!complained.has(fn.start)) {
         diagnostics.push({
@@ -65,6 +63,8 @@ export function instructionSites(ctx: DiscoverContext): RawSite[] {
       complained.add(fn.start);
       continue;
     }
+    const index = instructionIndexAt(analysis, c.va);
+    if (index < 0 || analysis.kinds[index] !== KIND_OF[c.instruction]) continue;
     stats.confirmed++;
     out.push({
       va: c.va, offset: c.offset, instruction: c.instruction, length: 2,
