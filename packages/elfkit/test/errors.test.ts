@@ -1,0 +1,197 @@
+// Small corrupt files, each pinning one error code and the file offset it reports.
+import { readFileSync } from 'node:fs';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  ElfError, PT_LOAD, readElf, SHT_NOTE, SHT_RELR, SHT_SYMTAB, type ElfFile,
+} from '../src/index.js';
+import { buildFixtures, type Fixtures } from '../../../fixtures/build.js';
+import { expectElfError, writer } from './helpers/expect-error.js';
+
+const test = suite('error codes');
+let fx: Fixtures;
+const cache = new Map<string, Uint8Array>();
+
+/** A fresh copy of a fixture to corrupt. */
+function copyOf(path: string): Uint8Array {
+  let b = cache.get(path);
+  if (b === undefined) cache.set(path, (b = new Uint8Array(readFileSync(path))));
+  return b.slice();
+}
+
+test.before(async () => {
+  fx = await buildFixtures();
+});
+
+test('ELF_BAD_MAGIC: not an ELF, and an empty file', () => {
+  expectElfError(() => readElf(new TextEncoder().encode('#!/bin/sh\necho hi\n')), 'ELF_BAD_MAGIC', 0);
+  expectElfError(() => readElf(new Uint8Array(0)), 'ELF_BAD_MAGIC', 0);
+  expectElfError(() => readElf(new Uint8Array([0x7f, 0x45, 0x4c])), 'ELF_BAD_MAGIC', 0);
+});
+
+test('ELF_TRUNCATED: the file ends inside the ELF header', () => {
+  expectElfError(() => readElf(copyOf(fx.pie).subarray(0, 40)), 'ELF_TRUNCATED', 40);
+});
+
+test('ELF_BAD_CLASS, ELF_BAD_ENDIAN, ELF_BAD_VERSION, ELF_BAD_TYPE, ELF_BAD_MACHINE: e_ident and header fields', () => {
+  const cases: [number, (w: ReturnType<typeof writer>) => void, Parameters<typeof expectElfError>[1]][] = [
+    [4, (w) => w.u8(4, 1), 'ELF_BAD_CLASS'],
+    [5, (w) => w.u8(5, 2), 'ELF_BAD_ENDIAN'],
+    [6, (w) => w.u8(6, 0), 'ELF_BAD_VERSION'],
+    [16, (w) => w.u16(16, 4), 'ELF_BAD_TYPE'],
+    [18, (w) => w.u16(18, 3), 'ELF_BAD_MACHINE'],
+  ];
+  for (const [offset, mutate, code] of cases) {
+    const b = copyOf(fx.pie);
+    mutate(writer(b));
+    expectElfError(() => readElf(b), code, offset);
+  }
+});
+
+test('header tables: bad offsets, entry sizes, counts, truncation, e_shstrndx', () => {
+  const len = copyOf(fx.pie).length;
+  const mutate = (f: (w: ReturnType<typeof writer>) => void): Uint8Array => {
+    const b = copyOf(fx.pie);
+    f(writer(b));
+    return b;
+  };
+  expectElfError(() => readElf(mutate((w) => w.u64(40, BigInt(len + 100)))), 'ELF_BAD_OFFSET', 40, 'e_shoff past the end');
+  expectElfError(() => readElf(mutate((w) => w.u64(40, 0xffffffffffffff00n))), 'ELF_BAD_OFFSET', 40, 'e_shoff absurd');
+  expectElfError(() => readElf(mutate((w) => w.u64(32, 8n))), 'ELF_BAD_OFFSET', 32, 'e_phoff inside the ELF header');
+  expectElfError(() => readElf(mutate((w) => w.u16(58, 40))), 'ELF_BAD_ENTSIZE', 58, 'e_shentsize');
+  expectElfError(() => readElf(mutate((w) => w.u16(54, 32))), 'ELF_BAD_ENTSIZE', 54, 'e_phentsize');
+  const shoff = Number(writer(copyOf(fx.pie)).u64At(40));
+  expectElfError(() => readElf(mutate((w) => w.u16(60, 0xfff0))), 'ELF_BAD_COUNT', shoff, 'e_shnum absurd');
+  expectElfError(() => readElf(mutate((w) => w.u16(62, 0xfe00))), 'ELF_BAD_INDEX', 62, 'e_shstrndx');
+  expectElfError(() => readElf(copyOf(fx.pie).subarray(0, shoff + 64 * 3)), 'ELF_TRUNCATED', shoff, 'section table cut');
+  // As many program headers as the file's size could hold, but not starting at phoff 64.
+  expectElfError(() => readElf(mutate((w) => w.u16(56, Math.floor(len / 56)))), 'ELF_TRUNCATED', 64, 'program headers run off the end');
+  expectElfError(() => readElf(mutate((w) => w.u16(56, 0xfffe))), 'ELF_BAD_COUNT', 64, 'e_phnum absurd');
+});
+
+function sectionHeader(elf: ElfFile, name: string): number {
+  return elf.section(name)!.headerOffset;
+}
+
+test('sections: bytes outside the file, bad names, a name table that is not one', () => {
+  const base = readElf(copyOf(fx.pie));
+  const text = sectionHeader(base, '.text');
+  let b = copyOf(fx.pie);
+  writer(b).u64(text + 24, BigInt(b.length));
+  expectElfError(() => readElf(b), 'ELF_BAD_OFFSET', text + 24, '.text offset at end of file');
+  b = copyOf(fx.pie);
+  writer(b).u64(text + 32, 0x7fffffffn);
+  expectElfError(() => readElf(b), 'ELF_BAD_OFFSET', text + 24, '.text size past the end');
+  b = copyOf(fx.pie);
+  writer(b).u32(text, 0xffffff);
+  expectElfError(() => readElf(b), 'ELF_BAD_STRING', text, '.text name index');
+  b = copyOf(fx.pie);
+  writer(b).u16(62, base.section('.text')!.index);
+  expectElfError(() => readElf(b), 'ELF_BAD_INDEX', 62, 'e_shstrndx names .text');
+});
+
+test('segments: PT_LOAD with memsz < filesz, bytes outside the file', () => {
+  const base = readElf(copyOf(fx.pie));
+  const load = base.segments.find((p) => p.type === PT_LOAD && p.filesz > 0)!;
+  let b = copyOf(fx.pie);
+  writer(b).u64(load.headerOffset + 40, 1n);
+  expectElfError(() => readElf(b), 'ELF_BAD_SEGMENT', load.headerOffset + 40, 'memsz < filesz');
+  b = copyOf(fx.pie);
+  writer(b).u64(load.headerOffset + 32, BigInt(b.length) + 1n);
+  expectElfError(() => readElf(b), 'ELF_BAD_OFFSET', load.headerOffset + 8, 'filesz past the end');
+});
+
+test('symbols: entry size, name index, unterminated name, string table link', () => {
+  const base = readElf(copyOf(fx.pie));
+  const symtab = base.sections.find((s) => s.type === SHT_SYMTAB)!;
+  let b = copyOf(fx.pie);
+  writer(b).u64(symtab.headerOffset + 56, 16n);
+  expectElfError(() => readElf(b).symbols, 'ELF_BAD_ENTSIZE', symtab.headerOffset + 56, 'symtab entsize');
+  b = copyOf(fx.pie);
+  writer(b).u64(symtab.headerOffset + 32, BigInt(symtab.size - 5));
+  expectElfError(() => readElf(b).symbols, 'ELF_BAD_ENTSIZE', symtab.headerOffset + 32, 'symtab size not a multiple');
+  b = copyOf(fx.pie);
+  const third = symtab.offset + 3 * 24;
+  writer(b).u32(third, 0x7fffffff);
+  expectElfError(() => readElf(b).symbols, 'ELF_BAD_STRING', third, 'symbol name index');
+  // The last string of .strtab loses its NUL: the last symbol's name runs off the table.
+  b = copyOf(fx.pie);
+  const strtab = base.sections[symtab.link]!;
+  b[strtab.offset + strtab.size - 1] = 0x41;
+  const victim = base.symbols.reduce((best, s) => (s.name !== '' && strtabIndex(b, symtab.offset, s.index) > strtabIndex(b, symtab.offset, best.index) ? s : best));
+  expectElfError(() => readElf(b).symbols, 'ELF_BAD_STRING', symtab.offset + victim.index * 24, 'unterminated name');
+  b = copyOf(fx.pie);
+  writer(b).u32(symtab.headerOffset + 40, base.section('.text')!.index);
+  expectElfError(() => readElf(b).symbols, 'ELF_BAD_INDEX', symtab.headerOffset + 40, 'symtab links to .text');
+});
+
+function strtabIndex(b: Uint8Array, symtabOffset: number, index: number): number {
+  return writer(b).u32At(symtabOffset + index * 24);
+}
+
+test('notes: a note larger than its section', () => {
+  const base = readElf(copyOf(fx.pie));
+  const note = base.sections.find((s) => s.type === SHT_NOTE)!;
+  const b = copyOf(fx.pie);
+  writer(b).u32(note.offset + 4, 0x10000);
+  expectElfError(() => readElf(b).notes, 'ELF_BAD_NOTE', note.offset);
+});
+
+test('RELR: a bitmap before any address, addresses that go back', () => {
+  if (fx.relr === undefined) return;
+  const base = readElf(copyOf(fx.relr));
+  const relr = base.sections.find((s) => s.type === SHT_RELR)!;
+  let b = copyOf(fx.relr);
+  writer(b).u64(relr.offset, 0xffn);
+  expectElfError(() => readElf(b).relocations, 'ELF_BAD_RELOCATION', relr.offset, 'bitmap first');
+  b = copyOf(fx.relr);
+  // Second word: an address below the first.
+  const w = writer(b);
+  const firstWord = w.u64At(relr.offset);
+  const second = relr.offset + 8;
+  if ((w.u64At(second) & 1n) === 0n) w.u64(second, firstWord - 16n);
+  else w.u64(second, firstWord - 16n);
+  expectElfError(() => readElf(b).relocations, 'ELF_BAD_RELOCATION', second, 'decreasing address');
+});
+
+test('eh_frame: an entry longer than the section, a CIE pointer leaving it', () => {
+  const base = readElf(copyOf(fx.stripped));
+  const eh = base.section('.eh_frame')!;
+  let b = copyOf(fx.stripped);
+  writer(b).u32(eh.offset, 0x7ffffff0);
+  expectElfError(() => readElf(b).functions(), 'ELF_BAD_EH_FRAME', eh.offset, 'CIE length');
+  b = copyOf(fx.stripped);
+  const cieLength = writer(b).u32At(eh.offset);
+  const fde = eh.offset + 4 + cieLength;
+  writer(b).u32(fde + 4, 0x7fff0000);
+  expectElfError(() => readElf(b).functions(), 'ELF_BAD_EH_FRAME', fde + 4, 'CIE pointer');
+});
+
+test('annotations: a .o table entry relocated by the wrong type', () => {
+  const base = readElf(copyOf(fx.object));
+  const rela = base.section('.rela.libos.instructions.syscall')!;
+  const table = base.section('.libos.instructions.syscall')!;
+  const b = copyOf(fx.object);
+  writer(b).u32(rela.offset + 8, 10); // R_X86_64_32 instead of R_X86_64_64
+  expectElfError(() => readElf(b).syscallAnnotations(), 'ELF_BAD_ANNOTATION', table.offset);
+});
+
+test('ELF_VA_UNMAPPED: readVa outside every PT_LOAD, or across the end of one', () => {
+  const elf = readElf(copyOf(fx.nonPie));
+  const e = expectElfError(() => elf.readVa(0xdead0000n, 4), 'ELF_VA_UNMAPPED', -1);
+  assert.is(e.va, 0xdead0000n);
+  const load = elf.segments.find((p) => p.type === PT_LOAD)!;
+  expectElfError(() => elf.readVa(load.va + BigInt(load.filesz) - 2n, 4), 'ELF_VA_UNMAPPED', -1, 'across the end');
+  expectElfError(() => elf.readVa(load.va, -1), 'ELF_VA_UNMAPPED', -1, 'negative length');
+  assert.is(elf.vaToOffset(0xdead0000n), undefined);
+  assert.is(elf.readVa(load.va, 4).length, 4);
+});
+
+test('ElfError carries code, offset and a message naming both', () => {
+  const e = expectElfError(() => readElf(new Uint8Array(10)), 'ELF_BAD_MAGIC', 0);
+  assert.instance(e, Error);
+  assert.instance(e, ElfError);
+  assert.match(e.message, /^ELF_BAD_MAGIC at offset 0x0: /);
+});
+
+test.run();
