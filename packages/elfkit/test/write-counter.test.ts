@@ -45,7 +45,6 @@ for (const name of ['nonPie', 'static'] as const) {
     const g = await run('gdb', ['-nx', '-batch', '-ex', 'catch syscall exit_group', '-ex', 'run', '-ex', 'printf "libos-counter=%d\\n", *(long *)&libos_counter', out]);
     const m = /libos-counter=(\d+)/.exec(g.stdout);
     assert.ok(m !== null, `gdb printed the counter: ${g.stdout}\n${g.stderr}`);
-    console.log("DEBUG", Number(m![1]), expected);
     assert.is(Number(m![1]), expected);
 
     // The counter lives in the RW segment's PROGBITS bytes, the rest of the 64 bytes is NOBITS.
