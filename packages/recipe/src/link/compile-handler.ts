@@ -1,0 +1,93 @@
+/**
+ * Compiles a C handler with the one set of flags the linker is written for. The flags are fixed
+ * because the stub depends on them (docs/handlers.md says why each one is there).
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { handlerIncludeDir } from './handler-include-dir.js';
+import { LinkError } from './link-errors.js';
+
+/** The flags every handler is compiled with. */
+export const HANDLER_CFLAGS: readonly string[] = [
+  '-O2', '-fPIC', '-ffreestanding', '-fno-stack-protector', '-fno-builtin', '-mgeneral-regs-only', '-nostdlib', '-c',
+];
+
+/** How to run the compiler. */
+export interface CompileOptions {
+  /** The compiler command, split on spaces (`ccache gcc` works); default `$CC`, else `cc`. */
+  readonly cc?: string;
+  /** Extra flags after the fixed ones (`-DDEBUG`, `-I dir`); they cannot remove a fixed flag. */
+  readonly cflags?: readonly string[];
+}
+
+function commandLine(sourcePath: string, outPath: string, opts: CompileOptions): { cc: string; command: string; args: string[] } {
+  const cc = (opts.cc ?? process.env['CC'] ?? '').trim() || 'cc';
+  const [command = 'cc', ...ccArgs] = cc.split(/\s+/);
+  return {
+    cc,
+    command,
+    args: [...ccArgs, ...HANDLER_CFLAGS, '-I', handlerIncludeDir, ...(opts.cflags ?? []), sourcePath, '-o', outPath],
+  };
+}
+
+/** The compiler's first error line (gcc prints `file:line:col: error: ...`), else its first line. */
+function firstErrorLine(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  return lines.find((l) => /\berror\b/i.test(l)) ?? lines[0] ?? 'no message';
+}
+
+function compileFailure(sourcePath: string, cc: string, e: unknown): LinkError {
+  const err = e as { code?: unknown; stderr?: unknown; message?: unknown };
+  if (err.code === 'ENOENT') {
+    return new LinkError('LINK_COMPILE_FAILED', { file: sourcePath }, `cannot run the C compiler '${cc}' (set $CC or pass cc)`);
+  }
+  const stderr = typeof err.stderr === 'string' ? err.stderr : Buffer.isBuffer(err.stderr) ? err.stderr.toString('utf8') : '';
+  const detail = stderr !== '' ? firstErrorLine(stderr) : String(err.message ?? e);
+  return new LinkError('LINK_COMPILE_FAILED', { file: sourcePath }, `${cc} failed: ${detail}`);
+}
+
+/**
+ * Compiles the C (or preprocessed assembler) handler at `sourcePath` into an object, in a
+ * temporary directory, and returns the object's bytes. Throws (rejects with) a {@link LinkError}
+ * LINK_COMPILE_FAILED carrying the compiler's first error line.
+ */
+export async function compileHandler(sourcePath: string, opts: CompileOptions = {}): Promise<Uint8Array> {
+  const dir = await mkdtemp(join(tmpdir(), 'libos-handler-'));
+  try {
+    const out = join(dir, 'handler.o');
+    const { cc, command, args } = commandLine(sourcePath, out, opts);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        execFile(command, args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (error, _stdout, stderr) => {
+          if (error) reject(Object.assign(error, { stderr }));
+          else resolve();
+        });
+      });
+    } catch (e) {
+      throw compileFailure(sourcePath, cc, e);
+    }
+    return new Uint8Array(await readFile(out));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** {@link compileHandler}, blocking: for command-line tools that have nothing else to do meanwhile. */
+export function compileHandlerSync(sourcePath: string, opts: CompileOptions = {}): Uint8Array {
+  const dir = mkdtempSync(join(tmpdir(), 'libos-handler-'));
+  try {
+    const out = join(dir, 'handler.o');
+    const { cc, command, args } = commandLine(sourcePath, out, opts);
+    try {
+      execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 16 * 1024 * 1024 });
+    } catch (e) {
+      throw compileFailure(sourcePath, cc, e);
+    }
+    return new Uint8Array(readFileSync(out));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
