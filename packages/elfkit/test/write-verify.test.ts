@@ -1,0 +1,136 @@
+// verifyElf, revertElf and readLibosPlan on rewritten fixtures: exact chunk-granular reports of
+// changed bytes, refusal to "revert" a file changed since it was written, and files without a
+// plan.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { buildFixtures, type Fixtures } from '../../../fixtures/build.js';
+import { ElfError, readElf, readLibosPlan, revertElf, verifyElf, writeElf } from '../src/index.js';
+import { jumpEdit, load } from './write-support.js';
+
+const test = suite('verifyElf / revertElf / readLibosPlan');
+const CHUNK = 4096;
+let fx: Fixtures;
+
+test.before(async () => {
+  fx = await buildFixtures();
+});
+
+function code(f: () => unknown): { code: string; offset: number } {
+  try {
+    f();
+  } catch (e) {
+    assert.instance(e, ElfError);
+    return { code: (e as ElfError).code, offset: (e as ElfError).offset };
+  }
+  throw new Error('expected an ElfError');
+}
+
+/** The chunk range verifyElf must report for a change at `offset` in a file of `length` bytes. */
+function chunkOf(offset: number, length: number): { offset: number; length: number } {
+  const start = Math.floor(offset / CHUNK) * CHUNK;
+  return { offset: start, length: Math.min(CHUNK, length - start) };
+}
+
+function rewritten(name: 'pie' | 'static' | 'shared'): { input: Buffer; out: Uint8Array; patchOffset: number; textOffset: number } {
+  const { input, elf } = load(fx[name]);
+  const j = jumpEdit(elf, { metadata: Uint8Array.of(1, 2, 3, 0, 255) });
+  const out = writeElf(elf, j.edit);
+  const text = readElf(out).section('.libos.text')!;
+  return { input, out, patchOffset: j.edit.patches[0]!.offset, textOffset: text.offset };
+}
+
+for (const name of ['pie', 'static', 'shared'] as const) {
+  test(`${name}: a byte flipped in a site patch and one in the trampolines are reported by offset`, () => {
+    const { out, patchOffset, textOffset } = rewritten(name);
+    assert.ok(Math.floor(patchOffset / CHUNK) !== Math.floor(textOffset / CHUNK), 'the two changes fall in different chunks');
+    const damaged = Uint8Array.from(out);
+    damaged[patchOffset + 1]! ^= 0x40;
+    damaged[textOffset + 3]! ^= 0x01;
+    const report = verifyElf(damaged);
+    assert.is(report.ok, false);
+    assert.equal(report.changed, [chunkOf(patchOffset + 1, out.length), chunkOf(textOffset + 3, out.length)]);
+    assert.equal([...report.metadata], [1, 2, 3, 0, 255]);
+    // Flipping the bytes back makes the file whole again.
+    damaged[patchOffset + 1]! ^= 0x40;
+    damaged[textOffset + 3]! ^= 0x01;
+    assert.is(verifyElf(damaged).ok, true);
+  });
+}
+
+test('every single-byte change anywhere is caught, in its own chunk (sampled across the file)', () => {
+  const { out } = rewritten('pie');
+  for (let offset = 0; offset < out.length; offset += 997) {
+    const damaged = Uint8Array.from(out);
+    damaged[offset]! ^= 0x80;
+    const report = verifyElf(damaged);
+    // A change in the digest area shows as the chunk whose digest it spoils; elsewhere, exactly
+    // the chunk that holds the byte.
+    assert.is(report.changed.length, 1, `offset 0x${offset.toString(16)}`);
+    assert.ok(report.changed[0]!.length <= CHUNK);
+  }
+});
+
+test('a changed e_shoff is still reported: the plan is found without the section headers', () => {
+  const { out } = rewritten('static');
+  const damaged = Uint8Array.from(out);
+  damaged[41]! ^= 0x10;
+  assert.equal(verifyElf(damaged).changed, [chunkOf(41, out.length)]);
+});
+
+test('a truncated or extended file reports its tail', () => {
+  const { out } = rewritten('pie');
+  const short = out.subarray(0, out.length - 3);
+  const shortReport = verifyElf(short);
+  assert.is(shortReport.ok, false);
+  // The partial last chunk and the missing bytes, merged into one range.
+  const start = Math.floor(short.length / CHUNK) * CHUNK;
+  assert.equal(shortReport.changed, [{ offset: start, length: out.length - start }]);
+  const long = new Uint8Array(out.length + 5);
+  long.set(out);
+  assert.equal(verifyElf(long).changed, [{ offset: out.length, length: 5 }]);
+});
+
+test('revertElf refuses a file changed since it was written (ELF_MODIFIED at the change), unless forced', () => {
+  const { input, out, patchOffset } = rewritten('static');
+  const inPatch = Uint8Array.from(out);
+  inPatch[patchOffset + 2]! ^= 1;
+  assert.equal(code(() => revertElf(inPatch)), { code: 'ELF_MODIFIED', offset: chunkOf(patchOffset + 2, out.length).offset });
+  // Forced: the patch range comes back from the plan, so the change there is undone.
+  assert.ok(Buffer.from(revertElf(inPatch, { force: true })).equals(input));
+  // A change elsewhere in the original range survives a forced revert, and nowhere else.
+  const elsewhere = Uint8Array.from(out);
+  const at = 0x200;
+  elsewhere[at]! ^= 1;
+  const forced = revertElf(elsewhere, { force: true });
+  assert.is(forced.length, input.length);
+  const diff = [...forced].flatMap((b, i) => (b !== input[i] ? [i] : []));
+  assert.equal(diff, [at]);
+});
+
+test('readLibosPlan gives the metadata back, or undefined for a file that was not rewritten', () => {
+  const { input, out } = rewritten('shared');
+  assert.equal([...readLibosPlan(out)!], [1, 2, 3, 0, 255]);
+  assert.is(readLibosPlan(input), undefined);
+  const { elf } = load(fx.pie);
+  const withoutMetadata = writeElf(elf, jumpEdit(elf).edit);
+  assert.is(readLibosPlan(withoutMetadata)!.length, 0);
+});
+
+test('files without a plan: verifyElf and revertElf say ELF_NO_PLAN; a rewritten file is not rewritten again', () => {
+  const { input, out } = rewritten('pie');
+  assert.is(code(() => verifyElf(input)).code, 'ELF_NO_PLAN');
+  assert.is(code(() => revertElf(input)).code, 'ELF_NO_PLAN');
+  const again = readElf(out);
+  assert.is(code(() => writeElf(again, jumpEdit(readElf(input)).edit)).code, 'ELF_ALREADY_REWRITTEN');
+});
+
+test('a damaged plan header is ELF_BAD_PLAN at the plan section offset', () => {
+  const { out } = rewritten('pie');
+  const plan = readElf(out).section('.libos.plan')!;
+  const damaged = Uint8Array.from(out);
+  damaged[plan.offset + 8] = 99; // version
+  assert.equal(code(() => verifyElf(damaged)), { code: 'ELF_BAD_PLAN', offset: plan.offset });
+  assert.equal(code(() => readLibosPlan(damaged)), { code: 'ELF_BAD_PLAN', offset: plan.offset });
+});
+
+test.run();
