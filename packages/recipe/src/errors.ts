@@ -4,21 +4,25 @@
  */
 
 /** What went wrong, one code per kind of fault; `docs/recipe-language.md` lists them. */
-export type RecipeDiagnosticCode =
+export const RECIPE_DIAGNOSTIC_CODES = [
   /** The file is not well-formed YAML (or is more than one document). */
-  | 'RECIPE_YAML'
+  'RECIPE_YAML',
   /** A value has the wrong type, is out of range, is not an allowed value, or a required key is missing. */
-  | 'RECIPE_SCHEMA'
+  'RECIPE_SCHEMA',
   /** A key the recipe language does not know (usually a typo; the message says the closest key). */
-  | 'RECIPE_UNKNOWN_KEY'
+  'RECIPE_UNKNOWN_KEY',
   /** A system call name that is not in the x86-64 table (an error), or a number that is not (a warning). */
-  | 'RECIPE_UNKNOWN_SYSCALL'
+  'RECIPE_UNKNOWN_SYSCALL',
   /** `extends` names a recipe that does not load, or the chain of `extends` loops. */
-  | 'RECIPE_EXTENDS'
+  'RECIPE_EXTENDS',
   /** No built-in recipe has that name, or the recipe file does not exist or cannot be read. */
-  | 'RECIPE_NOT_FOUND'
+  'RECIPE_NOT_FOUND',
   /** A warning: part of the recipe can never take effect (a variant listed twice, variants after `trap`). */
-  | 'RECIPE_REDUNDANT';
+  'RECIPE_REDUNDANT',
+] as const;
+
+/** One of {@link RECIPE_DIAGNOSTIC_CODES}. */
+export type RecipeDiagnosticCode = (typeof RECIPE_DIAGNOSTIC_CODES)[number];
 
 /** Whether a diagnostic stops the recipe from loading (`error`) or only points at a likely mistake. */
 export type RecipeDiagnosticSeverity = 'error' | 'warning';

@@ -1,5 +1,5 @@
 export type * from './model.js';
-export { RecipeDiagnostic, formatRecipePath } from './errors.js';
+export { RecipeDiagnostic, RECIPE_DIAGNOSTIC_CODES, formatRecipePath } from './errors.js';
 export type { RecipeDiagnosticCode, RecipeDiagnosticSeverity, RecipePath } from './errors.js';
 export { parseRecipe, readRecipeFile } from './load/parse-recipe.js';
 export type { RecipeOptions, RecipeResult } from './load/parse-recipe.js';

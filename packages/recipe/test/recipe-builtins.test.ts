@@ -96,7 +96,7 @@ const EXPECTED: Record<string, Omit<Recipe, 'description' | 'source'>> = {
   },
   unannotated: {
     name: 'unannotated',
-    match: [{ instruction: 'syscall', sections: { include: ['*'] }, symbols: { include: ['*'] } }],
+    match: [{ instruction: 'syscall' }],
     trampoline: { prefer: ['displace', 'rel32-site'], fallback: ['trap'], trapInstruction: 'ud2' },
     abi: FULL_ABI,
     stub: 'fast',
