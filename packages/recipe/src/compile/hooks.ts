@@ -343,12 +343,14 @@ function buildNameTable(maxNr: number): { blob: Uint8Array; offsets: Uint32Array
  * ABI does not (rdi, rsi, rdx, r8, r9, r10), aligns the stack to 16 bytes and calls
  * `long libos_handler(long nr, long a1, long a2, long a3, long a4, long a5, long a6)`.
  */
-export function emitCHandlerBridge(a: Assembler, name: string, handler: Target): Label {
+export function emitCHandlerBridge(a: Assembler, name: string, handler: Target, saveVectors = false): Label {
   const start = a.label(name);
   a.bind(start);
   a.push(rbp);
   a.mov(rbp, rsp);
+  if (saveVectors) a.lea(rsp, qword(rsp, -512));
   a.and(rsp, -16);
+  if (saveVectors) a.fxsave64(mem(rsp, 0));
   a.push(r10);
   a.push(r9);
   a.push(r8);
@@ -371,6 +373,7 @@ export function emitCHandlerBridge(a: Assembler, name: string, handler: Target):
   a.pop(r8);
   a.pop(r9);
   a.pop(r10);
+  if (saveVectors) a.fxrstor64(mem(rsp, 0));
   a.mov(rsp, rbp);
   a.pop(rbp);
   a.ret();

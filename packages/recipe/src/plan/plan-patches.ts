@@ -48,6 +48,10 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
   const decisions = sites.map((s, i) => decideSite(ctx, s, i));
   const handler = entry.kind === 'handler' ? await resolveHandler(entry, options, ctx.absoluteOk) : undefined;
   const entryTargets = resolveEntryTargets(elf, entry);
+  // A handler built -mgeneral-regs-only touches no vector register: nothing to save. One that
+  // does gets fxsave64/fxrstor64 around the call (x87/SSE state; wider AVX state is not saved).
+  const saveVectors = handler !== undefined && handler.usesVectorRegisters && recipe.abi.vectorState === 'preserve';
+  if (saveVectors) warnings.push(`the handler uses vector registers (${handler!.vectorUse ?? '?'}): its bridge saves x87/SSE state with fxsave64 (slower; build it with -mgeneral-regs-only to avoid this)`);
 
   // The code depends on where it goes and its size on little else: lay out, encode, and lay out
   // again until the sizes hold (two rounds in practice).
@@ -58,7 +62,7 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
     const placement = planLayout(elf, requests);
     const textVa = placement[0]!.va;
     const dataVa = placement[1]?.va ?? 0n;
-    const built = buildCode(decisions, entry, entryTargets, textVa, handler?.link(textVa, dataVa), recipe);
+    const built = buildCode(decisions, entry, entryTargets, textVa, handler?.link(textVa, dataVa), saveVectors);
     const need = { text: built.text.length, data: handler?.dataMemSize ?? 0 };
     if (need.text <= sizes.text && need.data <= sizes.data) {
       const plan = assemblePlan(elf, recipe, entry, decisions, built, textVa, dataVa);
@@ -113,7 +117,7 @@ interface BuiltCode {
 
 function buildCode(
   decisions: SiteDecision[], entry: Entry, targets: EntryTargets, textVa: bigint,
-  handler: ReturnType<ResolvedHandler['link']> | undefined, recipe: Recipe,
+  handler: ReturnType<ResolvedHandler['link']> | undefined, saveVectors: boolean,
 ): BuiltCode {
   const a = new Assembler();
   const named: { label: Label; name: string; type: 'func' | 'object' }[] = [];
@@ -144,7 +148,7 @@ function buildCode(
       break;
     }
     case 'handler':
-      hook = emitCHandlerBridge(a, 'libos_handler_bridge', handler!.entryVa);
+      hook = emitCHandlerBridge(a, 'libos_handler_bridge', handler!.entryVa, saveVectors);
       mark(hook as Label, 'libos_handler_bridge');
       break;
     case 'symbol':
@@ -226,7 +230,6 @@ function buildCode(
     }
     siteLabels.set(d.index, { target, ...(trampoline !== undefined ? { trampoline } : {}) });
   }
-  void recipe;
 
   const encoded = a.encode({ va: textVa });
   const siteTargets = new Map<number, { target: bigint; trampolineVa?: bigint }>();
