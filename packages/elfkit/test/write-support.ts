@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { planLayout, readElf, type ElfEdit, type ElfFile, type SegmentPlacement } from '../src/index.js';
+import { planLayout, readElf, type ElfEdit, type ElfFile, type LayoutRequest, type SegmentPlacement } from '../src/index.js';
 
 const exec = promisify(execFile);
 
@@ -46,8 +46,8 @@ function rel32(from: bigint, to: bigint): number {
 export function jumpEdit(elf: ElfFile, options: { counter?: boolean; metadata?: Uint8Array } = {}): JumpEdit {
   const annotations = elf.syscallAnnotations();
   if (annotations.length === 0) throw new Error('fixture has no annotated sites');
-  const requests = [{ name: '.libos.text', size: annotations.length * SLOT, flags: 'rx' as const }];
-  if (options.counter === true) requests.push({ name: '.libos.data', size: 64, flags: 'rw' as const });
+  const requests: LayoutRequest[] = [{ name: '.libos.text', size: annotations.length * SLOT, flags: 'rx' }];
+  if (options.counter === true) requests.push({ name: '.libos.data', size: 64, flags: 'rw' });
   const [text, data] = planLayout(elf, requests);
   const code = new Uint8Array(annotations.length * SLOT).fill(0xcc);
   const cv = new DataView(code.buffer);
