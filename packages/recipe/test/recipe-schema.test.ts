@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { parse } from 'yaml';
 import { RecipeSchema, listBuiltinRecipes, recipeJsonSchema } from '../src/index.js';
 import { recipeJsonSchemaText } from '../src/schema/json-schema.js';
+import { checkJsonSchema } from './json-schema-check.js';
 
 const schemaFile = join(dirname(fileURLToPath(import.meta.url)), '..', 'schema', 'recipe.schema.json');
 
@@ -69,6 +70,40 @@ test('the zod schema accepts the built-in recipes as written and refuses an unkn
     assert.is(withExtra.success, false);
     assert.is(withExtra.error?.issues[0]?.code, 'unrecognized_keys');
   }
+});
+
+test('the shipped JSON Schema accepts every built-in recipe as written', () => {
+  const shipped = JSON.parse(readFileSync(schemaFile, 'utf8')) as Json;
+  for (const builtin of listBuiltinRecipes()) {
+    const data: unknown = parse(readFileSync(builtin.path, 'utf8'));
+    assert.equal(checkJsonSchema(shipped, data), [], builtin.name);
+  }
+});
+
+test('the shipped JSON Schema refuses what the loader refuses', () => {
+  const shipped = JSON.parse(readFileSync(schemaFile, 'utf8')) as Json;
+  const rule = { annotation: '.libos.instructions.syscall' };
+  const cases: [unknown, string][] = [
+    [{ name: 'x', match: [rule], colour: 'blue' }, '#: additionalProperties colour'],
+    [{ name: 'x', match: [rule], abi: { flgs: 'preserve' } }, '#/abi: additionalProperties flgs'],
+    [{ name: 'x', match: [rule], abi: { flags: 'clober' } }, '#/abi/flags: enum'],
+    [{ name: 'x', match: [rule], stub: 3 }, '#/stub: type string'],
+    [{ name: 'x' }, '#: anyOf'],
+    [{ match: [rule] }, '#: required name'],
+    [{ name: 'X', match: [rule] }, '#/name: pattern'],
+    [{ name: 'x', match: [] }, '#/match: minItems'],
+    [{ name: 'x', match: [{ padding: 3 }] }, '#/match/0: oneOf'],
+    [{ name: 'x', match: [{ ...rule, padding: 3 }] }, '#/match/0: not'],
+    [{ name: 'x', match: [{ instruction: 'syscall', syscalls: { include: ['getpidd'] } }] }, '#/match/0/syscalls/include/0: anyOf'],
+    [{ name: 'x', match: [rule], entry: { symbol: 'a', pointer: 'b' } }, '#/entry: anyOf'],
+    [{ name: 'x', match: [rule], native: ['fork'] }, '#/native/0: enum'],
+  ];
+  for (const [recipe, expected] of cases) {
+    const errors = checkJsonSchema(shipped, recipe);
+    assert.ok(errors.includes(expected), `${JSON.stringify(recipe)}: ${errors.join('; ')}`);
+    assert.is(RecipeSchema.safeParse(recipe).success && 'match' in (recipe as Json), false, JSON.stringify(recipe));
+  }
+  assert.equal(checkJsonSchema(shipped, { name: 'x', extends: 'glibc-rfc' }), []);
 });
 
 test.run();

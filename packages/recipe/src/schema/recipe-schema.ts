@@ -82,7 +82,13 @@ export const MatchRuleSchema = z
       ctx.addIssue({ code: 'custom', path: ['padding'], message: "'padding' applies to instruction rules only (an annotation gives each site's length)" });
     }
   })
-  .meta({ description: "One site-matching rule: 'annotation' or 'instruction', narrowed by the optional filters." });
+  .meta({
+    description: "One site-matching rule: 'annotation' or 'instruction', narrowed by the optional filters.",
+    // What the refinement above checks, said so that an editor checks it too.
+    oneOf: [{ required: ['annotation'] }, { required: ['instruction'] }],
+    if: { required: ['annotation'] },
+    then: { not: { required: ['padding'] } },
+  });
 
 const VariantSchema = z.enum(VARIANTS);
 
