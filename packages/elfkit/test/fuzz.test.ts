@@ -80,7 +80,10 @@ function mutate(rand: () => number, base: Base): Uint8Array {
     if (kind < 0.45) {
       // Flip a few bytes.
       const n = 1 + Math.floor(rand() * 6);
-      for (let i = 0; i < n; i++) bytes[region.start + Math.floor(rand() * span)] ^= 1 << Math.floor(rand() * 8);
+      for (let i = 0; i < n; i++) {
+        const at = region.start + Math.floor(rand() * span);
+        bytes[at] = bytes[at]! ^ (1 << Math.floor(rand() * 8));
+      }
     } else if (kind < 0.85) {
       // Set an aligned field to an extreme, or to a value near the file size.
       const width = rand() < 0.5 ? 4 : 8;

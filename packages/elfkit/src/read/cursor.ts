@@ -71,9 +71,11 @@ export class Cursor {
   }
 }
 
-// Names longer than this are rare (long C++ manglings); past it the table is indexed once, so
-// that many lookups into one long unterminated run cannot take quadratic time.
-const SHORT_SCAN = 4096;
+// Lookups scan for their NUL natively until they have scanned this many times the table's size
+// (plus a floor); then the table is indexed once, so that many lookups into long runs cannot take
+// quadratic time. Real tables never get there: each string is scanned once per lookup.
+const SCAN_BUDGET_FACTOR = 4;
+const SCAN_BUDGET_FLOOR = 1 << 20;
 
 /**
  * A string table [offset, offset+size) of the file. Lookups check the index and that the string
@@ -81,8 +83,11 @@ const SHORT_SCAN = 4096;
  */
 export class StringTable {
   private nextNul: Int32Array | undefined;
+  private budget: number;
 
-  constructor(private readonly c: Cursor, readonly offset: number, readonly size: number) {}
+  constructor(private readonly c: Cursor, readonly offset: number, readonly size: number) {
+    this.budget = size * SCAN_BUDGET_FACTOR + SCAN_BUDGET_FLOOR;
+  }
 
   /** The string at `index`; `at` is the file offset reported when the index is bad. */
   get(index: number, at: number): string {
@@ -94,16 +99,11 @@ export class StringTable {
     const end = this.offset + this.size;
     let nul = -1;
     if (this.nextNul === undefined) {
-      const limit = Math.min(end, start + SHORT_SCAN);
-      for (let i = start; i < limit; i++) {
-        if (bytes[i] === 0) {
-          nul = i;
-          break;
-        }
-      }
-      if (nul < 0 && limit < end) this.nextNul = this.index();
-    }
-    if (this.nextNul !== undefined) {
+      const found = bytes.indexOf(0, start);
+      this.budget -= (found < 0 ? bytes.length : found) - start;
+      if (found >= 0 && found < end) nul = found;
+      if (this.budget < 0) this.nextNul = this.index();
+    } else {
       const rel = this.nextNul[index]!;
       nul = rel < 0 ? -1 : this.offset + rel;
     }

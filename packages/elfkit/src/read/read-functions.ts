@@ -12,24 +12,65 @@ function isDefinedFunction(s: ElfSymbol): boolean {
  * a size gives an empty range (end == start): the start is still a known instruction boundary.
  */
 export function functionsFromSymbols(tables: readonly (readonly ElfSymbol[])[]): FunctionRange[] {
-  const picked = new Map<bigint, { end: bigint; name: string; global: boolean }>();
-  for (const table of tables) {
-    for (const s of table) {
-      if (!isDefinedFunction(s)) continue;
-      const end = s.value + BigInt(s.size);
-      const global = s.bind !== STB_LOCAL;
-      const prev = picked.get(s.value);
-      if (prev === undefined) {
-        picked.set(s.value, { end, name: s.name, global });
-      } else {
-        if (end > prev.end) prev.end = end;
-        if (global && !prev.global && s.name !== '') { prev.name = s.name; prev.global = true; }
+  const candidates: ElfSymbol[] = [];
+  for (const table of tables) for (const s of table) if (isDefinedFunction(s)) candidates.push(s);
+  const n = candidates.length;
+  // Addresses below 2^53 are sorted and merged as doubles (bigint compares, arithmetic and
+  // bigint-keyed maps cost several times more on 10^5 symbols); others take the bigint path.
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = candidates[i]!.value;
+    if (v >= 0x20000000000000n) return mergeBig(candidates);
+    keys[i] = Number(v);
+  }
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  order.sort((a, b) => keys[a]! - keys[b]! || a - b);
+  const out: FunctionRange[] = [];
+  let i = 0;
+  while (i < n) {
+    const first = candidates[order[i]!]!;
+    const start = keys[order[i]!]!;
+    let end = start;
+    let name = '';
+    let global = false;
+    for (; i < n && keys[order[i]!] === start; i++) {
+      const s = candidates[order[i]!]!;
+      if (start + s.size > end) end = start + s.size;
+      const g = s.bind !== STB_LOCAL;
+      if (s.name !== '' && (name === '' || (g && !global))) {
+        name = s.name;
+        global = g;
       }
     }
+    const endVa = end === start ? first.value : Number.isSafeInteger(end) ? BigInt(end) : first.value + BigInt(end - start);
+    out.push(name !== '' ? { start: first.value, end: endVa, name, source: 'symbol' } : { start: first.value, end: endVa, source: 'symbol' });
   }
+  return out;
+}
+
+function mergeBig(candidates: ElfSymbol[]): FunctionRange[] {
+  candidates.sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
   const out: FunctionRange[] = [];
-  for (const [start, p] of picked) out.push(p.name !== '' ? { start, end: p.end, name: p.name, source: 'symbol' } : { start, end: p.end, source: 'symbol' });
-  return out.sort(byStart);
+  let i = 0;
+  while (i < candidates.length) {
+    const start = candidates[i]!.value;
+    let end = start;
+    let name = '';
+    let global = false;
+    for (; i < candidates.length && candidates[i]!.value === start; i++) {
+      const s = candidates[i]!;
+      const e = BigInt.asUintN(64, start + BigInt(s.size));
+      if (e > end) end = e;
+      const g = s.bind !== STB_LOCAL;
+      if (s.name !== '' && (name === '' || (g && !global))) {
+        name = s.name;
+        global = g;
+      }
+    }
+    out.push(name !== '' ? { start, end, name, source: 'symbol' } : { start, end, source: 'symbol' });
+  }
+  return out;
 }
 
 /**

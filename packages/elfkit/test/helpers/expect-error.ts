@@ -2,7 +2,7 @@ import * as assert from 'uvu/assert';
 import { ElfError, type ElfErrorCode } from '../../src/index.js';
 
 /** Asserts that `fn` throws an ElfError with this code and file offset. */
-export function expectElfError(fn: () => unknown, code: ElfErrorCode, offset: number, what = code): ElfError {
+export function expectElfError(fn: () => unknown, code: ElfErrorCode, offset: number, what: string = code): ElfError {
   try {
     fn();
   } catch (e) {
