@@ -1,0 +1,130 @@
+// The optional parts of an edit: a new entry point, a .debug_frame for the added code, symbols
+// added to a file's .symtab or to a new one when the file is stripped.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { buildFixtures, type Fixtures } from '../../../fixtures/build.js';
+import {
+  planLayout, readElf, revertElf, SHT_STRTAB, SHT_SYMTAB, STB_GLOBAL, STT_FUNC, STT_OBJECT, writeElf,
+  type ElfFile,
+} from '../src/index.js';
+import { jumpEdit, load, run, tempDir, writeExecutable } from './write-support.js';
+
+const test = suite('writeElf: entry, .debug_frame, symbols');
+let fx: Fixtures;
+let dir: string;
+
+test.before(async () => {
+  fx = await buildFixtures();
+  dir = tempDir();
+});
+
+/** A .libos.text holding `jmp <old entry>`, made the new entry point. */
+function entryEdit(elf: ElfFile): { bytes: Uint8Array; va: bigint } {
+  const [text] = planLayout(elf, [{ name: '.libos.text', size: 16, flags: 'rx' }]);
+  const code = new Uint8Array(16).fill(0xcc);
+  code[0] = 0xe9;
+  new DataView(code.buffer).setInt32(1, Number(elf.header.entry - (text!.va + 5n)), true);
+  const bytes = writeElf(elf, {
+    patches: [],
+    segments: [{ name: '.libos.text', va: text!.va, flags: 'rx', bytes: code }],
+    symbols: [{ name: 'libos_entry', va: text!.va, size: 5, type: 'func' }],
+    entry: text!.va,
+  });
+  return { bytes, va: text!.va };
+}
+
+for (const name of ['nonPie', 'pie', 'static', 'staticPie'] as const) {
+  test(`${name}: a new entry point in the added code runs first, then the program as before`, async () => {
+    const { elf, input } = load(fx[name]);
+    const { bytes, va } = entryEdit(elf);
+    assert.is(readElf(bytes).header.entry, va);
+    const out = writeExecutable(dir, `${name}.entry`, bytes);
+    const before = await run(fx[name], []);
+    const after = await run(out, []);
+    assert.is(after.stdout, before.stdout);
+    assert.is(after.status, before.status);
+    const g = await run('gdb', ['-nx', '-batch', '-ex', 'break libos_entry', '-ex', 'run', '-ex', 'info symbol $pc', out]);
+    assert.match(g.stdout, /libos_entry in section \.libos\.text/, `${g.stdout}\n${g.stderr}`);
+    assert.ok(Buffer.from(revertElf(bytes)).equals(input), 'e_entry comes back on revert');
+  });
+}
+
+/** A minimal .debug_frame: one CIE (CFA = rsp + 8, return address at CFA - 8) and one FDE. */
+function debugFrame(start: bigint, length: number): Uint8Array {
+  const cie = [
+    ...u32(0xffffffff), 1, 0, 1, 0x78, 16, // id, version 1, "", code align 1, data align -8, RA r16
+    0x0c, 7, 8, 0x90, 1, 0, 0, 0, // def_cfa rsp+8; offset r16 at cfa-8; nops to 8-byte size
+  ];
+  const fde = [...u32(0), ...u64(start), ...u64(BigInt(length)), 0, 0, 0, 0];
+  return Uint8Array.from([...u32(cie.length), ...cie, ...u32(fde.length), ...fde]);
+}
+function u32(v: number): number[] {
+  return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
+}
+function u64(v: bigint): number[] {
+  return [...u32(Number(v & 0xffffffffn)), ...u32(Number(v >> 32n))];
+}
+
+test('debugFrame goes into a non-alloc .debug_frame that readelf decodes with the trampolines\' range', async () => {
+  const { elf } = load(fx.pie);
+  const j = jumpEdit(elf);
+  const length = j.edit.segments[0]!.bytes.length;
+  const frame = debugFrame(j.text.va, length);
+  const bytes = writeElf(elf, { ...j.edit, debugFrame: frame });
+  const re = readElf(bytes);
+  const section = re.section('.debug_frame')!;
+  assert.is(section.flags, 0n, 'not loaded');
+  assert.equal([...bytes.subarray(section.offset, section.offset + section.size)], [...frame]);
+  const out = writeExecutable(dir, 'pie.frame', bytes);
+  const frames = await run('readelf', ['--debug-dump=frames', '-W', out]);
+  assert.is(frames.stderr, '');
+  const hex = (v: bigint): string => v.toString(16).padStart(16, '0');
+  assert.ok(frames.stdout.includes(`pc=${hex(j.text.va)}..${hex(j.text.va + BigInt(length))}`), frames.stdout);
+  const after = await run(out, []);
+  assert.is(after.status, 42);
+});
+
+test('symbols are appended to .symtab as globals after the original entries', () => {
+  const { elf } = load(fx.static);
+  const j = jumpEdit(elf, { counter: true });
+  const re = readElf(writeElf(elf, j.edit));
+  assert.equal(re.symbols.slice(0, elf.symbols.length).map((s) => [s.name, s.value]), elf.symbols.map((s) => [s.name, s.value]));
+  const added = re.symbols.slice(elf.symbols.length);
+  assert.equal(added.map((s) => s.name), [...j.names, 'libos_counter']);
+  const textIndex = re.section('.libos.text')!.index;
+  assert.ok(added.slice(0, -1).every((s) => s.type === STT_FUNC && s.bind === STB_GLOBAL && s.section === textIndex));
+  assert.is(added.at(-1)!.type, STT_OBJECT);
+  assert.is(added.at(-1)!.section, re.section('.libos.data')!.index);
+  assert.is(re.section('.symtab')!.info, elf.section('.symtab')!.info, 'sh_info (first global) unchanged');
+});
+
+test('a stripped file gets a new .symtab and .strtab holding only the added symbols', async () => {
+  const { elf } = load(fx.stripped);
+  assert.is(elf.section('.symtab'), undefined);
+  const j = jumpEdit(elf);
+  const bytes = writeElf(elf, j.edit);
+  const re = readElf(bytes);
+  const symtab = re.section('.symtab')!;
+  assert.is(symtab.type, SHT_SYMTAB);
+  assert.is(re.sections[symtab.link]!.name, '.strtab');
+  assert.is(re.sections[symtab.link]!.type, SHT_STRTAB);
+  assert.is(symtab.info, 1);
+  assert.equal(re.symbols.map((s) => s.name), ['', ...j.names]);
+  const out = writeExecutable(dir, 'stripped.syms', bytes);
+  const nm = await run('nm', [out]);
+  assert.is(nm.stderr, '');
+  assert.is(nm.stdout.split('\n').filter((l) => / T libos_trampoline_\d+$/.test(l)).length, j.names.length);
+});
+
+test('the section header table is a copy plus the new entries; the original one stays in place, unused', () => {
+  const { elf, input } = load(fx.nonPie);
+  const j = jumpEdit(elf, { counter: true });
+  const re = readElf(writeElf(elf, j.edit));
+  assert.ok(re.header.shoff >= input.length, 'the new table is appended');
+  const copied = re.sections.slice(0, elf.sections.length);
+  assert.equal(copied.map((s) => [s.name, s.type, s.va, s.flags]), elf.sections.map((s) => [s.name, s.type, s.va, s.flags]));
+  assert.equal(re.sections.slice(elf.sections.length).map((s) => s.name), ['.libos.text', '.libos.data', '.libos.data.bss', '.libos.plan']);
+  assert.is(re.sections[re.header.shstrndx]!.name, '.shstrtab');
+});
+
+test.run();
