@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { planLayout, type ElfFile } from '@libos/elfkit';
-import { Assembler, type Label, type Target, fs, gs, qword, rip } from '@libos/encoder';
+import { Assembler, type Label, type Target, fs, gs, qword, rip, rcx } from '@libos/encoder';
+import { emitTrapRuntime, type TrapSite } from '../compile/trap-runtime.js';
 import type { Entry, Recipe, Site } from '../model.js';
 import { emitCHandlerBridge, emitPassthroughHook, emitTraceRoutines } from '../compile/hooks.js';
 import { emitNoteStub, emitStub, stubName, type StubShape } from '../compile/stubs.js';
@@ -42,7 +43,7 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
     recipe,
     absoluteOk: kind === 'exec' || kind === 'static',
     entryOwnsAbi: entry.kind === 'slot' || entry.kind === 'pointer',
-    trapAvailable: 'the trap runtime is not available in this version',
+    trapAvailable: trapAvailability(kind, entry),
   };
   if (kind === 'relocatable') throw new PlanError('PLAN_UNSUPPORTED_FILE', 'an object file (.o) cannot be rewritten: link it first, then rewrite the result');
   const decisions = sites.map((s, i) => decideSite(ctx, s, i));
@@ -62,7 +63,7 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
     const placement = planLayout(elf, requests);
     const textVa = placement[0]!.va;
     const dataVa = placement[1]?.va ?? 0n;
-    const built = buildCode(decisions, entry, entryTargets, textVa, handler?.link(textVa, dataVa), saveVectors);
+    const built = buildCode(decisions, entry, entryTargets, textVa, handler?.link(textVa, dataVa), saveVectors, recipe.trampoline.trapInstruction, elf.header.entry);
     const need = { text: built.text.length, data: handler?.dataMemSize ?? 0 };
     if (need.text <= sizes.text && need.data <= sizes.data) {
       const plan = assemblePlan(elf, recipe, entry, decisions, built, textVa, dataVa);
@@ -72,6 +73,12 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
     sizes = { text: Math.max(need.text, sizes.text * 2), data: need.data };
   }
   throw new PlanError('PLAN_LAYOUT', 'the added code did not settle to a stable size');
+}
+
+function trapAvailability(kind: ElfFile['kind'], entry: Entry): string | true {
+  if (entry.kind === 'slot' || entry.kind === 'pointer') return `a trapped call cannot reach a ${entry.kind} entry, which expects the call-site convention`;
+  if (kind === 'shared') return 'a shared library would need an added initializer to install the handler, which this version does not write';
+  return true;
 }
 
 interface EntryTargets {
@@ -107,6 +114,7 @@ function findSymbolVa(elf: ElfFile, name: string): bigint {
 }
 
 interface BuiltCode {
+  entryPoint?: bigint;
   text: Uint8Array;
   data: Uint8Array;
   dataMemSize: number;
@@ -118,6 +126,7 @@ interface BuiltCode {
 function buildCode(
   decisions: SiteDecision[], entry: Entry, targets: EntryTargets, textVa: bigint,
   handler: ReturnType<ResolvedHandler['link']> | undefined, saveVectors: boolean,
+  trapInstruction: 'ud2' | 'int3', originalEntry: bigint,
 ): BuiltCode {
   const a = new Assembler();
   const named: { label: Label; name: string; type: 'func' | 'object' }[] = [];
@@ -172,7 +181,7 @@ function buildCode(
   const stubs = new Map<string, Label>();
   if (hook !== undefined) {
     const shapes = new Map<string, StubShape>();
-    for (const d of patched) shapes.set(stubName(d.shape), d.shape);
+    for (const d of patched) if (d.form !== 'trap') shapes.set(stubName(d.shape), d.shape);
     for (const name of [...shapes.keys()].sort()) {
       a.align(16);
       const l = emitStub(a, shapes.get(name)!, hook);
@@ -199,6 +208,7 @@ function buildCode(
   };
 
   // Per-site trampolines and hops.
+  const trapSites: TrapSite[] = [];
   const siteLabels = new Map<number, { target: Label; trampoline?: Label }>();
   for (const d of patched) {
     const rcxSet = d.form === 'rel32' || d.form === 'abs64' || d.form === 'abs64-hop';
@@ -212,7 +222,16 @@ function buildCode(
     };
     let target: Label;
     let trampoline: Label | undefined;
-    if (d.form === 'trap') continue;
+    if (d.form === 'trap') {
+      const native = a.label(`libos_native_${d.site.va.toString(16)}`);
+      a.bind(native);
+      a.syscall();
+      a.lea(rcx, rip(d.resumeVa));
+      a.jmp(d.resumeVa, { near: true });
+      mark(native, `libos_native_${d.site.va.toString(16)}`);
+      trapSites.push({ siteVa: d.site.va, resumeVa: d.resumeVa, native });
+      continue;
+    }
     if (needsTrampoline(spec, targets.jump === undefined)) {
       trampoline = emitTrampoline(a, spec);
       mark(trampoline, spec.name);
@@ -231,6 +250,13 @@ function buildCode(
     siteLabels.set(d.index, { target, ...(trampoline !== undefined ? { trampoline } : {}) });
   }
 
+  let trapStart: Label | undefined;
+  if (trapSites.length > 0) {
+    a.align(16);
+    trapStart = emitTrapRuntime(a, trapSites, hook!, trapInstruction, originalEntry);
+    mark(trapStart, 'libos_trap_start');
+  }
+
   const encoded = a.encode({ va: textVa });
   const siteTargets = new Map<number, { target: bigint; trampolineVa?: bigint }>();
   for (const [index, l] of siteLabels) {
@@ -247,6 +273,7 @@ function buildCode(
     symbols.push({ name: p.name, va: p.va, size: Number(next - p.va), type: p.type });
   });
   return {
+    ...(trapStart !== undefined ? { entryPoint: encoded.labelVa(trapStart) } : {}),
     text: encoded.bytes,
     data: handler?.data ?? new Uint8Array(0),
     dataMemSize: handler?.dataMemSize ?? 0,
@@ -312,6 +339,7 @@ function assemblePlan(
     segments,
     symbols: built.symbols,
     relocations: [],
+    ...(built.entryPoint !== undefined ? { entryPoint: built.entryPoint } : {}),
     stats: {
       sites: decisions.length,
       patched: patches.length,

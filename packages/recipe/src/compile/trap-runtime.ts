@@ -1,0 +1,173 @@
+/**
+ * The trap variant's runtime: a start stub that installs a SIGILL (ud2) or SIGTRAP (int3)
+ * handler with raw system calls before the program's own entry point runs, and the handler,
+ * which finds the faulting site in a table, makes the call through the hook, and resumes after
+ * the site. Calls that change the signal state the kernel restores on sigreturn (rt_sigprocmask,
+ * rt_sigsuspend, sigaltstack, rt_sigreturn) or that cannot run inside a handler's frame (vfork,
+ * clone with a new stack or CLONE_VM, clone3) are resumed at a native `syscall` of the site's own
+ * instead, outside the handler.
+ *
+ * The documented limit: a program that installs its own handler for that signal replaces ours.
+ */
+import {
+  Assembler, type Label, type Target,
+  rax, rbx, rcx, rdx, rsi, rdi, rsp, r8, r9, r10, r11, r12, eax, ecx, edi, edx, r10d,
+  qword, dword, mem, rip,
+} from '@libos/encoder';
+
+export interface TrapSite {
+  siteVa: bigint;
+  resumeVa: bigint;
+  /** The site's native stub: `syscall; jmp resume`. */
+  native: Label;
+}
+
+const SIGILL = 4;
+const SIGTRAP = 5;
+const SA_SIGINFO = 0x4;
+const SA_RESTORER = 0x04000000;
+const UC_GREGS = 40; // offsetof(ucontext_t, uc_mcontext.gregs)
+const REG = { R8: 0, R9: 1, R10: 2, R11: 3, RDI: 8, RSI: 9, RDX: 12, RAX: 13, RCX: 14, RIP: 16, EFL: 17 } as const;
+const greg = (i: number) => qword(rbx, UC_GREGS + 8 * i);
+
+/** Calls handled natively when trapped: their effect must not be undone by sigreturn. */
+const TRAP_NATIVE = [15, 14, 130, 131, 58, 435] as const;
+const NR_CLONE = 56;
+const CLONE_VM = 0x100;
+
+/**
+ * Emits the runtime; returns the start stub's label (the new entry point), which jumps to
+ * `originalEntry` once the handler is installed.
+ */
+export function emitTrapRuntime(a: Assembler, sites: TrapSite[], hook: Target, instruction: 'ud2' | 'int3', originalEntry: bigint): Label {
+  const start = a.label('libos_trap_start');
+  const handler = a.label('libos_trap_handler');
+  const restorer = a.label('libos_trap_restorer');
+  const table = a.label('libos_trap_table');
+  const signal = instruction === 'ud2' ? SIGILL : SIGTRAP;
+
+  // Start stub: rsp points at argc and rdx holds ld.so's finaliser: keep both as they are.
+  a.bind(start);
+  a.push(rdx);
+  a.lea(rsp, qword(rsp, -32)); // struct kernel_sigaction { handler, flags, restorer, mask }
+  a.lea(rax, rip(handler));
+  a.mov(qword(rsp, 0), rax);
+  a.mov(qword(rsp, 8), SA_SIGINFO | SA_RESTORER);
+  a.lea(rax, rip(restorer));
+  a.mov(qword(rsp, 16), rax);
+  a.mov(qword(rsp, 24), 0);
+  a.mov(eax, 13); // rt_sigaction
+  a.mov(edi, signal);
+  a.mov(rsi, rsp);
+  a.xor(edx, edx);
+  a.mov(r10d, 8);
+  a.syscall();
+  a.lea(rsp, qword(rsp, 32));
+  a.pop(rdx);
+  a.jmp(originalEntry, { near: true });
+
+  a.bind(restorer);
+  a.mov(eax, 15); // rt_sigreturn
+  a.syscall();
+  a.ud2();
+
+  // Handler: rdi = signal, rsi = siginfo, rdx = ucontext. Everything it changes in registers is
+  // undone by sigreturn; what it changes in the ucontext is what the program sees.
+  const found = a.label();
+  const loop = a.label();
+  const notOurs = a.label();
+  const viaHook = a.label();
+  const toNative = a.label();
+  a.bind(handler);
+  a.push(rbx);
+  a.push(r12);
+  a.lea(rsp, qword(rsp, -8)); // 16-byte alignment for the hook's own calls
+  a.mov(rbx, rdx);
+  a.mov(r11, greg(REG.RIP));
+  if (instruction === 'int3') a.lea(r11, mem(r11, -1)); // int3 reports the address after it
+  a.lea(r8, rip(table));
+  a.mov(r9, r11);
+  a.sub(r9, r8); // the site relative to the table
+  a.mov(ecx, sites.length);
+  a.mov(r12, r8);
+  a.bind(loop);
+  a.test(ecx, ecx);
+  a.je(notOurs);
+  a.movsxd(r10, dword(r12, 0));
+  a.cmp(r10, r9);
+  a.je(found);
+  a.lea(r12, mem(r12, 12));
+  a.sub(ecx, 1);
+  a.jmp(loop);
+
+  a.bind(found);
+  // r12 = entry { int32 site, int32 resume, int32 native } relative to the table.
+  a.mov(rax, greg(REG.RAX));
+  for (const nr of TRAP_NATIVE) {
+    a.cmp(rax, nr);
+    a.je(toNative);
+  }
+  a.cmp(rax, NR_CLONE);
+  a.jne(viaHook);
+  a.cmp(greg(REG.RSI), 0);
+  a.jne(toNative);
+  a.test(greg(REG.RDI), CLONE_VM);
+  a.jne(toNative);
+  a.bind(viaHook);
+  a.mov(rdi, greg(REG.RDI));
+  a.mov(rsi, greg(REG.RSI));
+  a.mov(rdx, greg(REG.RDX));
+  a.mov(r10, greg(REG.R10));
+  a.mov(r8, greg(REG.R8));
+  a.mov(r9, greg(REG.R9));
+  a.call(hook);
+  a.mov(greg(REG.RAX), rax);
+  a.lea(r8, rip(table));
+  a.movsxd(rcx, dword(r12, 4));
+  a.add(rcx, r8);
+  a.mov(greg(REG.RIP), rcx);
+  a.mov(greg(REG.RCX), rcx); // as `syscall` leaves them: rcx = resume, r11 = rflags
+  a.mov(r11, greg(REG.EFL));
+  a.mov(greg(REG.R11), r11);
+  const done = a.label();
+  a.bind(done);
+  a.lea(rsp, qword(rsp, 8));
+  a.pop(r12);
+  a.pop(rbx);
+  a.ret();
+
+  a.bind(toNative);
+  a.lea(r8, rip(table));
+  a.movsxd(rcx, dword(r12, 8));
+  a.add(rcx, r8);
+  a.mov(greg(REG.RIP), rcx);
+  a.jmp(done);
+
+  // Not a site of ours: put the default action back and return; the instruction faults again
+  // and the program dies as it would have without us.
+  a.bind(notOurs);
+  a.lea(rsp, qword(rsp, -32));
+  a.mov(qword(rsp, 0), 0); // SIG_DFL
+  a.mov(qword(rsp, 8), 0);
+  a.mov(qword(rsp, 16), 0);
+  a.mov(qword(rsp, 24), 0);
+  a.mov(eax, 13);
+  a.mov(edi, signal);
+  a.mov(rsi, rsp);
+  a.xor(edx, edx);
+  a.mov(r10d, 8);
+  a.syscall();
+  a.lea(rsp, qword(rsp, 32));
+  a.jmp(done);
+
+  // The table, each field relative to the table's own address (position-independent).
+  a.align(4);
+  a.bind(table);
+  // A rel32 field holds target + addend - its own address: the addend makes it table-relative.
+  sites.forEach((s, k) => {
+    a.rel32(s.siteVa, 12 * k);
+    a.rel32(s.resumeVa, 12 * k + 4);
+    a.rel32(s.native, 12 * k + 8);
+  });
+  return start;
+}
