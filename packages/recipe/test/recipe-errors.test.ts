@@ -11,7 +11,7 @@ const CASES: { what: string; text: string; code: RecipeDiagnosticCode; message: 
   { what: 'match as a number', text: 'name: bad\nmatch: 3\n', code: 'RECIPE_SCHEMA', message: 'bad.yaml:2:8: match: expected a list, got the number 3' },
   { what: 'prefer as a string', text: `${HEAD}trampoline:\n  prefer: rel32\n`, code: 'RECIPE_SCHEMA', message: "bad.yaml:5:11: trampoline.prefer: expected a list, got the string 'rel32'" },
   { what: 'padding as a string', text: 'name: bad\nmatch:\n  - instruction: syscall\n    padding: three\n', code: 'RECIPE_SCHEMA', message: "bad.yaml:4:14: match[0].padding: expected a number, got the string 'three'" },
-  { what: 'an empty description', text: 'name: bad\ndescription:\nmatch:\n  - instruction: syscall\n', code: 'RECIPE_SCHEMA', message: 'bad.yaml:2:13: description: expected a string, got an empty value' },
+  { what: 'an empty description', text: 'name: bad\ndescription:\nmatch:\n  - instruction: syscall\n', code: 'RECIPE_SCHEMA', message: 'bad.yaml:2:1: description: expected a string, got an empty value' },
   { what: 'a slot offset as text', text: `${HEAD}entry:\n  slot: { segment: gs, offset: x }\n`, code: 'RECIPE_SCHEMA', message: "bad.yaml:5:32: entry.slot.offset: expected a number, got the string 'x'" },
   { what: 'a syscall given as true', text: 'name: bad\nmatch:\n  - instruction: syscall\n    syscalls: { include: [true] }\n', code: 'RECIPE_SCHEMA', message: 'bad.yaml:4:27: match[0].syscalls.include[0]: expected a number or a system call name, got true' },
   // unknown keys, with a did-you-mean when one is close
@@ -30,7 +30,12 @@ const CASES: { what: string; text: string; code: RecipeDiagnosticCode; message: 
   { what: 'an unknown annotation section', text: 'name: bad\nmatch:\n  - annotation: .libos.syscalls\n', code: 'RECIPE_SCHEMA', message: "bad.yaml:3:17: match[0].annotation: '.libos.syscalls' is not allowed; allowed values: .libos.instructions.syscall, .libos.instructions.syscall.pcrel" },
   { what: 'an unknown segment', text: `${HEAD}entry: { slot: { segment: es, offset: 24 } }\n`, code: 'RECIPE_SCHEMA', message: "bad.yaml:4:27: entry.slot.segment: 'es' is not allowed (did you mean 'fs'?); allowed values: fs, gs" },
   { what: 'a call that cannot be native', text: `${HEAD}native: [fork]\n`, code: 'RECIPE_SCHEMA', message: "bad.yaml:4:10: native[0]: 'fork' is not allowed (did you mean 'vfork'?); allowed values: rt_sigreturn, vfork, clone, clone3" },
+  { what: 'a list where a keyword belongs', text: `${HEAD}abi: { flags: [preserve] }\n`, code: 'RECIPE_SCHEMA', message: 'bad.yaml:4:15: abi.flags: expected one of preserve, preserve-all, clobber, clobber-if-dead, got a list' },
+  { what: 'a number for the entry', text: `${HEAD}entry: 3\n`, code: 'RECIPE_SCHEMA', message: 'bad.yaml:4:8: entry: expected one of passthrough, trace, or a map with one of the keys handler, symbol, address, slot, pointer, got the number 3' },
+  { what: 'an empty entry', text: `${HEAD}entry:\n`, code: 'RECIPE_SCHEMA', message: 'bad.yaml:4:1: entry: expected one of passthrough, trace, or a map with one of the keys handler, symbol, address, slot, pointer, got an empty value' },
+  { what: 'a fractional padding', text: 'name: bad\nmatch:\n  - instruction: syscall\n    padding: 2.5\n', code: 'RECIPE_SCHEMA', message: 'bad.yaml:4:14: match[0].padding: expected an integer, got the number 2.5' },
   // YAML syntax
+  { what: 'two documents', text: `${HEAD}---\nname: other\n`, code: 'RECIPE_YAML', message: "bad.yaml:4:1: YAML: a recipe file holds one YAML document, and this '---' starts a second" },
   { what: 'an unclosed flow list', text: 'name: bad\nmatch: [\n', code: 'RECIPE_YAML', message: 'bad.yaml:3:1: YAML: Flow sequence in block collection must be sufficiently indented and end with a ]' },
   { what: 'a duplicate key', text: `${HEAD}stub: fast\nstub: seed\n`, code: 'RECIPE_YAML', message: 'bad.yaml:5:1: YAML: Map keys must be unique' },
   { what: 'a tab for indentation', text: 'name: bad\nmatch:\n\t- instruction: syscall\n', code: 'RECIPE_YAML', message: 'bad.yaml:3:1: YAML: Tabs are not allowed as indentation' },

@@ -60,7 +60,9 @@ function flattenUnions(issues: readonly Issue[], prefix: RecipePath, root: unkno
       continue;
     }
     const expected = issue.errors.map((branch) => describeBranch(branch, path)).filter((text) => text !== '');
-    flat.push({ code: 'invalid_type', expected: expected.join(' or '), path, message: '', input: value } as Issue);
+    // "a number or a name", but "one of a, b, or a map" once the first alternative is a list itself.
+    const joiner = expected.slice(0, -1).some((text) => text.includes(',')) ? ', or ' : ' or ';
+    flat.push({ code: 'invalid_type', expected: expected.join(joiner), path, message: '', input: value } as Issue);
   }
   return flat;
 }
@@ -82,7 +84,7 @@ function describeBranch(branch: readonly Issue[], path: RecipePath): string {
   if (issue.code === 'invalid_value') {
     if (isSyscallPath(path)) return 'a system call name';
     if (issue.values.length > MAX_LISTED_VALUES) return 'a string';
-    return issue.values.map((v) => String(v)).join(', ');
+    return `one of ${issue.values.map((v) => String(v)).join(', ')}`;
   }
   return '';
 }
@@ -119,6 +121,11 @@ function issueToDiagnostics(issue: Issue, source: IssueSource): RecipeDiagnostic
     }
     case 'invalid_value': {
       const allowed = issue.values.map((v) => String(v));
+      if (allowed.length > 0 && typeof value !== typeof issue.values[0]) {
+        // A list or a map where a keyword belongs: a wrong type, not a wrong word.
+        const what = isSyscallPath(path) ? 'a system call name' : allowed.length > MAX_LISTED_VALUES ? 'a string' : `one of ${allowed.join(', ')}`;
+        return [at('RECIPE_SCHEMA', path, `${prefix}expected ${what}, got ${describeValue(value)}`, 'value')];
+      }
       const suggestion = typeof value === 'string' ? closestMatch(value, allowed) : undefined;
       const hint = suggestion ? ` (did you mean '${suggestion}'?)` : '';
       if (isSyscallPath(path)) {

@@ -220,7 +220,8 @@ function yamlDiagnostic(
 ): RecipeDiagnostic {
   const { line, col } = offsetPosition(lineCounter, error.pos[0]);
   // yaml's messages end with a period and sometimes repeat the position; keep the first sentence.
-  const message = error.message.split('\n')[0]?.replace(/ at line \d+, column \d+.*$/, '') ?? error.message;
+  let message = error.message.split('\n')[0]?.replace(/ at line \d+, column \d+.*$/, '') ?? error.message;
+  if (error.code === 'MULTIPLE_DOCS') message = "a recipe file holds one YAML document, and this '---' starts a second";
   return diagnosticAt('RECIPE_YAML', file, line, col, [], `YAML: ${message}`, severity);
 }
 

@@ -33,7 +33,7 @@ export function locatePath(doc: Document, path: RecipePath): LocatedPath {
       if (pair) {
         key = pair.key as Node;
         next = resolveAlias(doc, (pair.value ?? undefined) as Node | undefined);
-        if (next === undefined) {
+        if (next === undefined || isEmptyScalar(next)) {
           // `key:` with no value: the key is the best place to point at.
           return { key, nearest: key };
         }
@@ -46,6 +46,11 @@ export function locatePath(doc: Document, path: RecipePath): LocatedPath {
     nearest = next;
   }
   return { value: node, key, nearest };
+}
+
+/** `key:` with nothing after it parses as a null scalar of no width, placed after the colon. */
+function isEmptyScalar(node: Node): boolean {
+  return isScalar(node) && node.value === null && node.range !== undefined && node.range !== null && node.range[0] === node.range[1];
 }
 
 function resolveAlias(doc: Document, node: Node | undefined): Node | undefined {
