@@ -57,7 +57,7 @@ export class ProgramGenerator {
 
   reg(size: OperandSize): Gpr {
     if (size === 8 && this.chance(0.15)) return this.pick(gpr8High);
-    return this.pick(size === 64 ? gpr64 : size === 32 ? gpr32 : size === 16 ? gpr16 : gpr8);
+    return this.pick<Gpr>(size === 64 ? gpr64 : size === 32 ? gpr32 : size === 16 ? gpr16 : gpr8);
   }
 
   disp(): number {
