@@ -1,7 +1,7 @@
 import type { ElfFile } from '@libos/elfkit';
+import { readElf } from '@libos/elfkit';
 import { loadRecipe, type Recipe } from '@libos/recipe';
 import { CliError } from './errors.js';
-import { engine } from './engine.js';
 import { readInput, type InputFile } from './io.js';
 import { toCliError } from './map-error.js';
 
@@ -14,7 +14,7 @@ export interface LoadedElf extends InputFile {
 export function loadElf(path: string): LoadedElf {
   const input = readInput(path);
   try {
-    return { ...input, elf: engine('readElf')(input.bytes) };
+    return { ...input, elf: readElf(input.bytes) };
   } catch (e) {
     throw toCliError(e, path);
   }

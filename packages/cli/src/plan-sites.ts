@@ -1,6 +1,6 @@
 import type { ElfFile } from '@libos/elfkit';
 import type { Entry, MatchRule, Recipe, Site } from '@libos/recipe';
-import { engine, type PlanView, type PlanWarning, type SiteReport } from './engine.js';
+import { findSites, planPatches, type PatchPlan, type SiteReport } from '@libos/recipe';
 import type { Progress } from './progress.js';
 
 /**
@@ -16,8 +16,8 @@ export const DISCOVERY_RULES: MatchRule[] = [
 /** Sites found and the plan made for them. */
 export interface PlannedSites {
   report: SiteReport;
-  plan: PlanView;
-  warnings: PlanWarning[];
+  plan: PatchPlan;
+  warnings: string[];
 }
 
 /** The shared first half of `sites`, `plan` and `apply`: find the recipe's sites, then plan them. */
@@ -27,9 +27,9 @@ export async function planSites(
   options: { entry?: Entry; progress: Progress },
 ): Promise<PlannedSites> {
   options.progress.stage('finding sites', 0.1);
-  const report = engine('findSites')(elf, recipe.match);
+  const report = findSites(elf, recipe.match);
   options.progress.stage(`planning ${report.sites.length} sites`, 0.4);
-  const { plan, warnings } = await engine('planPatches')(elf, recipe, report.sites, options.entry ? { entry: options.entry } : {});
+  const { plan, warnings } = await planPatches(elf, recipe, report.sites, options.entry ? { entry: options.entry } : {});
   return { report, plan, warnings };
 }
 
@@ -41,7 +41,7 @@ export interface SiteOutcome {
 }
 
 /** Index a plan's patches and refusals by site va. */
-export function outcomesByVa(plan: PlanView): Map<bigint, SiteOutcome> {
+export function outcomesByVa(plan: PatchPlan): Map<bigint, SiteOutcome> {
   const outcomes = new Map<bigint, SiteOutcome>();
   for (const p of plan.patches) outcomes.set(p.va, { variant: p.variant, reason: p.reason, relaxations: p.relaxations });
   for (const r of plan.refused) outcomes.set(r.va, { reason: r.reason, relaxations: [] });
@@ -51,4 +51,18 @@ export function outcomesByVa(plan: PlanView): Map<bigint, SiteOutcome> {
 /** Sites and reported-only sites in address order. */
 export function allSites(report: SiteReport): Site[] {
   return [...report.sites, ...report.reported].sort((a, b) => (a.va < b.va ? -1 : a.va > b.va ? 1 : 0));
+}
+
+const ANNOTATION_TABLES = ['.libos.instructions.syscall', '.libos.instructions.syscall.pcrel'];
+
+/**
+ * Print discovery's diagnostics as warnings. A missing annotation table is news only when the file
+ * has neither form: recipes list both, and a file carries one.
+ */
+export function warnDiagnostics(report: SiteReport, elf: ElfFile, file: string, warn: (text: string) => void): void {
+  const hasTable = ANNOTATION_TABLES.some((name) => elf.section(name) !== undefined);
+  for (const d of report.diagnostics) {
+    if (d.code === 'DISCOVER_ANNOTATION_TABLE' && hasTable) continue;
+    warn(`${file}: ${d.va !== undefined ? `0x${d.va.toString(16)}: ` : ''}${d.message}`);
+  }
 }

@@ -1,11 +1,11 @@
 import { ENTRY_FORMS, flag, formatEntry, parseEntry, requiredOption, stringOption } from '../args.js';
+import { rewriteElf } from '@libos/recipe';
 import type { Command } from '../command.js';
-import { engine } from '../engine.js';
 import { CliError, EXIT } from '../errors.js';
 import { writeOutput } from '../io.js';
 import { loadElf, loadRecipeOrFail } from '../load.js';
 import { toCliError } from '../map-error.js';
-import { planSites } from '../plan-sites.js';
+import { planSites, warnDiagnostics } from '../plan-sites.js';
 import { formatCounts, formatFields, formatTable, hex, toJson } from '../report.js';
 
 /** `libos-patch apply`: rewrite a binary with a recipe. */
@@ -45,11 +45,11 @@ export const applyCommand: Command = {
     let bytes: Uint8Array | undefined;
     try {
       planned = await planSites(input.elf, recipe, { entry, progress: ctx.progress });
-      for (const d of planned.report.diagnostics) ctx.warn(`${file}: ${d.va !== undefined ? `${hex(d.va)}: ` : ''}${d.message}`);
-      for (const w of planned.warnings) ctx.warn(`${file}: ${w.toString()}`);
+      warnDiagnostics(planned.report, input.elf, file, ctx.warn);
+      for (const w of planned.warnings) ctx.warn(`${file}: ${w}`);
       if (!(strict && planned.plan.refused.length > 0)) {
         ctx.progress.stage('writing', 0.8);
-        bytes = engine('rewriteElf')(input.elf, planned.plan);
+        bytes = rewriteElf(input.elf, planned.plan);
       }
     } catch (e) {
       throw toCliError(e, file);

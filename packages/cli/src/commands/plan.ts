@@ -1,10 +1,10 @@
 import { ENTRY_FORMS, parseEntry, requiredOption, stringOption } from '../args.js';
+import { serializePlan } from '@libos/recipe';
 import type { Command } from '../command.js';
-import { engine } from '../engine.js';
 import { writeOutput } from '../io.js';
 import { loadElf, loadRecipeOrFail } from '../load.js';
 import { toCliError } from '../map-error.js';
-import { planSites } from '../plan-sites.js';
+import { planSites, warnDiagnostics } from '../plan-sites.js';
 
 /** `libos-patch plan`: the PatchPlan a recipe makes for a binary, as JSON. */
 export const planCommand: Command = {
@@ -34,9 +34,9 @@ export const planCommand: Command = {
     let text: string;
     try {
       const { report, plan, warnings } = await planSites(input.elf, recipe, { entry, progress: ctx.progress });
-      for (const d of report.diagnostics) ctx.warn(`${file}: ${d.message}`);
-      for (const w of warnings) ctx.warn(`${file}: ${w.toString()}`);
-      text = engine('serializePlan')(plan);
+      warnDiagnostics(report, input.elf, file, ctx.warn);
+      for (const w of warnings) ctx.warn(`${file}: ${w}`);
+      text = serializePlan(plan);
     } catch (e) {
       throw toCliError(e, file);
     } finally {

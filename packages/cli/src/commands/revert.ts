@@ -1,8 +1,7 @@
 import { flag, requiredOption } from '../args.js';
+import { revertElf } from '@libos/elfkit';
 import type { Command } from '../command.js';
-import { engine } from '../engine.js';
-import { writeOutput } from '../io.js';
-import { readInput } from '../io.js';
+import { readInput, writeOutput } from '../io.js';
 import { toCliError } from '../map-error.js';
 import { toJson } from '../report.js';
 
@@ -23,7 +22,7 @@ export const revertCommand: Command = {
     const input = readInput(file);
     let bytes: Uint8Array;
     try {
-      bytes = engine('revertElf')(input.bytes);
+      bytes = revertElf(input.bytes);
     } catch (e) {
       throw toCliError(e, file);
     }

@@ -1,9 +1,9 @@
 import { flag, stringOption } from '../args.js';
+import { findSites, planPatches, type SiteReport } from '@libos/recipe';
 import type { Command } from '../command.js';
 import { toCliError } from '../map-error.js';
 import { loadElf, loadRecipeOrFail } from '../load.js';
-import { allSites, DISCOVERY_RULES, outcomesByVa, planSites, type SiteOutcome } from '../plan-sites.js';
-import { engine } from '../engine.js';
+import { allSites, DISCOVERY_RULES, outcomesByVa, warnDiagnostics, type SiteOutcome } from '../plan-sites.js';
 import { formatTable, hex, toJson } from '../report.js';
 
 /** The recipe that names variants for `sites` without `--recipe`: the seed's. */
@@ -35,29 +35,25 @@ export const sitesCommand: Command = {
 
     // Discovery alone answers "where"; the plan answers "how". A plan that fails still leaves the
     // list of sites worth printing, with the failure as every site's reason.
-    let report;
+    ctx.progress.stage('finding sites', 0.1);
+    let report: SiteReport;
+    try {
+      report = findSites(input.elf, recipe.match);
+    } catch (e) {
+      throw toCliError(e, file);
+    }
     let outcomes = new Map<bigint, SiteOutcome>();
     let planFailure: string | undefined;
     try {
-      const planned = await planSites(input.elf, recipe, { progress: ctx.progress });
-      report = planned.report;
-      outcomes = outcomesByVa(planned.plan);
+      ctx.progress.stage(`planning ${report.sites.length} sites`, 0.4);
+      outcomes = outcomesByVa((await planPatches(input.elf, recipe, report.sites)).plan);
     } catch (e) {
-      const error = toCliError(e, file);
-      if (error.exitStatus === 3 && report === undefined) {
-        // findSites itself failed, or planPatches is missing: discovery is the minimum we owe.
-        try {
-          report = engine('findSites')(input.elf, recipe.match);
-        } catch {
-          throw error;
-        }
-      }
-      if (report === undefined) throw error;
-      planFailure = `no plan: ${error.message}`;
+      planFailure = `no plan: ${toCliError(e, file).message}`;
       ctx.warn(`${file}: ${planFailure}`);
     }
     ctx.progress.done();
-    for (const d of report.diagnostics) ctx.warn(`${file}: ${d.va !== undefined ? `${hex(d.va)}: ` : ''}${d.message}`);
+    // Without a recipe the annotation tables are only two of three sources: missing ones are no news.
+    warnDiagnostics(given ? report : { ...report, diagnostics: report.diagnostics.filter((d) => d.code !== 'DISCOVER_ANNOTATION_TABLE') }, input.elf, file, ctx.warn);
 
     const rows = allSites(report).map((site) => {
       const outcome = outcomes.get(site.va);
@@ -79,13 +75,14 @@ export const sitesCommand: Command = {
       };
     });
 
-    if (ctx.args.values.json === true || flag(ctx.args, 'json')) {
+    if (flag(ctx.args, 'json')) {
       ctx.out.write(toJson({ file, recipe: given ? recipe.source : null, sites: rows, stats: report.stats }));
       return 0;
     }
     const table = rows.map((r) => [
       hex(r.va), r.section, r.symbol ?? '-', r.rule, String(r.room), r.variant ?? ctx.paint.yellow('none'),
-      r.variant ? r.reason : ctx.paint.yellow(r.reason),
+      // The table has a RULE column already: the plan's reason repeats it first.
+      ((text: string) => (r.variant ? text : ctx.paint.yellow(text)))(r.reason.startsWith(`${r.rule}; `) ? r.reason.slice(r.rule.length + 2) : r.reason),
     ]);
     ctx.out.write(formatTable(['ADDRESS', 'SECTION', 'SYMBOL', 'RULE', 'ROOM', 'VARIANT', 'REASON'], table, ctx.paint));
     const patchable = rows.filter((r) => r.variant !== null).length;

@@ -1,6 +1,6 @@
 import { flag } from '../args.js';
+import { verifyElf } from '@libos/elfkit';
 import type { Command } from '../command.js';
-import { engine } from '../engine.js';
 import { EXIT } from '../errors.js';
 import { readInput } from '../io.js';
 import { toCliError } from '../map-error.js';
@@ -25,7 +25,7 @@ export const verifyCommand: Command = {
     const input = readInput(file);
     let report;
     try {
-      report = engine('verifyElf')(input.bytes);
+      report = verifyElf(input.bytes);
     } catch (e) {
       throw toCliError(e, file);
     }
