@@ -93,7 +93,7 @@ function parseLayer(text: string, file: string, chain: string[], options: Recipe
   if (raw.match === undefined && raw.extends === undefined) {
     errors.push(at('RECIPE_SCHEMA', [], "missing required key 'match' (only a recipe with 'extends' may leave it out)"));
   }
-  fixEntryPaths(raw, file, doc, text, errors, at);
+  settleEntry(raw, file, doc, text, errors, at);
   warnings.push(...lintRecipe(raw, checked.data, at));
   if (errors.length > 0) return { errors, warnings };
 
@@ -150,7 +150,7 @@ type At = (code: RecipeDiagnosticCode, path: RecipePath, message: string, severi
  * Settle what only this file can: a handler path is relative to the recipe that names it, and an
  * address keeps every digit of its source text (a YAML integer above 2^53 loses its low bits).
  */
-function fixEntryPaths(raw: RawRecipe, file: string, doc: Document, text: string, errors: RecipeDiagnostic[], at: At): void {
+function settleEntry(raw: RawRecipe, file: string, doc: Document, text: string, errors: RecipeDiagnostic[], at: At): void {
   const entry = raw.entry;
   if (entry === null || typeof entry !== 'object') return;
   const map = entry as Record<string, unknown>;
