@@ -99,8 +99,8 @@ function applyRelocation(plan: HandlerObjectPlan, layout: HandlerLayout, r: Plan
   // S + A - P with the field's new place still lands on S.
   const value = s + r.addend - place;
   if (value < INT32_MIN || value > INT32_MAX) {
-    throw new LinkError('LINK_OUT_OF_RANGE', { file: plan.file, section: r.target.section.name, offset: r.offset, symbol: r.symbol.name },
-      `${relocationTypeName(r.type)} to ${r.symbol.name || 'its section'} at 0x${s.toString(16)} does not reach from 0x${place.toString(16)} ` +
+    throw new LinkError('LINK_OUT_OF_RANGE', { file: plan.file, section: r.target.section.name, offset: r.offset, symbol: r.symbolName },
+      `${relocationTypeName(r.type)} to ${r.symbolName}${formatAddend(r.addend)} at 0x${s.toString(16)} does not reach from 0x${place.toString(16)} ` +
       `(distance ${value}, beyond ±2 GiB): place the handler's text and data closer together`);
   }
   view.setInt32(field, Number(value), true);
@@ -114,4 +114,10 @@ function linkedSymbols(plan: HandlerObjectPlan, layout: HandlerLayout): LinkedSy
     out.push({ name: sym.name, va: symbolVa(plan, layout, sym), size: sym.size, type: sym.type === STT_FUNC ? 'func' : 'object' });
   }
   return out;
+}
+
+/** `+0x1c`, `-0x4` or nothing, the way readelf shows an addend. */
+function formatAddend(addend: bigint): string {
+  if (addend === 0n) return '';
+  return addend < 0n ? `-0x${(-addend).toString(16)}` : `+0x${addend.toString(16)}`;
 }

@@ -34,6 +34,8 @@ export interface PlannedRelocation {
   readonly kind: RelocationKind;
   readonly relaxation?: GotRelaxation;
   readonly symbol: ElfSymbol;
+  /** The symbol's name, or its section's for a section symbol (for messages). */
+  readonly symbolName: string;
   readonly addend: bigint;
 }
 
@@ -87,9 +89,9 @@ function groupOf(s: Section, file: string): Group | undefined {
   // Unwind tables describe the object's own layout and would need their own relocation; the
   // handler is a leaf as far as the program's unwinder is concerned, so they are dropped.
   if (s.type === SHT_NOTE || s.type === SHT_X86_64_UNWIND || s.name === '.eh_frame') return undefined;
-  if ((s.flags & SHF_TLS) !== 0n) {
-    throw new LinkError('LINK_UNSUPPORTED_SECTION', { file, section: s.name }, 'thread-local storage belongs to the program, not to the handler');
-  }
+  // Thread-local sections are left out rather than refused here: the TLS relocations that use
+  // them are refused with the instruction's position, which says more than the section's name.
+  if ((s.flags & SHF_TLS) !== 0n) return undefined;
   if (s.type === SHT_INIT_ARRAY || s.type === SHT_FINI_ARRAY || s.type === SHT_PREINIT_ARRAY ||
       /^\.(ctors|dtors|init|fini)(\.|$)/.test(s.name)) {
     throw new LinkError('LINK_UNSUPPORTED_SECTION', { file, section: s.name }, 'constructors and destructors never run in a handler');
@@ -192,7 +194,7 @@ function planRelocations(
       }
       relaxation = plan;
     }
-    out.push({ target, offset, type: r.type, kind, symbol, addend: r.addend, ...(relaxation ? { relaxation } : {}) });
+    out.push({ target, offset, type: r.type, kind, symbol, symbolName: name, addend: r.addend, ...(relaxation ? { relaxation } : {}) });
   });
   return out;
 }
@@ -227,7 +229,7 @@ function checkSymbol(
   if (sym.section >= SHN_LORESERVE) throw new LinkError('LINK_BAD_OBJECT', at, `symbol ${sym.name} has special section index 0x${sym.section.toString(16)}`);
   if (!placed.has(sym.section)) {
     const s = elf.sections[sym.section];
-    throw new LinkError('LINK_UNSUPPORTED_SECTION', { ...at, file },
+    throw new LinkError('LINK_UNSUPPORTED_SECTION', at,
       `symbol ${symbolName(elf, index)} lies in section ${s?.name ?? sym.section}, which is not linked into the handler`);
   }
   return sym;
