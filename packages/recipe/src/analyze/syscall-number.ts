@@ -2,7 +2,7 @@ import type { ElfFile } from '@libos/elfkit';
 import { type FunctionAnalysis, analyzeFunction, instructionIndexAt, isBranchTarget } from './analyze-function.js';
 import { functionIndexOf } from './function-index.js';
 import {
-  Code, FlowControl, InstructionInfoOptions, OpAccess, OpKind, Register, createDecoder, flowOf, instructionInfoFactory, scratch,
+  Code, FlowControl, InstructionInfoOptions, OpAccess, OpKind, Register, createDecoder, flowOf, instructionInfoFactory, scratch, seekDecoder,
   type IcedInstruction,
 } from './iced.js';
 
@@ -41,47 +41,43 @@ function analysisAt(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'functions'>, va
 }
 
 /**
- * Like syscallNumberAt, with where the number came from. Decodes only the basic block's tail before
- * the site (at most MAX_LOOKBACK instructions), starting at a boundary the analysis recorded.
+ * Like syscallNumberAt, with where the number came from. Walks back from the site one decoded
+ * boundary at a time (the analysis recorded them), so the usual `mov $nr,%eax; syscall` costs one
+ * decode; stops at a branch target, a change of control flow or any other write to rax.
  */
 export function findSyscallNumber(elf: Pick<ElfFile, 'bytes'>, analysis: FunctionAnalysis, va: bigint): SyscallNumberSource | undefined {
   const index = instructionIndexAt(analysis, va);
   if (index <= 0 || analysis.fileOffset < 0) return undefined;
-  // The block's first instruction: step back while the instruction we step onto can only be reached by
-  // falling through from the one before it (not a branch target).
-  let first = index;
-  while (first > 0 && index - first < MAX_LOOKBACK && !isBranchTarget(analysis, analysis.start + BigInt(analysis.starts[first] as number))) first--;
-  if (first === index) return undefined;
-  const from = analysis.starts[first] as number;
+  const lowest = Math.max(0, index - MAX_LOOKBACK);
+  const from = analysis.starts[lowest] as number;
   const to = analysis.starts[index] as number;
   const decoder = createDecoder(elf.bytes.subarray(analysis.fileOffset + from, analysis.fileOffset + to));
-  let found: SyscallNumberSource | undefined;
   try {
     const instr = scratch;
-    for (let i = first; i < index; i++) {
+    for (let i = index - 1; i >= lowest; i--) {
+      // Control that can arrive at instruction i+1 from elsewhere may bring another number.
+      if (isBranchTarget(analysis, analysis.start + BigInt(analysis.starts[i + 1] as number))) return undefined;
+      const at = analysis.starts[i] as number;
+      seekDecoder(decoder, at - from);
       decoder.decodeOut(instr);
       const c = instr.code;
-      if (flowOf(instr, c) !== FlowControl.Next) {
-        // A call returns with rax clobbered, a jcc or jmp ends the block: whatever came before is not known here.
-        found = undefined;
-        continue;
-      }
+      // A call returns with rax clobbered; a jcc or jmp ends the block.
+      if (flowOf(instr, c) !== FlowControl.Next) return undefined;
       const nr = immediateToEax(instr, c);
       if (nr !== undefined) {
-        found = {
+        return {
           nr,
-          writerVa: analysis.start + BigInt(analysis.starts[i] as number),
+          writerVa: analysis.start + BigInt(at),
           writerLength: analysis.lengths[i] as number,
           movEaxImmediatelyBefore: i === index - 1 && isMovEaxImm32(instr, c),
         };
-      } else if (writesRax(instr)) {
-        found = undefined;
       }
+      if (writesRax(instr)) return undefined;
     }
+    return undefined;
   } finally {
     decoder.free();
   }
-  return found;
 }
 
 /** `mov $imm32,%eax` in either encoding (b8+imm32, c7 c0+imm32). */
@@ -109,17 +105,35 @@ function immediateToEax(instr: IcedInstruction, c: number): number | undefined {
 const RAX_PARTS = new Set<number>([Register.AL, Register.AH, Register.AX, Register.EAX, Register.RAX]);
 const WRITES = new Set<number>([OpAccess.Write, OpAccess.CondWrite, OpAccess.ReadWrite, OpAccess.ReadCondWrite]);
 
+// Whether an instruction writes rax depends only on its Code (implicit operands) and its register
+// operands (explicit ones; memory operands only read their base and index). InstructionInfo costs tens
+// of microseconds, so its answer is cached under that key.
+const writesRaxCache = new Map<number, boolean>();
+
 /** Whether the instruction writes any part of rax (explicitly or implicitly, per iced-x86). */
 function writesRax(instr: IcedInstruction): boolean {
+  const opCount = instr.opCount;
+  let key = -1;
+  if (opCount <= 4) {
+    key = instr.code;
+    let scale = 8192;
+    for (let i = 0; i < opCount; i++) {
+      key += scale * (instr.opKind(i) === OpKind.Register ? instr.opRegister(i) + 1 : 0);
+      scale *= 512;
+    }
+    const known = writesRaxCache.get(key);
+    if (known !== undefined) return known;
+  }
   const info = instructionInfoFactory().infoOptions(instr, InstructionInfoOptions.NoMemoryUsage);
+  let writes = false;
   try {
-    let writes = false;
     for (const used of info.usedRegisters()) {
       if (RAX_PARTS.has(used.register) && WRITES.has(used.access)) writes = true;
       used.free();
     }
-    return writes;
   } finally {
     info.free();
   }
+  if (key >= 0) writesRaxCache.set(key, writes);
+  return writes;
 }
