@@ -1,7 +1,10 @@
+import type { ElfWriteErrorCode } from './write/write-errors.js';
+
 /**
- * Every way the reader can refuse a file. Each code names what was wrong, not where the reader was.
+ * Every way the reader can refuse a file. Each code names what was wrong, not where the reader was
+ * (docs/elf-error-codes.md describes each).
  */
-export type ElfErrorCode =
+export type ElfReadErrorCode =
   | 'ELF_BAD_MAGIC'
   | 'ELF_BAD_CLASS'
   | 'ELF_BAD_ENDIAN'
@@ -20,6 +23,9 @@ export type ElfErrorCode =
   | 'ELF_BAD_EH_FRAME'
   | 'ELF_BAD_ANNOTATION'
   | 'ELF_VA_UNMAPPED';
+
+/** Every code an {@link ElfError} can carry: the reader's and the writer's. */
+export type ElfErrorCode = ElfReadErrorCode | ElfWriteErrorCode;
 
 /**
  * The one error type the reader throws. `offset` is the file offset of the offending field or

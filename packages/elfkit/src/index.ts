@@ -1,5 +1,5 @@
 export { readElf } from './read/read-elf.js';
-export { ElfError, isElfError, type ElfErrorCode } from './errors.js';
+export { ElfError, isElfError, type ElfErrorCode, type ElfReadErrorCode } from './errors.js';
 export * from './model/constants.js';
 export type {
   DynamicEntry, ElfFile, ElfHeader, ElfKind, ElfSymbol, FunctionRange, Note, Relocation, Section,

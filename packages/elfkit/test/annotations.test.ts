@@ -113,6 +113,41 @@ test('fixture programs run and print what they should', async () => {
   }
 });
 
+test('notes and build id: every linked fixture has a GNU build id matching readelf -n', async () => {
+  const f = await buildFixtures();
+  for (const path of [f.nonPie, f.pie, f.static, f.shared, process.execPath]) {
+    const elf = readElf(readFileSync(path));
+    const text = await tool('readelf', ['-n', path]);
+    const ref = /Build ID: ([0-9a-f]+)/.exec(text);
+    assert.ok(ref !== null, `${path}: readelf shows a build id`);
+    assert.is(elf.buildId, ref![1], path);
+    assert.is(elf.notes.length, (text.match(/^  \S.*\s0x[0-9a-f]{8}\t/gm) ?? []).length, `${path}: note count`);
+    const property = text.includes('NT_GNU_PROPERTY_TYPE_0');
+    assert.is(elf.notes.some((n) => n.name === 'GNU' && n.type === 5), property, `${path}: the GNU property note (8-byte padding)`);
+  }
+  assert.is(readElf(readFileSync(f.object)).buildId, undefined);
+});
+
+test('dynamic section: tags agree with readelf -d', async () => {
+  const f = await buildFixtures();
+  for (const path of [f.pie, f.shared, f.sharedMain, '/lib/x86_64-linux-gnu/libc.so.6']) {
+    const elf = readElf(readFileSync(path));
+    const ref = [...(await tool('readelf', ['-W', '-d', path])).matchAll(/^\s*0x([0-9a-f]{16}) \(/gm)].map((m) => Number(BigInt(`0x${m[1]}`)));
+    // readelf lists the DT_NULL terminator; the reader stops before it.
+    assert.equal(elf.dynamic.map((d) => d.tag), ref.slice(0, -1), path);
+  }
+});
+
+test('kinds of the fixtures', async () => {
+  const f = await buildFixtures();
+  const kinds = Object.fromEntries(f.list.map((x) => [x.name, readElf(readFileSync(x.path)).kind]));
+  assert.equal(kinds, {
+    nonPie: 'exec', pie: 'pie', static: 'static', staticPie: 'static-pie', pcrelPie: 'pie', shared: 'shared',
+    sharedMain: 'pie', object: 'relocatable', objectPcrel: 'relocatable', ...(f.relr !== undefined ? { relr: 'pie' } : {}),
+    stripped: 'pie',
+  });
+});
+
 test('system binaries carry no annotation table', () => {
   for (const path of ['/bin/ls', '/lib/x86_64-linux-gnu/libc.so.6']) assert.equal(readElf(readFileSync(path)).syscallAnnotations(), []);
 });

@@ -58,6 +58,7 @@ test('header tables: bad offsets, entry sizes, counts, truncation, e_shstrndx', 
   expectElfError(() => readElf(mutate((w) => w.u64(40, BigInt(len + 100)))), 'ELF_BAD_OFFSET', 40, 'e_shoff past the end');
   expectElfError(() => readElf(mutate((w) => w.u64(40, 0xffffffffffffff00n))), 'ELF_BAD_OFFSET', 40, 'e_shoff absurd');
   expectElfError(() => readElf(mutate((w) => w.u64(32, 8n))), 'ELF_BAD_OFFSET', 32, 'e_phoff inside the ELF header');
+  expectElfError(() => readElf(mutate((w) => w.u64(32, w.u64At(40)))), 'ELF_BAD_OFFSET', 32, 'program headers overlap section headers');
   expectElfError(() => readElf(mutate((w) => w.u16(58, 40))), 'ELF_BAD_ENTSIZE', 58, 'e_shentsize');
   expectElfError(() => readElf(mutate((w) => w.u16(54, 32))), 'ELF_BAD_ENTSIZE', 54, 'e_phentsize');
   const shoff = Number(writer(copyOf(fx.pie)).u64At(40));

@@ -40,6 +40,7 @@ export class ElfFileReader implements ElfFile {
     notes?: Note[];
     functions?: FunctionRange[];
     annotations?: SyscallAnnotation[];
+    buildId?: string | undefined;
     kind?: ElfKind;
     otherSymbols?: Map<number, ElfSymbol[]>;
   } = {};
@@ -79,8 +80,11 @@ export class ElfFileReader implements ElfFile {
   }
 
   get buildId(): string | undefined {
-    const n = this.notes.find((x) => x.name === 'GNU' && x.type === NT_GNU_BUILD_ID);
-    return n === undefined ? undefined : Buffer.from(n.desc.buffer, n.desc.byteOffset, n.desc.byteLength).toString('hex');
+    if (!('buildId' in this.cache)) {
+      const n = this.notes.find((x) => x.name === 'GNU' && x.type === NT_GNU_BUILD_ID);
+      this.cache.buildId = n === undefined ? undefined : Buffer.from(n.desc.buffer, n.desc.byteOffset, n.desc.byteLength).toString('hex');
+    }
+    return this.cache.buildId;
   }
 
   section(name: string): Section | undefined {

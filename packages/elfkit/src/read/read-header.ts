@@ -62,6 +62,11 @@ export function readHeader(c: Cursor): ElfHeader {
   if (phnum !== 0) {
     if (phentsize !== PHDR_SIZE) throw new ElfError('ELF_BAD_ENTSIZE', 54, `e_phentsize ${phentsize}, expected ${PHDR_SIZE}`);
     checkTable(c, phoff, 32, 'program header table', phnum, PHDR_SIZE);
+    // The two header tables sharing bytes is no file a linker writes, and a writer that trusts
+    // either would corrupt the other.
+    if (shnum !== 0 && phoff < shoff + shnum * SHDR_SIZE && shoff < phoff + phnum * PHDR_SIZE) {
+      throw new ElfError('ELF_BAD_OFFSET', 32, `program header table at 0x${phoff.toString(16)} overlaps the section header table at 0x${shoff.toString(16)}`);
+    }
   }
   return { osabi: c.u8(7), type, machine, version, entry, phoff, shoff, flags, ehsize, phentsize, phnum, shentsize, shnum, shstrndx };
 }
