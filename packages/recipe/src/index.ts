@@ -4,6 +4,7 @@ export type { RecipeDiagnosticCode, RecipeDiagnosticSeverity, RecipePath } from 
 export { parseRecipe, readRecipeFile } from './load/parse-recipe.js';
 export type { RecipeOptions, RecipeResult } from './load/parse-recipe.js';
 export { loadRecipe } from './load/load-recipe.js';
+export { renderRecipeDiagnostic } from './load/render-diagnostic.js';
 export { listBuiltinRecipes, builtinRecipesDir } from './load/builtin-recipes.js';
 export type { BuiltinRecipe, BuiltinOptions } from './load/builtin-recipes.js';
 export { recipeJsonSchema, generateRecipeJsonSchema } from './schema/json-schema.js';

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseRecipe, type RecipeDiagnosticCode } from '../src/index.js';
+import { parseRecipe, renderRecipeDiagnostic, type RecipeDiagnosticCode } from '../src/index.js';
 
 const HEAD = 'name: bad\nmatch:\n  - annotation: .libos.instructions.syscall\n';
 
@@ -105,6 +105,21 @@ test('warnings: variants that are never tried, and syscall numbers not in the ta
   ]);
   assert.ok(result.warnings.every((warning) => warning.severity === 'warning'));
   assert.equal(result.warnings.map((warning) => warning.code), ['RECIPE_REDUNDANT', 'RECIPE_UNKNOWN_SYSCALL']);
+});
+
+test('renderRecipeDiagnostic shows the line with a caret under the column', () => {
+  const text = `${HEAD}abi:\n  flags: clober\n`;
+  const error = parseRecipe(text, 'bad.yaml').errors[0];
+  assert.ok(error);
+  assert.is(
+    renderRecipeDiagnostic(error, text),
+    [
+      "bad.yaml:5:10: abi.flags: 'clober' is not allowed (did you mean 'clobber'?); allowed values: preserve, preserve-all, clobber, clobber-if-dead",
+      '  5 |   flags: clober',
+      '    |          ^',
+    ].join('\n'),
+  );
+  assert.is(renderRecipeDiagnostic(error), String(error));
 });
 
 test.run();
