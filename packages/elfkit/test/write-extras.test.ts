@@ -127,4 +127,30 @@ test('the section header table is a copy plus the new entries; the original one 
   assert.is(re.sections[re.header.shstrndx]!.name, '.shstrtab');
 });
 
+test('a file without section headers gets a table of the added sections and a new .shstrtab', async () => {
+  const { input } = load(fx.pie);
+  // The edit is planned on the full file: without sections the annotation tables cannot be found.
+  const j = jumpEdit(readElf(input));
+  const bare = Buffer.from(input);
+  const view = new DataView(bare.buffer, bare.byteOffset, bare.byteLength);
+  view.setBigUint64(40, 0n, true); // e_shoff
+  view.setUint16(60, 0, true); // e_shnum
+  view.setUint16(62, 0, true); // e_shstrndx
+  const elf = readElf(bare);
+  assert.is(elf.sections.length, 0);
+  const bytes = writeElf(elf, j.edit);
+  const re = readElf(bytes);
+  assert.equal(re.sections.map((s) => s.name), ['', '.libos.text', '.symtab', '.strtab', '.libos.plan', '.shstrtab']);
+  assert.ok(Buffer.from(revertElf(bytes)).equals(bare));
+  const out = writeExecutable(dir, 'bare.out', bytes);
+  const after = await run(out, []);
+  assert.is(after.status, 42);
+  assert.is(after.stdout, (await run(fx.pie, [])).stdout);
+  // With section headers present, readelf cross-checks PT_DYNAMIC against a .dynamic section,
+  // which a file stripped of its section headers cannot name: that one complaint is expected.
+  const complaints = (await run('readelf', ['-a', '-W', out])).stderr.split('\n').filter((l) => l !== '');
+  assert.ok(complaints.every((l) => l === 'readelf: Error: no .dynamic section in the dynamic segment'), complaints.join('\n'));
+  assert.ok((await run('objdump', ['-d', out])).stdout.includes(`<${j.names[0]}>:`));
+});
+
 test.run();
