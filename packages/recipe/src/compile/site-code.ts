@@ -25,25 +25,31 @@ export type NativeRouting =
 
 export interface TrampolineSpec {
   name: string;
-  resumeVa: bigint;
+  /** Where the call returns: after the site, or into the trampoline when neighbours were moved. */
+  resumeVa: Target;
+  /** Emitted first: instructions moved from before the site. */
+  prologue?: (a: Assembler) => void;
   /** Whether the site's own bytes already set rcx to the resume address (the seed's sequence). */
   rcxSet: boolean;
   routing: NativeRouting;
   /** Emits the jump that takes an intercepted call to its stub or entry (rcx = resume is set). */
   emitIntercept: (a: Assembler) => void;
+  /** Its length in bytes (fixed forms only: jmp rel32 5, jmp *disp(%rip) 6, jmp *%gs:disp32 8). */
+  interceptLength: number;
   /** The note stub, when native calls must be traced. */
   noteStub?: Target;
 }
 
 /** Whether a site needs a trampoline of its own (else it jumps straight to the stub). */
-export function needsTrampoline(spec: Pick<TrampolineSpec, 'rcxSet' | 'routing'>, interceptIsDirect: boolean): boolean {
-  return !spec.rcxSet || spec.routing.kind !== 'none' || !interceptIsDirect;
+export function needsTrampoline(spec: Pick<TrampolineSpec, 'rcxSet' | 'routing' | 'prologue'>, interceptIsDirect: boolean): boolean {
+  return !spec.rcxSet || spec.routing.kind !== 'none' || !interceptIsDirect || spec.prologue !== undefined;
 }
 
 /** Emits a site's trampoline at the assembler's current position; returns its entry label. */
 export function emitTrampoline(a: Assembler, spec: TrampolineSpec): Label {
   const start = a.label(spec.name);
   a.bind(start);
+  spec.prologue?.(a);
   const routing = spec.routing;
   if (routing.kind === 'always') {
     emitNative(a, spec, routing.nr);
@@ -77,9 +83,7 @@ export function emitTrampoline(a: Assembler, spec: TrampolineSpec): Label {
 }
 
 function continueLength(spec: TrampolineSpec): number {
-  const probe = new Assembler();
-  emitContinue(probe, spec);
-  return probe.encode({ va: 0x10000000n }).bytes.length;
+  return (spec.rcxSet ? 0 : 7) + spec.interceptLength; // lea rcx,[rip+disp32] is 7 bytes
 }
 
 /** The intercepted path: set rcx if the site did not, then jump to the stub or entry. */
@@ -139,7 +143,7 @@ function emitNative(a: Assembler, spec: TrampolineSpec, nr: number): void {
 
 /** Encodes the bytes that replace a site, filled with NOPs to its room. */
 export function encodeSitePatch(
-  variant: 'rel32' | 'rel32-site' | 'abs64' | 'abs64-hop' | 'trap',
+  variant: 'rel32' | 'rel32-site' | 'abs64' | 'abs64-hop' | 'trap' | 'displace',
   site: { va: bigint; room: number },
   resumeVa: bigint,
   target: bigint,
@@ -154,6 +158,12 @@ export function encodeSitePatch(
       break;
     case 'rel32-site':
       a.jmp(target, { near: true });
+      break;
+    case 'displace':
+      // The rest of the window held moved instructions: int3, so a stray jump into it traps at
+      // once instead of skipping them silently.
+      a.jmp(target, { near: true });
+      a.bytes(new Uint8Array(site.room - 5).fill(0xcc));
       break;
     case 'abs64':
       a.lea(rcx, rip(resumeVa));

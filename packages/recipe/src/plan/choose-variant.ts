@@ -6,10 +6,11 @@ import type { ElfFile } from '@libos/elfkit';
 import { flagsLiveAfter } from '../analyze/flags-live-after.js';
 import type { NativeCall, Recipe, Site, Variant } from '../model.js';
 import type { StubShape } from '../compile/stubs.js';
+import type { Displacement, DisplacementFinder } from '../compile/displace.js';
 import { NR_CLONE, NR_CLONE3, NR_RT_SIGRETURN, NR_VFORK, type NativeRouting } from '../compile/site-code.js';
 
 /** The concrete form a variant takes at one site (abs64 becomes a near hop on short sites). */
-export type SiteForm = 'rel32' | 'rel32-site' | 'abs64' | 'abs64-hop' | 'trap';
+export type SiteForm = 'rel32' | 'rel32-site' | 'abs64' | 'abs64-hop' | 'trap' | 'displace';
 
 export interface SiteDecision {
   site: Site;
@@ -21,6 +22,7 @@ export interface SiteDecision {
   /** The chosen variant and its form, or undefined when refused. */
   variant?: Variant;
   form?: SiteForm;
+  displacement?: Displacement;
   reason: string;
 }
 
@@ -40,6 +42,7 @@ export interface DecideContext {
   entryOwnsAbi: boolean;
   /** Whether a trap runtime can be installed in this file. */
   trapAvailable: string | true;
+  displacer: DisplacementFinder;
 }
 
 export function decideSite(ctx: DecideContext, site: Site, index: number): SiteDecision {
@@ -61,12 +64,12 @@ export function decideSite(ctx: DecideContext, site: Site, index: number): SiteD
     }
     const why = [`${site.rule}`, `${variant}: ${fit.why}`];
     if (misses.length > 0) why.push(`not ${misses.join('; not ')}`);
-    return { ...base, variant, form: fit.form, reason: why.join('; ') };
+    return { ...base, variant, form: fit.form, reason: why.join('; '), ...(fit.displacement !== undefined ? { displacement: fit.displacement } : {}) };
   }
   return { ...base, reason: `${site.rule}; refused: ${misses.join('; ')}` };
 }
 
-function fits(ctx: DecideContext, variant: Variant, site: Site): { form: SiteForm; why: string } | string {
+function fits(ctx: DecideContext, variant: Variant, site: Site): { form: SiteForm; why: string; displacement?: Displacement } | string {
   const room = site.room;
   switch (variant) {
     case 'rel32':
@@ -89,8 +92,13 @@ function fits(ctx: DecideContext, variant: Variant, site: Site): { form: SiteFor
         ? { form: 'trap', why: `${ctx.recipe.trampoline.trapInstruction} emulated by a signal handler (slow: microseconds a call)` }
         : `trap (needs ${need} bytes)`;
     }
-    case 'displace':
-      return 'displace (moving neighbouring instructions is not available in this version)';
+    case 'displace': {
+      if (room >= 5) return `displace (not needed: the site has ${room} bytes)`;
+      const d = ctx.displacer.find(site);
+      if (typeof d === 'string') return `displace (${d})`;
+      const moved = [...d.before, ...d.after].map((m) => m.text).join('; ');
+      return { form: 'displace', displacement: d, why: `moved ${moved} into the site's trampoline (window 0x${d.windowStart.toString(16)}-0x${d.windowEnd.toString(16)})` };
+    }
   }
 }
 

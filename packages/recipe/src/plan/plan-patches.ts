@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { planLayout, type ElfFile } from '@libos/elfkit';
 import { Assembler, type Label, type Target, fs, gs, qword, rip, rcx } from '@libos/encoder';
 import { emitTrapRuntime, type TrapSite } from '../compile/trap-runtime.js';
+import { DisplacementFinder, emitMoved } from '../compile/displace.js';
 import type { Entry, Recipe, Site } from '../model.js';
 import { emitCHandlerBridge, emitPassthroughHook, emitTraceRoutines } from '../compile/hooks.js';
 import { emitNoteStub, emitStub, stubName, type StubShape } from '../compile/stubs.js';
@@ -44,9 +45,10 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
     absoluteOk: kind === 'exec' || kind === 'static',
     entryOwnsAbi: entry.kind === 'slot' || entry.kind === 'pointer',
     trapAvailable: trapAvailability(kind, entry),
+    displacer: new DisplacementFinder(elf),
   };
   if (kind === 'relocatable') throw new PlanError('PLAN_UNSUPPORTED_FILE', 'an object file (.o) cannot be rewritten: link it first, then rewrite the result');
-  const decisions = sites.map((s, i) => decideSite(ctx, s, i));
+  const decisions = resolveOverlaps(sites.map((s, i) => decideSite(ctx, s, i)));
   const handler = entry.kind === 'handler' ? await resolveHandler(entry, options, ctx.absoluteOk) : undefined;
   const entryTargets = resolveEntryTargets(elf, entry);
   // A handler built -mgeneral-regs-only touches no vector register: nothing to save. One that
@@ -73,6 +75,24 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
     sizes = { text: Math.max(need.text, sizes.text * 2), data: need.data };
   }
   throw new PlanError('PLAN_LAYOUT', 'the added code did not settle to a stable size');
+}
+
+/** A window that overlaps an earlier site's patch is refused: two patches never share a byte. */
+function resolveOverlaps(decisions: SiteDecision[]): SiteDecision[] {
+  let claimedEnd = -1n;
+  let claimedBy: bigint | undefined;
+  return decisions.map((d) => {
+    if (d.form === undefined) return d;
+    const start = d.displacement?.windowStart ?? d.site.va;
+    const end = d.displacement?.windowEnd ?? d.site.va + BigInt(d.site.room);
+    if (start < claimedEnd) {
+      const { variant: _v, form: _f, displacement: _d, ...rest } = d;
+      return { ...rest, reason: `${d.site.rule}; refused: its window overlaps the patch of the site at 0x${claimedBy!.toString(16)}` };
+    }
+    claimedEnd = end;
+    claimedBy = d.site.va;
+    return d;
+  });
 }
 
 function trapAvailability(kind: ElfFile['kind'], entry: Entry): string | true {
@@ -212,12 +232,16 @@ function buildCode(
   const siteLabels = new Map<number, { target: Label; trampoline?: Label }>();
   for (const d of patched) {
     const rcxSet = d.form === 'rel32' || d.form === 'abs64' || d.form === 'abs64-hop';
+    const moved = d.displacement;
+    const resumeInside = moved !== undefined ? a.label() : undefined;
     const spec = {
       name: `libos_site_${d.site.va.toString(16)}`,
-      resumeVa: d.resumeVa,
+      resumeVa: resumeInside ?? d.resumeVa,
+      ...(moved !== undefined ? { prologue: (asm: Assembler) => { for (const m of moved.before) emitMoved(asm, m); } } : {}),
       rcxSet,
       routing: d.routing,
       emitIntercept: emitIntercept(d),
+      interceptLength: targets.jump === undefined ? 5 : 'segment' in targets.jump ? 8 : 6,
       ...(noteStub !== undefined ? { noteStub } : {}),
     };
     let target: Label;
@@ -236,6 +260,12 @@ function buildCode(
       trampoline = emitTrampoline(a, spec);
       mark(trampoline, spec.name);
       target = trampoline;
+      if (moved !== undefined && resumeInside !== undefined) {
+        // The moved successors run after the call, then the original code goes on.
+        a.bind(resumeInside);
+        for (const m of moved.after) emitMoved(a, m);
+        a.jmp(moved.windowEnd, { near: true });
+      }
     } else {
       target = stubs.get(stubName(d.shape))!;
     }
@@ -297,12 +327,16 @@ function assemblePlan(
       continue;
     }
     const t = built.siteTargets.get(d.index);
-    const after = encodeSitePatch(d.form, site, d.resumeVa, t?.target ?? 0n, recipe.trampoline.trapInstruction);
-    const before = elf.bytes.slice(site.offset, site.offset + site.room);
+    const w = d.displacement;
+    const window = w !== undefined
+      ? { va: w.windowStart, offset: w.windowOffset, room: Number(w.windowEnd - w.windowStart) }
+      : { va: site.va, offset: site.offset, room: site.room };
+    const after = encodeSitePatch(d.form, window, d.resumeVa, t?.target ?? 0n, recipe.trampoline.trapInstruction);
+    const before = elf.bytes.slice(window.offset, window.offset + window.room);
     patches.push({
       site: d.index,
-      va: site.va,
-      offset: site.offset,
+      va: window.va,
+      offset: window.offset,
       before,
       after,
       variant: d.variant,
@@ -310,7 +344,7 @@ function assemblePlan(
       reason: d.reason,
       rule: site.rule,
       ...(t?.trampolineVa !== undefined ? { trampolineVa: t.trampolineVa } : {}),
-      resumeVa: d.resumeVa,
+      resumeVa: w !== undefined ? w.windowEnd : d.resumeVa,
       ...(site.syscallNr !== undefined ? { syscallNr: site.syscallNr } : {}),
     });
     byVariant[d.variant] = (byVariant[d.variant] ?? 0) + 1;
