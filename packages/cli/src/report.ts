@@ -76,3 +76,8 @@ export function formatFields(fields: [string, string][], paint: Paint = plain): 
   const keyWidth = Math.max(...fields.map(([k]) => k.length));
   return fields.map(([k, v]) => `${paint.bold(k.padEnd(keyWidth))}  ${v}`).join('\n') + '\n';
 }
+
+/** A plan's reason without the rule it starts with, for tables that show the rule already. */
+export function reasonWithoutRule(reason: string, rule: string): string {
+  return reason.startsWith(`${rule}; `) ? reason.slice(rule.length + 2) : reason;
+}

@@ -6,7 +6,7 @@ import { writeOutput } from '../io.js';
 import { loadElf, loadRecipeOrFail } from '../load.js';
 import { toCliError } from '../map-error.js';
 import { planSites, warnDiagnostics } from '../plan-sites.js';
-import { formatCounts, formatFields, formatTable, hex, toJson } from '../report.js';
+import { formatCounts, formatFields, formatTable, hex, reasonWithoutRule, toJson, type Paint } from '../report.js';
 
 /** `libos-patch apply`: rewrite a binary with a recipe. */
 export const applyCommand: Command = {
@@ -90,9 +90,7 @@ export const applyCommand: Command = {
         ['refused', refusedText],
         ['bytes added', String(plan.stats.bytesAdded)],
       ], p));
-      if (plan.refused.length > 0) {
-        ctx.out.write('\n' + formatTable(['REFUSED', 'RULE', 'REASON'], plan.refused.map((r) => [hex(r.va), r.rule, r.reason]), p));
-      }
+      if (plan.refused.length > 0) ctx.out.write(formatRefusals(plan.refused, p));
     }
     if (strict && plan.refused.length > 0) {
       const error = new CliError('CLI_SITES_REFUSED', `${plan.refused.length} of ${plan.stats.sites} sites refused (--strict): nothing written`, { file });
@@ -102,3 +100,22 @@ export const applyCommand: Command = {
     return EXIT.ok;
   },
 };
+
+/** How many refused sites the text summary lists one by one; --json has them all. */
+const LISTED_REFUSALS = 10;
+
+/** Refusals grouped by reason (most frequent first), then the first few sites. */
+function formatRefusals(refused: { va: bigint; rule: string; reason: string }[], p: Paint): string {
+  const byReason = new Map<string, number>();
+  for (const r of refused) {
+    const reason = reasonWithoutRule(r.reason, r.rule);
+    byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
+  }
+  const groups = [...byReason].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const width = String(groups[0]?.[1] ?? 0).length;
+  let text = '\nrefused, by reason:\n' + groups.map(([reason, n]) => `  ${String(n).padStart(width)}  ${reason}`).join('\n') + '\n\n';
+  const listed = refused.slice(0, LISTED_REFUSALS);
+  text += formatTable(['REFUSED', 'RULE', 'REASON'], listed.map((r) => [hex(r.va), r.rule, reasonWithoutRule(r.reason, r.rule)]), p);
+  if (refused.length > listed.length) text += `... and ${refused.length - listed.length} more (--json lists every one)\n`;
+  return text;
+}

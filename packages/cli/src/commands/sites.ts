@@ -4,7 +4,7 @@ import type { Command } from '../command.js';
 import { toCliError } from '../map-error.js';
 import { loadElf, loadRecipeOrFail } from '../load.js';
 import { allSites, DISCOVERY_RULES, outcomesByVa, warnDiagnostics, type SiteOutcome } from '../plan-sites.js';
-import { formatTable, hex, toJson } from '../report.js';
+import { formatTable, hex, reasonWithoutRule, toJson } from '../report.js';
 
 /** The recipe that names variants for `sites` without `--recipe`: the seed's. */
 const DEFAULT_RECIPE = 'glibc-rfc';
@@ -82,7 +82,7 @@ export const sitesCommand: Command = {
     const table = rows.map((r) => [
       hex(r.va), r.section, r.symbol ?? '-', r.rule, String(r.room), r.variant ?? ctx.paint.yellow('none'),
       // The table has a RULE column already: the plan's reason repeats it first.
-      ((text: string) => (r.variant ? text : ctx.paint.yellow(text)))(r.reason.startsWith(`${r.rule}; `) ? r.reason.slice(r.rule.length + 2) : r.reason),
+      r.variant ? reasonWithoutRule(r.reason, r.rule) : ctx.paint.yellow(reasonWithoutRule(r.reason, r.rule)),
     ]);
     ctx.out.write(formatTable(['ADDRESS', 'SECTION', 'SYMBOL', 'RULE', 'ROOM', 'VARIANT', 'REASON'], table, ctx.paint));
     const patchable = rows.filter((r) => r.variant !== null).length;
