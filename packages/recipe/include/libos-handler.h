@@ -34,10 +34,11 @@
  * (__atomic_fetch_add) if exact counts across threads matter, and never take a lock that a signal
  * handler in the same thread could be waiting for. The stack is the program's: keep frames small.
  *
- * To pass a call on to the kernel use libos_syscall6() (or 0..5 below): it issues a raw `syscall`
- * that the rewriter never patches, so it cannot loop back into the handler. Calls that change the
- * stack or registers wholesale (rt_sigreturn, clone with a new stack, vfork) never reach the
- * handler: the rewriter forwards them at the site.
+ * To pass a call on to the kernel use libos_syscall6() (or 0..5 below): it issues a raw `syscall`.
+ * The handler is linked in after the sites to patch are found, so that `syscall` is never
+ * rewritten and cannot loop back into the handler. Calls that change the stack or registers
+ * wholesale (rt_sigreturn, clone with a new stack, vfork) are meant to be forwarded at the site
+ * and not reach the handler; forward anything you do not handle unchanged.
  *
  * System call numbers: include <sys/syscall.h>, which is only macros and works under
  * -ffreestanding -nostdlib (SYS_getpid, __NR_openat, ...). A few common ones are defined below for
