@@ -147,7 +147,7 @@ test(`${CASES} seeded mutations of real ELF files: only ElfErrors, no hangs`, as
   // The run reaches deep tables: many cases parse fully, and failures span many codes.
   assert.ok((outcomes.get('ok') ?? 0) > CASES / 10, 'a good share of mutated files still parse fully');
   assert.ok(outcomes.size >= 10, `failures span many codes: ${summary}`);
-  assert.ok(slowest < 500, `no case takes long (slowest ${slowest.toFixed(1)} ms)`);
+  assert.ok(slowest < 2000, `no case takes long (slowest ${slowest.toFixed(1)} ms)`);
 });
 
 test.run();
