@@ -4,7 +4,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildFixtures, type Fixtures } from '../../../fixtures/build.js';
 import {
-  planLayout, readElf, revertElf, SHT_STRTAB, SHT_SYMTAB, STB_GLOBAL, STT_FUNC, STT_OBJECT, writeElf,
+  planLayout, PT_LOAD, readElf, revertElf, SHT_NOBITS, SHT_STRTAB, SHT_SYMTAB, STB_GLOBAL, STT_FUNC, STT_OBJECT, writeElf,
   type ElfFile,
 } from '../src/index.js';
 import { jumpEdit, load, run, tempDir, writeExecutable } from './write-support.js';
@@ -152,5 +152,44 @@ test('a file without section headers gets a table of the added sections and a ne
   assert.ok(complaints.every((l) => l === 'readelf: Error: no .dynamic section in the dynamic segment'), complaints.join('\n'));
   assert.ok((await run('objdump', ['-d', out])).stdout.includes(`<${j.names[0]}>:`));
 });
+
+for (const name of ['static', 'pie'] as const) {
+  test(`${name}: a patch-only edit keeps the program header table where it was`, async () => {
+    const { elf, input } = load(fx[name]);
+    // Each site's 10 one-byte NOPs become one 10-byte NOP (nopw %cs:0(%rax,%rax,1)).
+    const nop10 = Uint8Array.of(0x66, 0x2e, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00);
+    const patches = elf.syscallAnnotations().map((a) => ({ offset: elf.vaToOffset(a.site)! + 2, bytes: nop10 }));
+    const bytes = writeElf(elf, { patches, segments: [] });
+    const re = readElf(bytes);
+    assert.is(re.header.phoff, elf.header.phoff);
+    assert.is(re.header.phnum, elf.header.phnum);
+    assert.ok(Buffer.from(bytes.subarray(elf.header.phoff, elf.header.phoff + elf.header.phnum * 56)).equals(input.subarray(elf.header.phoff, elf.header.phoff + elf.header.phnum * 56)));
+    const out = writeExecutable(dir, `${name}.nops`, bytes);
+    const objdump = await run('objdump', ['-d', out]);
+    assert.ok(objdump.stdout.includes('cs nopw 0x0(%rax,%rax,1)'), 'the 10-byte NOP is there');
+    const after = await run(out, []);
+    assert.is(after.status, 42);
+    assert.is(after.stdout, (await run(fx[name], [])).stdout);
+    assert.ok(Buffer.from(revertElf(bytes)).equals(input));
+  });
+
+  test(`${name}: a segment with no file bytes (all zero-filled) is a NOBITS section and maps`, async () => {
+    const { elf } = load(fx[name]);
+    const j = jumpEdit(elf, { counter: true });
+    const data = j.edit.segments[1]!;
+    const bytes = writeElf(elf, { ...j.edit, segments: [j.edit.segments[0]!, { ...data, bytes: new Uint8Array(0), memsz: 64 }] });
+    const re = readElf(bytes);
+    const section = re.section('.libos.data')!;
+    assert.is(section.type, SHT_NOBITS);
+    assert.is(re.section('.libos.data.bss'), undefined);
+    const segment = re.segments.find((s) => s.type === PT_LOAD && s.va === data.va)!;
+    assert.is(segment.filesz, 0);
+    assert.is(segment.memsz, 64);
+    const out = writeExecutable(dir, `${name}.nobits`, bytes);
+    const after = await run(out, []);
+    assert.is(after.status, 42);
+    assert.is(after.stdout, (await run(fx[name], [])).stdout);
+  });
+}
 
 test.run();
