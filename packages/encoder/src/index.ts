@@ -9,3 +9,8 @@ export type { BranchTarget, BranchOptions } from './assembler.js';
 export type { EncodeOptions, EncodeResult, Relocation, RelocationType } from './encode/layout.js';
 export { CONDITIONS } from './encode/conditions.js';
 export type { Condition } from './encode/conditions.js';
+export { relocateInstructions } from './relocate.js';
+export type {
+  RelocationResult, RelocationInput, RelocateOptions, InstructionMove, MovedInstruction, RefusedInstruction,
+  MoveKind, CannotMoveReason,
+} from './relocate.js';
