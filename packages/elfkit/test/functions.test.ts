@@ -80,6 +80,22 @@ test('functions from symbols: node has tens of thousands, sorted and named', () 
   for (let i = 1; i < fns.length; i++) assert.ok(fns[i - 1]!.start < fns[i]!.start);
 });
 
+test('.o: ranges are per section, so functions at offset 0 of different sections stay apart', async () => {
+  const f = await buildFixtures();
+  const elf = readElf(readFileSync(f.object));
+  const fns = elf.functions();
+  const funcs = elf.symbols.filter((s) => s.type === 2 && s.section !== 0);
+  assert.is(fns.length, new Set(funcs.map((s) => `${s.section}:${s.value}`)).size);
+  for (const s of funcs) {
+    const r = fns.find((x) => x.section === s.section && x.start === s.value);
+    assert.ok(r !== undefined, `${s.name} has its range`);
+    assert.is(r!.end, s.value + BigInt(s.size), s.name);
+  }
+  const main = fns.find((x) => x.name === 'main')!;
+  assert.is(elf.sections[main.section!]!.name, '.text.startup');
+  assert.ok(fns.some((x) => x.start === 0n && x.section !== main.section), 'another function starts at offset 0 of .text');
+});
+
 test('memory: every table of node read stays well under the file size in heap', () => {
   const bytes = readFileSync(process.execPath);
   const before = process.memoryUsage().heapUsed;

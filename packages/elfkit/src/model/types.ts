@@ -117,6 +117,8 @@ export interface FunctionRange {
   readonly end: bigint;
   readonly name?: string;
   readonly source: 'symbol' | 'eh_frame';
+  /** In a .o: the section index; start and end are offsets in that section. */
+  readonly section?: number;
 }
 
 /** One entry of a syscall annotation table, resolved to the true site address. */
@@ -147,7 +149,7 @@ export interface ElfFile {
   readonly buildId: string | undefined;
   /** The first section with this name. */
   section(name: string): Section | undefined;
-  /** Function ranges, sorted by start: from symbols, else from .eh_frame FDEs. */
+  /** Function ranges, sorted by start (in a .o by section, then start): from symbols, else from .eh_frame FDEs. */
   functions(): FunctionRange[];
   /** Through PT_LOAD file ranges (section addresses for ET_REL). */
   vaToOffset(va: bigint): number | undefined;

@@ -148,7 +148,7 @@ export class ElfFileReader implements ElfFile {
   }
 
   private computeFunctions(): FunctionRange[] {
-    if (this.sections.some((s) => s.type === SHT_SYMTAB)) return functionsFromSymbols([this.symbols, this.dynamicSymbols]);
+    if (this.sections.some((s) => s.type === SHT_SYMTAB)) return functionsFromSymbols([this.symbols, this.dynamicSymbols], this.header.type === ET_REL);
     return functionsFromFdes(this.fdes(), this.dynamicSymbols);
   }
 

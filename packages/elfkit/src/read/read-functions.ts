@@ -11,30 +11,34 @@ function isDefinedFunction(s: ElfSymbol): boolean {
  * merge into the widest range, named after a global symbol when there is one. A symbol without
  * a size gives an empty range (end == start): the start is still a known instruction boundary.
  */
-export function functionsFromSymbols(tables: readonly (readonly ElfSymbol[])[]): FunctionRange[] {
+export function functionsFromSymbols(tables: readonly (readonly ElfSymbol[])[], relocatable = false): FunctionRange[] {
   const candidates: ElfSymbol[] = [];
   for (const table of tables) for (const s of table) if (isDefinedFunction(s)) candidates.push(s);
   const n = candidates.length;
+  // In a .o every section starts at 0: ranges are per section, ordered by section then offset.
+  const sections = new Uint32Array(n);
+  if (relocatable) for (let i = 0; i < n; i++) sections[i] = candidates[i]!.section;
   // Addresses below 2^53 are sorted and merged as doubles (bigint compares, arithmetic and
   // bigint-keyed maps cost several times more on 10^5 symbols); others take the bigint path.
   const keys = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const v = candidates[i]!.value;
-    if (v >= 0x20000000000000n) return mergeBig(candidates);
+    if (v >= 0x20000000000000n) return mergeBig(candidates, relocatable);
     keys[i] = Number(v);
   }
   const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => keys[a]! - keys[b]! || a - b);
+  order.sort((a, b) => sections[a]! - sections[b]! || keys[a]! - keys[b]! || a - b);
   const out: FunctionRange[] = [];
   let i = 0;
   while (i < n) {
     const first = candidates[order[i]!]!;
     const start = keys[order[i]!]!;
+    const section = sections[order[i]!]!;
     let end = start;
     let name = '';
     let global = false;
-    for (; i < n && keys[order[i]!] === start; i++) {
+    for (; i < n && keys[order[i]!] === start && sections[order[i]!] === section; i++) {
       const s = candidates[order[i]!]!;
       if (start + s.size > end) end = start + s.size;
       const g = s.bind !== STB_LOCAL;
@@ -44,21 +48,33 @@ export function functionsFromSymbols(tables: readonly (readonly ElfSymbol[])[]):
       }
     }
     const endVa = end === start ? first.value : Number.isSafeInteger(end) ? BigInt(end) : first.value + BigInt(end - start);
-    out.push(name !== '' ? { start: first.value, end: endVa, name, source: 'symbol' } : { start: first.value, end: endVa, source: 'symbol' });
+    out.push(range(first.value, endVa, name, relocatable ? first.section : undefined));
   }
   return out;
 }
 
-function mergeBig(candidates: ElfSymbol[]): FunctionRange[] {
-  candidates.sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+function range(start: bigint, end: bigint, name: string, section: number | undefined): FunctionRange {
+  return {
+    start,
+    end,
+    ...(name !== '' ? { name } : {}),
+    source: 'symbol',
+    ...(section !== undefined ? { section } : {}),
+  };
+}
+
+function mergeBig(candidates: ElfSymbol[], relocatable: boolean): FunctionRange[] {
+  const sec = (s: ElfSymbol): number => (relocatable ? s.section : 0);
+  candidates.sort((a, b) => sec(a) - sec(b) || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
   const out: FunctionRange[] = [];
   let i = 0;
   while (i < candidates.length) {
     const start = candidates[i]!.value;
+    const section = sec(candidates[i]!);
     let end = start;
     let name = '';
     let global = false;
-    for (; i < candidates.length && candidates[i]!.value === start; i++) {
+    for (; i < candidates.length && candidates[i]!.value === start && sec(candidates[i]!) === section; i++) {
       const s = candidates[i]!;
       const e = BigInt.asUintN(64, start + BigInt(s.size));
       if (e > end) end = e;
@@ -68,7 +84,7 @@ function mergeBig(candidates: ElfSymbol[]): FunctionRange[] {
         global = g;
       }
     }
-    out.push(name !== '' ? { start, end, name, source: 'symbol' } : { start, end, source: 'symbol' });
+    out.push(range(start, end, name, relocatable ? section : undefined));
   }
   return out;
 }
