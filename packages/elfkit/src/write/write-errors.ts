@@ -1,9 +1,8 @@
-import { ElfError, type ElfErrorCode } from '../errors.js';
+import { ElfError } from '../errors.js';
 
 /**
- * Every way the writer (and revert/verify) can refuse. The codes extend the reader's
- * {@link ElfErrorCode} union; until that union lists them, they are carried through the same
- * {@link ElfError} class so that callers catch one error type.
+ * Every way the writer (and revert/verify) can refuse. Part of the `ElfErrorCode` union and
+ * carried by the same {@link ElfError} class, so that callers catch one error type.
  */
 export type ElfWriteErrorCode =
   /** The file cannot take new segments (ET_REL, no PT_LOAD, too many headers). */
@@ -45,7 +44,5 @@ export type ElfWriteErrorCode =
 
 /** Builds an {@link ElfError} with a writer code. `offset` is a file offset or -1. */
 export function writeError(code: ElfWriteErrorCode, offset: number, message: string, va?: bigint): ElfError {
-  // The reader's union does not list the writer's codes yet (see the README): the cast is the
-  // only place where the two unions meet.
-  return new ElfError(code as unknown as ElfErrorCode, offset, message, va);
+  return new ElfError(code, offset, message, va);
 }
