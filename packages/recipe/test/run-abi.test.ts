@@ -1,0 +1,88 @@
+/**
+ * Issue 5: the syscall ABI across a rewritten site, checked by running a probe program
+ * (fixtures/runtime/abi.c, abi-asm.S): CF and ZF set and clear by stc/cmp before an annotated site and
+ * read by setc/setz after it; all six arithmetic flags (popfq/pushfq); the whole red zone of a leaf
+ * function (-8 ... -128(%rsp)); xmm0..xmm15; every general register a syscall keeps.
+ *
+ * The probes are shown able to fail: the original binary passes, and the same binary asked to damage
+ * one probe's state right after its site (`corrupt-*`) reports that probe and exits 1, before and after
+ * rewriting. A recipe that lets the stub use the red zone and drop the flags is caught by the probes.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseRecipe } from '@libos/recipe';
+import type { Entry } from '@libos/recipe';
+import { buildRuntimeFixtures, type RuntimeFixtures } from './helpers/build-runtime-fixtures.js';
+import { only, rewriteWith, runProgram, traceCounts } from './helpers/run-rewritten.js';
+
+const ALL_OK = 'abi: cf/zf ok\nabi: arithmetic flags ok\nabi: red zone ok\nabi: xmm0-xmm15 ok\nabi: general registers ok\n';
+const CONTROLS: { arg: string; line: RegExp }[] = [
+  { arg: 'corrupt-flags', line: /^abi: cf\/zf FAILED mask=0x1$/m },
+  { arg: 'corrupt-all-flags', line: /^abi: arithmetic flags FAILED changed=0x40$/m },
+  { arg: 'corrupt-red-zone', line: /^abi: red zone FAILED qwords lost=0x3$/m },
+  { arg: 'corrupt-vector', line: /^abi: xmm FAILED registers=0x80$/m },
+  { arg: 'corrupt-gprs', line: /^abi: general registers FAILED mask=0x200$/m },
+];
+// Per run: write 5, getpid 12 (cf/zf: 4 cases x 3), getppid 30 + 3 + 3 + 3, exit_group 1.
+const TRACE = { exit_group: 1, getpid: 12, getppid: 39, write: 5 };
+const BINARIES: (keyof Omit<RuntimeFixtures, 'dir'>)[] = ['abi', 'abiNonPie', 'abiStatic'];
+// Recipes whose stubs keep the full ABI at these sites (relaxed: the flags are read after each site,
+// so clobber-if-dead must keep them).
+const PRESERVING = ['glibc-rfc', 'glibc-rfc-seed-stub', 'glibc-rfc-relaxed', 'glibc-rfc-abs64', 'nop-padded', 'gramine-style', 'occlum-style'];
+const ENTRIES: Entry[] = [{ kind: 'passthrough' }, { kind: 'trace' }];
+
+function assertControls(path: string, what: string): void {
+  for (const c of CONTROLS) {
+    const r = runProgram(path, [c.arg]);
+    assert.is(r.status, 1, `${what} ${c.arg}: the probe must fail (stdout ${JSON.stringify(r.stdout)})`);
+    assert.match(r.stdout, c.line, `${what} ${c.arg}`);
+    assert.is(r.stdout.split('\n').filter((l) => l.includes('FAILED')).length, 1, `${what} ${c.arg}: only that probe fails`);
+  }
+}
+
+for (const bin of BINARIES) {
+  test(`${bin}: the original passes every probe, and each negative control fails its probe`, async () => {
+    const fx = await buildRuntimeFixtures();
+    const r = runProgram(fx[bin]);
+    assert.is(r.stdout, ALL_OK);
+    assert.is(r.status, 0);
+    assertControls(fx[bin], 'original');
+  });
+
+  for (const recipe of PRESERVING) {
+    test(`${bin} x ${recipe}: flags, red zone, xmm and registers survive every rewritten site (passthrough, trace)`, async () => {
+      const fx = await buildRuntimeFixtures();
+      for (const entry of ENTRIES) {
+        const rw = await rewriteWith(fx[bin], recipe, entry);
+        // The probe's 10 annotated sites (a static binary's glibc adds sites for the decoding recipes).
+        const own = rw.plan.patches.filter((p) => /^(abi_|main$|put)/.test(rw.sites[p.site]?.symbol ?? ''));
+        assert.is(own.length, 10, `${entry.kind}: the 10 annotated sites are patched (refused: ${rw.plan.refused.map((x) => x.reason).join('; ')})`);
+        const r = runProgram(rw.path);
+        assert.is(r.signal, null, `${entry.kind}: killed by ${r.signal}`);
+        assert.is(r.stdout, ALL_OK, `${entry.kind}`);
+        assert.is(r.status, 0, `${entry.kind}`);
+        if (entry.kind === 'trace') assert.equal(only(traceCounts(r.stderr), Object.keys(TRACE)), TRACE, 'one trace line per call');
+        // The probes still see damage after rewriting: the pass above is not a probe gone blind.
+        if (entry.kind === 'passthrough') assertControls(rw.path, `${recipe} ${entry.kind}`);
+      }
+    });
+  }
+}
+
+test('negative control: a recipe that lets the stub use the red zone and drop the flags is caught', async () => {
+  const fx = await buildRuntimeFixtures();
+  const text = [
+    'name: abi-careless', 'description: glibc-rfc with the red zone, flags and vector registers given up', 'extends: glibc-rfc',
+    'abi:', '  flags: clobber', '  red-zone: unused', '  vector-state: clobber', '',
+  ].join('\n');
+  const { recipe, errors } = parseRecipe(text, '/virtual/abi-careless.yaml');
+  assert.equal(errors, []);
+  for (const entry of ENTRIES) {
+    const rw = await rewriteWith(fx.abiNonPie, recipe!, entry);
+    const r = runProgram(rw.path);
+    assert.is(r.status, 1, `${entry.kind}: the probes must report the careless stub (stdout ${JSON.stringify(r.stdout)})`);
+    assert.match(r.stdout, /^abi: red zone FAILED/m, `${entry.kind}: a stub that pushes without stepping over the red zone loses it`);
+  }
+});
+
+test.run();
