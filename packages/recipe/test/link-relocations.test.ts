@@ -125,6 +125,44 @@ magic_word: .quad MAGIC + 1
   assert.is(view.getBigUint64(0, true), 0x12345678an);
 });
 
+test('a PC-relative reference to an absolute symbol is refused unless absoluteOk', () => {
+  const obj = gccObject(String.raw`
+    .text
+    .globl libos_handler
+    .type libos_handler, @function
+libos_handler:
+    lea FIXED(%rip), %rax
+    ret
+    .size libos_handler, .-libos_handler
+    # Defined after its use, so gas emits a PC32 relocation against it instead of folding it.
+    .globl FIXED
+    FIXED = 0x400000
+`, ['-fPIC'], 'S');
+  try {
+    linkHandlerObject(obj, LAYOUT);
+    assert.unreachable('linked');
+  } catch (e) {
+    assert.is((e as { code?: string }).code, 'LINK_UNSUPPORTED_RELOCATION');
+    assert.match(String(e), /absolute symbol FIXED/);
+  }
+  const linked = linkHandlerObject(obj, { textVa: 0x1000_0000n, dataVa: 0x2000_0000n }, { absoluteOk: true });
+  assert.is(decodeRefs(linked.text, 0x1000_0000n)[0]?.ripTarget, 0x400000n);
+});
+
+test('compileHandler runs $CC with its arguments and appends cflags', async () => {
+  const saved = process.env['CC'];
+  process.env['CC'] = 'gcc -DFROM_CC=40';
+  try {
+    const obj = await compileSource('long libos_handler(long nr) { return FROM_CC + EXTRA; }\n', { cflags: ['-DEXTRA=2'] });
+    const linked = linkHandlerObject(obj, LAYOUT);
+    // mov $42,%eax; ret
+    assert.equal([...linked.text.subarray(0, 6)], [0xb8, 42, 0, 0, 0, 0xc3]);
+  } finally {
+    if (saved === undefined) delete process.env['CC'];
+    else process.env['CC'] = saved;
+  }
+});
+
 test('usesVectorRegisters: false with the handler flags, true (with the instruction) without -mgeneral-regs-only', async () => {
   const source = String.raw`
 long libos_handler(long nr, long a1, long a2, long a3, long a4, long a5, long a6)

@@ -182,6 +182,11 @@ function planRelocations(
       throw new LinkError('LINK_BAD_OBJECT', at, `${relocationTypeName(r.type)} field lies outside the section`);
     }
     const symbol = checkSymbol(elf, file, placed, r.symbol, at);
+    if (kind !== 'abs64' && symbol.section === SHN_ABS && !absoluteOk) {
+      // The distance from the code to a fixed address changes with the load bias.
+      throw new LinkError('LINK_UNSUPPORTED_RELOCATION', at,
+        `${relocationTypeName(r.type)} reaches the absolute symbol ${name} PC-relatively, which is only right in a non-PIE executable`);
+    }
     let relaxation: GotRelaxation | undefined;
     if (kind === 'got') {
       if (!target.exec) {
