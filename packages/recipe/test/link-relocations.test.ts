@@ -109,7 +109,6 @@ long libos_handler(long nr, long a1, long a2, long a3, long a4, long a5, long a6
 
 test('R_X86_64_64 against an absolute symbol is accepted without absoluteOk (no load bias applies)', () => {
   const obj = gccObject(String.raw`
-    .set MAGIC, 0x123456789
     .text
     .globl libos_handler
     .type libos_handler, @function
@@ -119,6 +118,9 @@ libos_handler:
     .size libos_handler, .-libos_handler
     .data
 magic_word: .quad MAGIC + 1
+    # Defined after its use, so gas emits R_X86_64_64 against it instead of folding it.
+    .globl MAGIC
+    MAGIC = 0x123456789
 `, ['-fPIC'], 'S');
   const linked = linkHandlerObject(obj, LAYOUT);
   const view = new DataView(linked.data.buffer, linked.data.byteOffset, linked.data.byteLength);
