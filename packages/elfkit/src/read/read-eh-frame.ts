@@ -24,6 +24,8 @@ const PE_INDIRECT = 0x80;
 
 interface Cie {
   fdeEncoding: number;
+  /** 'S' augmentation: a signal trampoline, whose FDE starts one byte before its code. */
+  signalFrame: boolean;
 }
 
 /** A small cursor bounded by one CIE/FDE, so that nothing reads into the next entry. */
@@ -144,7 +146,11 @@ export function readEhFrame(c: Cursor, offset: number, size: number, va: bigint)
       const fieldVa = va + BigInt(idAt + 4 - offset);
       const start = r.pointer(cie.fdeEncoding, fieldVa, true);
       const range = r.pointer(cie.fdeEncoding & 0x0f, 0n, false);
-      if (range > 0n) out.push({ start, end: BigInt.asUintN(64, start + range), offset: at });
+      // A signal trampoline's FDE (glibc's __restore_rt) starts one byte early so that the
+      // unwinder's "return address - 1" lookup finds it; that byte belongs to the previous
+      // instruction, and decoding from it would go out of step with the real code.
+      const codeStart = cie.signalFrame && range > 1n ? start + 1n : start;
+      if (range > 0n) out.push({ start: codeStart, end: BigInt.asUintN(64, start + range), offset: at });
     } else if (!cies.has(at)) {
       cies.set(at, readCie(c, at, end));
     }
@@ -174,6 +180,7 @@ function readCie(c: Cursor, at: number, sectionEnd: number): Cie {
   r.sleb(); // data alignment
   if (version === 1) r.u8(); else r.uleb(); // return address register
   let fdeEncoding = PE_ABSPTR;
+  const signalFrame = augmentation.startsWith('z') && augmentation.includes('S');
   if (augmentation.startsWith('z')) {
     const augLength = Number(r.uleb());
     const augEnd = r.at + augLength;
@@ -186,5 +193,5 @@ function readCie(c: Cursor, at: number, sectionEnd: number): Cie {
       else break; // unknown letters: the 'z' length lets us skip the rest
     }
   }
-  return { fdeEncoding };
+  return { fdeEncoding, signalFrame };
 }

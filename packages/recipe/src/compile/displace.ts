@@ -41,6 +41,7 @@ const ENDBR64 = [0xf3, 0x0f, 0x1e, 0xfa];
 /** Caches one analysis per function across the sites of a plan. */
 export class DisplacementFinder {
   private readonly analyses = new Map<bigint, FunctionAnalysis>();
+  private readonly tables = new Map<bigint, Set<bigint>>();
   private readonly guarded: Set<bigint>;
   private readonly instr = new Instruction();
 
@@ -57,21 +58,25 @@ export class DisplacementFinder {
     if (fn === undefined) return 'the site is in no known function';
     const analysis = this.analysisOf(fn);
     if (analysis.error !== undefined) return analysis.error.message;
-    if (analysis.hasIndirectJump) return `${fn.name ?? 'the function'} has an indirect jump whose targets are unknown`;
+    let tableTargets: Set<bigint> | undefined;
+    if (analysis.hasIndirectJump) {
+      tableTargets = this.tables.get(analysis.start);
+      if (tableTargets === undefined) this.tables.set(analysis.start, (tableTargets = this.jumpTableTargets(analysis)));
+    }
     const i = instructionIndexAt(analysis, site.va);
     if (i < 0) return 'the site is not on a decoded instruction boundary';
     if (analysis.firstInvalid >= 0 && analysis.firstInvalid <= Number(site.va - fn.start)) return 'undecodable bytes precede the site';
     const reasons: string[] = [];
     // Prefer successors (the site itself stays the window's start), then predecessors.
     for (const take of [{ back: 0 }, { back: 1 }, { back: 2 }, { back: 3 }]) {
-      const r = this.tryWindow(analysis, i, take.back);
+      const r = this.tryWindow(analysis, i, take.back, tableTargets);
       if (typeof r !== 'string') return r;
       reasons.push(r);
     }
     return reasons[0] ?? 'no window';
   }
 
-  private tryWindow(a: FunctionAnalysis, site: number, back: number): Displacement | string {
+  private tryWindow(a: FunctionAnalysis, site: number, back: number, tableTargets: Set<bigint> | undefined): Displacement | string {
     const first = site - back;
     if (first < 0) return 'not enough instructions before the site';
     let length = 0;
@@ -88,6 +93,7 @@ export class DisplacementFinder {
       const va = a.start + BigInt(a.starts[k]!);
       if (k !== first && isBranchTarget(a, va)) return `the instruction at 0x${va.toString(16)} is a branch target`;
       if (k !== first && this.guarded.has(va)) return `the instruction at 0x${va.toString(16)} is a symbol or relocation target`;
+      if (k !== first && tableTargets?.has(va)) return `the instruction at 0x${va.toString(16)} may be a jump-table target`;
       if (k === site) continue;
       const kind = a.kinds[k];
       if (kind !== InstructionKind.other && kind !== InstructionKind.nop) return `the instruction at 0x${va.toString(16)} is a branch, a system call or undecodable`;
@@ -123,6 +129,46 @@ export class DisplacementFinder {
     } finally {
       decoder.free();
     }
+  }
+
+  /**
+   * Where a function's indirect jumps may land, over-approximated: every entry of every table the
+   * function addresses. PIC tables are int32 offsets from a base the code takes with
+   * `lea base(%rip)`; non-PIC ones are 64-bit addresses read by `jmp *base(,%reg,8)`. Entries are
+   * read while they land on an instruction boundary inside the function.
+   */
+  private jumpTableTargets(a: FunctionAnalysis): Set<bigint> {
+    const targets = new Set<bigint>();
+    if (a.fileOffset < 0) return targets;
+    const boundaries = new Set<bigint>();
+    for (let k = 0; k < a.count; k++) boundaries.add(a.start + BigInt(a.starts[k]!));
+    const size = Number(a.end - a.start);
+    const decoder = new Decoder(64, this.elf.bytes.subarray(a.fileOffset, a.fileOffset + size), DecoderOptions.None);
+    decoder.ip = a.start;
+    const bases: { va: bigint; width: 4 | 8 }[] = [];
+    try {
+      while (decoder.canDecode) {
+        decoder.decodeOut(this.instr);
+        if (this.instr.isIpRelMemoryOperand && this.instr.mnemonic === iced.Mnemonic.Lea) bases.push({ va: this.instr.ipRelMemoryAddress, width: 4 });
+        else if (this.instr.mnemonic === iced.Mnemonic.Jmp && this.instr.memoryBase === iced.Register.None && this.instr.memoryIndexScale === 8 && this.instr.memoryIndex !== iced.Register.None) {
+          bases.push({ va: this.instr.memoryDisplacement, width: 8 });
+        }
+      }
+    } finally {
+      decoder.free();
+    }
+    for (const base of bases) {
+      for (let n = 0; n < 4096; n++) {
+        const entryVa = base.va + BigInt(n * base.width);
+        const off = this.elf.vaToOffset(entryVa);
+        if (off === undefined || off + base.width > this.elf.bytes.length) break;
+        const view = new DataView(this.elf.bytes.buffer, this.elf.bytes.byteOffset + off, base.width);
+        const target = base.width === 4 ? base.va + BigInt(view.getInt32(0, true)) : view.getBigUint64(0, true);
+        if (!boundaries.has(target)) break;
+        targets.add(target);
+      }
+    }
+    return targets;
   }
 
   private analysisOf(fn: FunctionRange): FunctionAnalysis {
