@@ -59,6 +59,8 @@ export function emitTrampoline(a: Assembler, spec: TrampolineSpec): Label {
     emitContinue(a, spec);
     return start;
   }
+  // The checks below overwrite rcx, so the continue path must set it again even where the site did.
+  spec = { ...spec, rcxSet: false };
   // Checks: lea rcx,[rax-N] (disp32 form, 7 bytes) ; jrcxz PAD_k. The pads sit right after the
   // fixed-size continue path, so every rel8 is known before encoding.
   const contLength = continueLength(spec);
