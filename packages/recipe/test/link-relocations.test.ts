@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import {
   compileHandlerSync, handlerIncludeDir, HANDLER_CFLAGS, linkHandlerObject, type HandlerLayout, type LinkedHandler,
 } from '@libos/recipe';
-import { compileSource, decodeRefs, gccObject, writeSource } from './link-helpers.js';
+import { compileSource, decodeRefs, gccObject, instructionStarts, writeSource } from './link-helpers.js';
 
 // Data 1.5 GiB below text: every reference crosses most of the rel32 range.
 const LAYOUT: HandlerLayout = { textVa: 0x7000_0000n, dataVa: 0x1000_0000n };
@@ -79,6 +79,30 @@ long libos_handler(long nr, long a1, long a2, long a3, long a4, long a5, long a6
     assert.ok(calls.length >= 1 && calls.every((r) => r.branchTarget === bump), calls.map((r) => r.text).join('; '));
     assert.ok(refs.every((r) => !/\*/.test(r.text)), 'no indirect call through a GOT slot is left');
   }
+});
+
+test('code split into .text and .text.unlikely: branches across the two land on instruction starts', async () => {
+  const linked = linkHandlerObject(await compileSource(String.raw`
+#include <libos-handler.h>
+static long errors;
+__attribute__((cold, noinline)) static long bad(long nr) { errors++; return -nr; }
+long libos_handler(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+    if (__builtin_expect(nr < 0, 0)) { errors += 2; return bad(nr) + errors; }
+    return libos_syscall6(nr, a1, a2, a3, a4, a5, a6);
+}
+`), LAYOUT);
+  const funcs = linked.symbols.filter((s) => s.type === 'func');
+  assert.ok(funcs.length >= 2, funcs.map((f) => f.name).join(', '));
+  const codeEnd = funcs.reduce((end, f) => (f.va + BigInt(f.size) > end ? f.va + BigInt(f.size) : end), LAYOUT.textVa);
+  const code = linked.text.subarray(0, Number(codeEnd - LAYOUT.textVa));
+  const starts = instructionStarts(code, LAYOUT.textVa);
+  const branches = decodeRefs(code, LAYOUT.textVa).filter((r) => r.branchTarget !== undefined);
+  assert.ok(branches.length > 0);
+  for (const b of branches) assert.ok(starts.has(b.branchTarget as bigint), `${b.text} at 0x${b.va.toString(16)}`);
+  const hot = funcs.find((f) => f.name === 'libos_handler');
+  assert.ok(branches.some((b) => hot !== undefined && b.va >= hot.va && b.va < hot.va + BigInt(hot.size) &&
+    ((b.branchTarget as bigint) < hot.va || (b.branchTarget as bigint) >= hot.va + BigInt(hot.size))), 'a branch leaves libos_handler for the cold section');
 });
 
 test('COMMON symbols (-fcommon) are allocated in the bss, after the initialised data', async () => {
