@@ -1,6 +1,6 @@
 import { ElfError } from '../errors.js';
 import {
-  DF_1_PIE, DT_FLAGS_1, DT_SONAME, ET_EXEC, ET_REL, NT_GNU_BUILD_ID, PT_GNU_EH_FRAME, PT_INTERP,
+  DF_1_PIE, DT_FLAGS_1, DT_SONAME, ET_EXEC, ET_REL, NT_GNU_BUILD_ID, PT_GNU_EH_FRAME, PT_INTERP, PT_LOAD,
   SHT_DYNSYM, SHT_SYMTAB,
 } from '../model/constants.js';
 import type {
@@ -165,7 +165,7 @@ export class ElfFileReader implements ElfFile {
     const start = BigInt.asUintN(64, hdr.va + 4n + BigInt(c.i32(hdr.offset + 4)));
     const offset = this.map.vaToOffset(start);
     if (offset === undefined) throw new ElfError('ELF_BAD_EH_FRAME', hdr.offset + 4, '.eh_frame_hdr points at an unmapped .eh_frame');
-    const load = this.segments.find((p) => offset >= p.offset && offset < p.offset + p.filesz && p.type === 1);
+    const load = this.segments.find((p) => offset >= p.offset && offset < p.offset + p.filesz && p.type === PT_LOAD);
     const end = load === undefined ? c.length : load.offset + load.filesz;
     return readEhFrame(c, offset, end - offset, start);
   }
