@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { InstructionKind, analyzeFunction, flagsLiveAfter, instructionIndexAt, isBranchTarget, syscallNumberAt } from '@libos/recipe';
+import { FunctionIndex, InstructionKind, analyzeFunction, flagsLiveAfter, instructionIndexAt, isBranchTarget, syscallNumberAt } from '@libos/recipe';
 import { assemble, fn } from './discover-asm.js';
 
 const prog = assemble([
@@ -126,6 +126,27 @@ for (const [name, nr] of numberCases) {
 
 test('syscallNumberAt: not an instruction boundary -> undefined', () => {
   assert.is(syscallNumberAt(prog.elf, prog.sym('n_eax_sc') + 1n), undefined);
+});
+
+test('FunctionIndex: innermost range wins, empty ranges hold nothing, short gaps only', () => {
+  const index = new FunctionIndex([
+    { start: 0x100n, end: 0x200n, name: 'outer', source: 'symbol' },
+    { start: 0x120n, end: 0x140n, name: 'inner', source: 'symbol' },
+    { start: 0x150n, end: 0x150n, name: 'empty', source: 'symbol' },
+    { start: 0x210n, end: 0x220n, name: 'next', source: 'symbol' },
+    { start: 0x400n, end: 0x410n, name: 'far', source: 'symbol' },
+  ]);
+  assert.is(index.containing(0x130n)?.name, 'inner');
+  assert.is(index.containing(0x140n)?.name, 'outer', 'past inner, still in outer');
+  assert.is(index.containing(0x150n)?.name, 'outer');
+  assert.is(index.containing(0xffn), undefined);
+  assert.is(index.containing(0x200n), undefined);
+  assert.equal(index.gapAround(0x204n, 64), { start: 0x200n, end: 0x210n, name: 'outer', source: 'eh_frame' });
+  assert.is(index.gapAround(0x300n, 64), undefined, 'a 0x1e0-byte gap is not bridged');
+  assert.is(index.gapAround(0x130n, 64), undefined, 'not in a gap');
+  assert.is(index.gapAround(0x500n, 64), undefined, 'nothing after');
+  // Unsorted input is sorted.
+  assert.is(new FunctionIndex([{ start: 0x20n, end: 0x30n, source: 'symbol' }, { start: 0x0n, end: 0x10n, name: 'a', source: 'symbol' }]).containing(0x5n)?.name, 'a');
 });
 
 test.run();

@@ -12,8 +12,10 @@ export class FunctionIndex {
   private readonly maxEnd: BigUint64Array;
 
   constructor(functions: readonly FunctionRange[]) {
-    // functions() is sorted by start already; a copy sorted here keeps the index right for any input.
-    const sorted = [...functions].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    // functions() comes sorted by start; sort a copy only for input that is not (checking is O(n)).
+    let isSorted = true;
+    for (let i = 1; i < functions.length && isSorted; i++) isSorted = (functions[i - 1] as FunctionRange).start <= (functions[i] as FunctionRange).start;
+    const sorted = isSorted ? functions : [...functions].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
     this.functions = sorted;
     this.starts = new BigUint64Array(sorted.length);
     this.maxEnd = new BigUint64Array(sorted.length);
