@@ -68,10 +68,19 @@ function touchAll(elf: ElfFile): void {
 
 const EXTREMES = [0n, 1n, 0x7fn, 0xffn, 0x7fffn, 0xffffn, 0x7fffffffn, 0x80000000n, 0xffffffffn, 0x7fffffffffffffffn, 0xffffffffffffffffn];
 
-function mutate(rand: () => number, base: Base): Uint8Array {
+/**
+ * Mutates `base.bytes` in place and returns the bytes to parse (a view: truncation is a shorter
+ * subarray) and an undo function, so that even large bases cost no copy per case.
+ */
+function mutate(rand: () => number, base: Base): { bytes: Uint8Array; undo: () => void } {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
-  let bytes = base.bytes.slice();
-  const view = new DataView(bytes.buffer);
+  const bytes = base.bytes;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const saved: [number, Uint8Array][] = [];
+  const save = (at: number, len: number): void => {
+    saved.push([at, bytes.slice(at, at + len)]);
+  };
+  let length = bytes.length;
   const rounds = 1 + Math.floor(rand() * 3);
   for (let r = 0; r < rounds; r++) {
     const region = pick(base.regions);
@@ -82,6 +91,7 @@ function mutate(rand: () => number, base: Base): Uint8Array {
       const n = 1 + Math.floor(rand() * 6);
       for (let i = 0; i < n; i++) {
         const at = region.start + Math.floor(rand() * span);
+        save(at, 1);
         bytes[at] = bytes[at]! ^ (1 << Math.floor(rand() * 8));
       }
     } else if (kind < 0.85) {
@@ -91,40 +101,50 @@ function mutate(rand: () => number, base: Base): Uint8Array {
       if (at + width > bytes.length) continue;
       const near = BigInt(bytes.length) + BigInt(Math.floor(rand() * 64) - 32);
       const v = rand() < 0.7 ? pick(EXTREMES) : near < 0n ? 0n : near;
+      save(at, width);
       if (width === 4) view.setUint32(at, Number(v & 0xffffffffn), true);
       else view.setBigUint64(at, v, true);
     } else if (kind < 0.93) {
       // Truncate, often inside a table.
-      const cut = rand() < 0.5 ? region.start + Math.floor(rand() * span) : Math.floor(rand() * bytes.length);
-      bytes = bytes.slice(0, cut);
+      length = rand() < 0.5 ? region.start + Math.floor(rand() * span) : Math.floor(rand() * bytes.length);
       break;
     } else {
       // Fill a run with one byte value (zeros or 0xff).
       const start = region.start + Math.floor(rand() * span);
       const len = Math.min(bytes.length - start, 1 + Math.floor(rand() * 64));
+      save(start, len);
       bytes.fill(rand() < 0.5 ? 0 : 0xff, start, start + len);
     }
   }
-  return bytes;
+  const undo = (): void => {
+    for (let i = saved.length - 1; i >= 0; i--) bytes.set(saved[i]![1], saved[i]![0]);
+  };
+  return { bytes: bytes.subarray(0, length), undo };
 }
 
 const test = suite('fuzz');
 
 test(`${CASES} seeded mutations of real ELF files: only ElfErrors, no hangs`, async () => {
   const f = await buildFixtures();
-  const paths: [string, string][] = [
-    ['pie', f.pie], ['nonPie', f.nonPie], ['relr', f.relr ?? f.pie], ['object', f.object], ['objectPcrel', f.objectPcrel],
-    ['shared', f.shared], ['sharedMain', f.sharedMain], ['stripped', f.stripped], ['pcrelPie', f.pcrelPie],
-    ['ld.so', '/lib64/ld-linux-x86-64.so.2'],
+  // Small fixtures most of the time; the static ones and ld.so (hundreds of KB) less often.
+  const paths: [string, string, number][] = [
+    ['pie', f.pie, 3], ['nonPie', f.nonPie, 2], ['relr', f.relr ?? f.pie, 2], ['object', f.object, 3],
+    ['objectPcrel', f.objectPcrel, 2], ['shared', f.shared, 2], ['sharedMain', f.sharedMain, 1], ['stripped', f.stripped, 2],
+    ['pcrelPie', f.pcrelPie, 2], ['ld.so', '/lib64/ld-linux-x86-64.so.2', 1], ['static', f.static, 1], ['staticPie', f.staticPie, 1],
   ];
-  const bases = paths.map(([n, p]) => regionsOf(n, new Uint8Array(readFileSync(p))));
+  const bases: Base[] = [];
+  for (const [n, p, weight] of paths) {
+    const base = regionsOf(n, new Uint8Array(readFileSync(p)));
+    for (let k = 0; k < weight; k++) bases.push(base);
+  }
+  const pristine = new Map(bases.map((b) => [b.name, b.bytes.slice()]));
   const rand = prng(SEED);
   const outcomes = new Map<string, number>();
   let slowest = 0;
   const started = performance.now();
   for (let i = 0; i < CASES; i++) {
     const base = bases[i % bases.length]!;
-    const bytes = mutate(rand, base);
+    const { bytes, undo } = mutate(rand, base);
     const t0 = performance.now();
     let outcome = 'ok';
     try {
@@ -140,7 +160,9 @@ test(`${CASES} seeded mutations of real ELF files: only ElfErrors, no hangs`, as
     }
     slowest = Math.max(slowest, performance.now() - t0);
     outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    undo();
   }
+  for (const b of bases) assert.ok(Buffer.from(b.bytes).equals(pristine.get(b.name)!), `${b.name} restored after every case`);
   const elapsed = performance.now() - started;
   const summary = [...outcomes.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${v}`).join(' ');
   console.log(`  fuzz: ${CASES} cases in ${elapsed.toFixed(0)} ms, slowest ${slowest.toFixed(1)} ms; ${summary}`);
