@@ -10,9 +10,10 @@ import { writeError } from './write-errors.js';
 /**
  * Reads `inPath`, applies the edit and writes the result to `outPath` atomically: into a
  * temporary file in the same directory (so that rename cannot cross file systems), fsynced,
- * given the input's mode bits, then renamed over `outPath`. The input is never opened for
- * writing; an output path naming the input is refused with ELF_SAME_FILE. `edit` may be a
- * function of the parsed file, for callers that need planLayout first. Returns the parsed input.
+ * given the input's mode bits, then renamed over `outPath`, and the directory fsynced. The input
+ * is never opened for writing; an output path naming the input is refused with ELF_SAME_FILE.
+ * `edit` may be a function of the parsed file, for callers that need planLayout first. Returns
+ * the parsed input.
  */
 export async function writeElfFile(inPath: string, outPath: string, edit: ElfEdit | ((elf: ElfFile) => ElfEdit)): Promise<ElfFile> {
   const inReal = await realpath(inPath);
@@ -36,5 +37,18 @@ export async function writeElfFile(inPath: string, outPath: string, edit: ElfEdi
     await unlink(temp).catch(() => undefined);
     throw e;
   }
+  await syncDirectory(dirname(resolve(outPath)));
   return elf;
+}
+
+// The rename is durable only once the directory entry is on disk. Some file systems refuse to
+// fsync a directory; the file itself is already synced, so that is not an error.
+async function syncDirectory(path: string): Promise<void> {
+  const dir = await open(path, 'r').catch(() => undefined);
+  if (dir === undefined) return;
+  try {
+    await dir.sync().catch(() => undefined);
+  } finally {
+    await dir.close();
+  }
 }
