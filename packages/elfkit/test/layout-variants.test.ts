@@ -73,4 +73,24 @@ test('offsetToVa and vaToOffset are inverse on every PT_LOAD byte range edge', a
   }
 });
 
+test('a view at a non-zero byteOffset of a larger buffer reads the same as the file itself', async () => {
+  const f = await buildFixtures();
+  for (const path of [f.pie, f.object, f.stripped]) {
+    const file = new Uint8Array(readFileSync(path));
+    const big = new Uint8Array(file.length + 40);
+    big.fill(0xcc);
+    big.set(file, 13);
+    const view = big.subarray(13, 13 + file.length);
+    const a = readElf(file);
+    const b = readElf(view);
+    assert.equal(b.sections, a.sections);
+    assert.equal(b.symbols, a.symbols);
+    assert.equal(b.relocations, a.relocations);
+    assert.equal(b.syscallAnnotations(), a.syscallAnnotations());
+    assert.equal(b.functions(), a.functions());
+    assert.is(b.buildId, a.buildId);
+    if (a.header.type !== 1) assert.equal([...b.readVa(b.header.entry, 8)], [...a.readVa(a.header.entry, 8)]);
+  }
+});
+
 test.run();
