@@ -1,7 +1,7 @@
 import { ElfError } from '../errors.js';
 import {
   DF_1_PIE, DT_FLAGS_1, DT_SONAME, ET_EXEC, ET_REL, NT_GNU_BUILD_ID, PT_GNU_EH_FRAME, PT_INTERP, PT_LOAD,
-  SHT_DYNSYM, SHT_SYMTAB,
+  SHT_DYNSYM, SHT_NOBITS, SHT_SYMTAB,
 } from '../model/constants.js';
 import type {
   DynamicEntry, ElfFile, ElfHeader, ElfKind, ElfSymbol, FunctionRange, Note, Relocation, Section,
@@ -154,7 +154,8 @@ export class ElfFileReader implements ElfFile {
 
   private fdes(): FdeRange[] {
     const s = this.section('.eh_frame');
-    if (s !== undefined && s.size > 0) return readEhFrame(this.cursor, s.offset, s.size, s.va);
+    // A NOBITS .eh_frame (separate debug files) has no bytes to read.
+    if (s !== undefined && s.size > 0) return s.type === SHT_NOBITS ? [] : readEhFrame(this.cursor, s.offset, s.size, s.va);
     // Without sections, .eh_frame_hdr (PT_GNU_EH_FRAME) says where .eh_frame starts; its end is
     // the end of the loaded range holding it.
     const hdr = this.segments.find((p) => p.type === PT_GNU_EH_FRAME);
