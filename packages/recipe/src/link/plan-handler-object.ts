@@ -181,7 +181,7 @@ function planRelocations(
     if (r.offset < 0n || offset + relocationWidth(kind) > target.section.size) {
       throw new LinkError('LINK_BAD_OBJECT', at, `${relocationTypeName(r.type)} field lies outside the section`);
     }
-    const symbol = checkSymbol(elf, file, placed, r.symbol, at);
+    const symbol = checkSymbol(elf, placed, r.symbol, at);
     if (kind !== 'abs64' && symbol.section === SHN_ABS && !absoluteOk) {
       // The distance from the code to a fixed address changes with the load bias.
       throw new LinkError('LINK_UNSUPPORTED_RELOCATION', at,
@@ -220,7 +220,7 @@ function isAbsoluteSymbol(elf: ElfFile, index: number): boolean {
 }
 
 function checkSymbol(
-  elf: ElfFile, file: string, placed: ReadonlyMap<number, PlacedSection>, index: number,
+  elf: ElfFile, placed: ReadonlyMap<number, PlacedSection>, index: number,
   at: { file: string; section: string; offset: number; symbol: string },
 ): ElfSymbol {
   const sym = elf.symbols[index];
