@@ -67,7 +67,7 @@ for (const c of CASES) {
     assert.is(r.status, 0);
     const mainCalls = Number(m![1]);
     const runs = Number(m![2]);
-    assert.ok(runs >= ms / 2 / 4, `the handler ran ${runs} times in ${ms} ms`);
+    assert.ok(runs >= 10, `the handler ran ${runs} times in ${ms} ms (a 2 ms timer)`);
     if (c.entry.kind === 'trace') assert.equal(traceCounts(r.stderr), { getppid: mainCalls + 4 * runs, gettid: 4 * runs });
     figures.push(`sigalrm x ${c.recipe} (${c.entry.kind}): ${ms} ms, main loop ${mainCalls} calls, handler ran ${runs} times (${8 * runs} calls), 0 wrong`);
   });
