@@ -173,6 +173,21 @@ test('annotation rule: verified bytes, real room, diagnostics for entries that a
   assert.is(pcrel.diagnostics[0]?.code, 'DISCOVER_ANNOTATION_TABLE');
 });
 
+test('two rules on one table: its diagnostics once', () => {
+  const r = findSites(prog.elf, [{ annotation: '.libos.instructions.syscall', padding: 10 }, { annotation: '.libos.instructions.syscall' }]);
+  assert.is(r.diagnostics.length, 2);
+  assert.is(siteIn(r.sites, 'sc_annotated')?.ruleIndex, 0);
+  assert.is(siteIn(r.sites, 'sc_annotated_short')?.ruleIndex, 1);
+});
+
+test('a file without function ranges: every candidate is outside, and the message says why', () => {
+  const bare = { ...prog.elf, functions: () => [], section: prog.elf.section.bind(prog.elf), vaToOffset: prog.elf.vaToOffset.bind(prog.elf) };
+  const r = findSites(bare as typeof prog.elf, [INSTRUCTION]);
+  assert.is(r.sites.length, 0);
+  assert.is(r.stats.outsideFunctions, r.stats.candidates);
+  assert.match(r.diagnostics.find((d) => d.code === 'DISCOVER_OUTSIDE_FUNCTION')?.message ?? '', /no function symbols and no \.eh_frame/);
+});
+
 test('invalid rules are diagnostics', () => {
   const r = findSites(prog.elf, [{}, { annotation: '.libos.instructions.syscall', instruction: 'syscall' }, { annotation: '.nope' }]);
   assert.equal(r.diagnostics.map((d) => d.code), ['DISCOVER_RULE_INVALID', 'DISCOVER_RULE_INVALID', 'DISCOVER_RULE_INVALID']);
@@ -184,6 +199,7 @@ test('a shared analysis cache decodes each function once across calls', () => {
   const first = findSites(prog.elf, [INSTRUCTION, { instruction: 'syscall', padding: 10 }], { analyses });
   assert.ok(first.stats.functionsDecoded > 0);
   assert.is(analyses.size, first.stats.functionsDecoded);
+  assert.is(findSites(prog.elf, [INSTRUCTION]).stats.functionsDecoded, first.stats.functionsDecoded, 'a second rule decodes nothing more');
   const again = findSites(prog.elf, [INSTRUCTION], { analyses });
   assert.is(again.stats.functionsDecoded, 0);
   assert.equal(again.sites, first.sites);

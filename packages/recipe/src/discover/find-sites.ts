@@ -17,6 +17,8 @@ export function findSites(elf: ElfFile, rules: readonly MatchRule[], options: Fi
   const reported = new Map<bigint, Site>();
   let annotations: readonly SyscallAnnotation[] | undefined;
   let decoded: RawSite[] | undefined;
+  // Each source is read once per call, however many rules use it.
+  const annotated = new Map<string, RawSite[]>();
 
   rules.forEach((rule, ruleIndex) => {
     const prefix = `match[${ruleIndex}]`;
@@ -40,7 +42,9 @@ export function findSites(elf: ElfFile, rules: readonly MatchRule[], options: Fi
           ctx.diagnostics.push({ code: 'DISCOVER_ANNOTATION_TABLE', message: `the annotation tables cannot be read: ${(e as Error).message}` });
         }
       }
-      raws = annotationSites(ctx, rule.annotation, annotations);
+      const table = rule.annotation;
+      raws = annotated.get(table) ?? annotationSites(ctx, table, annotations);
+      annotated.set(table, raws);
     } else {
       label = `${prefix}: instruction ${rule.instruction ?? 'syscall'}`;
       decoded ??= instructionSites(ctx);

@@ -76,7 +76,8 @@ export function instructionSites(ctx: DiscoverContext): RawSite[] {
   if (outside > 0) {
     diagnostics.push({
       code: 'DISCOVER_OUTSIDE_FUNCTION', ...(firstOutside !== undefined ? { va: firstOutside } : {}),
-      message: `${outside} candidate byte pair(s) in executable sections lie in no known function (first at ${hex(firstOutside ?? 0n)}): not sites`,
+      message: `${outside} candidate byte pair(s) in executable sections lie in no known function (first at ${hex(firstOutside ?? 0n)}): not sites` +
+        (ctx.functions.functions.length === 0 ? '; the file has no function symbols and no .eh_frame' : ''),
     });
   }
   return out;
