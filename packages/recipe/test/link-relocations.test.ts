@@ -1,10 +1,10 @@
 // How the handler linker resolves each accepted relocation, checked by decoding the linked code.
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  compileHandlerSync, handlerIncludeDir, HANDLER_CFLAGS, linkHandlerObject, type HandlerLayout, type LinkedHandler,
+  compileHandlerSync, handlerIncludeDir, HANDLER_CFLAGS, linkHandlerObject, loadHandler, type HandlerLayout, type LinkedHandler,
 } from '@libos/recipe';
 import { compileSource, decodeRefs, gccObject, instructionStarts, writeSource } from './link-helpers.js';
 
@@ -186,6 +186,20 @@ test('compileHandler runs $CC with its arguments and appends cflags', async () =
   } finally {
     if (saved === undefined) delete process.env['CC'];
     else process.env['CC'] = saved;
+  }
+});
+
+test('loadHandler takes an object as it is and compiles anything else', async () => {
+  const source = writeSource('long libos_handler(long nr) { return nr + 1; }\n');
+  const compiled = await loadHandler(source);
+  const objectPath = `${source}.o`;
+  writeFileSync(objectPath, compiled);
+  assert.equal(await loadHandler(objectPath), compiled);
+  try {
+    await loadHandler(`${source}.missing`);
+    assert.unreachable('loaded');
+  } catch (e) {
+    assert.is((e as { code?: string }).code, 'LINK_COMPILE_FAILED');
   }
 });
 

@@ -91,3 +91,17 @@ export function compileHandlerSync(sourcePath: string, opts: CompileOptions = {}
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
+
+/**
+ * The handler object for a path the user gave: the file itself when it is already an ELF object
+ * (compiled as docs/handlers.md says), else the result of compiling it with {@link compileHandler}.
+ */
+export async function loadHandler(path: string, opts: CompileOptions = {}): Promise<Uint8Array> {
+  const bytes = new Uint8Array(await readFile(path).catch((e: unknown) => {
+    throw new LinkError('LINK_COMPILE_FAILED', { file: path }, `cannot read the handler: ${e instanceof Error ? e.message : String(e)}`);
+  }));
+  if (ELF_MAGIC.every((b, i) => bytes[i] === b)) return bytes;
+  return compileHandler(path, opts);
+}
