@@ -8,7 +8,8 @@
  *    `jmp *%gs:24` with rcx = resume (gramine-style);
  *  - the pointer: `__occlum_entry` = occlum_libos_entry, reached by `jmp *__occlum_entry(%rip)`
  *    (occlum-style).
- * Each rewritten program prints what the original prints, except that getppid is 4242.
+ * Each rewritten program prints what the original prints, except that getppid is 4242; the ABI
+ * probes of abi-asm.S (flags, red zone, xmm, registers) run through the same entry and hold.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -16,8 +17,8 @@ import type { Entry } from '@libos/recipe';
 import { buildRuntimeFixtures } from './helpers/build-runtime-fixtures.js';
 import { builtinRecipe, rewriteWith, runProgram } from './helpers/run-rewritten.js';
 
-const ORIGINAL = 'entry: hello\nentry: getppid is the parent\nentry: getpid ok\nentry: bye\n';
-const THROUGH_LIBOS = 'entry: hello\nentry: getppid is 4242\nentry: getpid ok\nentry: bye\n';
+const ORIGINAL = 'entry: hello\nentry: getppid is the parent\nentry: getpid ok\nentry: abi ok\nentry: bye\n';
+const THROUGH_LIBOS = 'entry: hello\nentry: getppid is 4242\nentry: getpid ok\nentry: abi ok\nentry: bye\n';
 const STATUS = 5;
 const BINARIES = ['entry', 'entryNonPie'] as const;
 
@@ -65,7 +66,7 @@ for (const bin of BINARIES) {
       const fx = await buildRuntimeFixtures();
       const rw = await rewriteWith(fx[bin], c.recipe, c.entry);
       assert.equal(rw.plan.entry, c.planEntry);
-      assert.is(rw.plan.patches.length, 4, `the 4 annotated sites (refused: ${rw.plan.refused.map((x) => x.reason).join('; ')})`);
+      assert.is(rw.plan.patches.length, 12, `the 12 annotated sites (4 in entry.c, 8 ABI probes) (refused: ${rw.plan.refused.map((x) => x.reason).join('; ')})`);
       const r = runProgram(rw.path);
       assert.is(r.signal, null, `killed by ${r.signal}; stderr ${r.stderr.slice(0, 400)}`);
       assert.is(r.stdout, THROUGH_LIBOS);

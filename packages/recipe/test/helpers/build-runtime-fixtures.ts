@@ -34,7 +34,7 @@ export interface RuntimeFixtures {
   /** process.c + process-asm.S, PIE and non-PIE. */
   readonly process: string;
   readonly processNonPie: string;
-  /** entry.c + entry-asm.S, PIE and non-PIE. */
+  /** entry.c + entry-asm.S + abi-asm.S, PIE and non-PIE. */
   readonly entry: string;
   readonly entryNonPie: string;
 }
@@ -57,8 +57,8 @@ function steps(): Step[] {
     { out: 'sigalrm', args: [...pie, ...src('sigalrm.c')] },
     { out: 'process', args: [...pie, ...src('process.c', 'process-asm.S')] },
     { out: 'processNonPie', args: [...nonPie, ...src('process.c', 'process-asm.S')] },
-    { out: 'entry', args: [...pie, ...src('entry.c', 'entry-asm.S')] },
-    { out: 'entryNonPie', args: [...nonPie, ...src('entry.c', 'entry-asm.S')] },
+    { out: 'entry', args: [...pie, ...src('entry.c', 'entry-asm.S', 'abi-asm.S')] },
+    { out: 'entryNonPie', args: [...nonPie, ...src('entry.c', 'entry-asm.S', 'abi-asm.S')] },
   ];
 }
 
