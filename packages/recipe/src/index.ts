@@ -31,7 +31,7 @@ export type { PatchPlan, Patch, Refusal, PlanSegment, PlanSymbol, PlanRelocation
 export { compileHandler, compileHandlerSync, loadHandler, HANDLER_CFLAGS } from './link/compile-handler.js';
 export type { CompileOptions } from './link/compile-handler.js';
 export { linkHandlerObject, measureHandlerObject } from './link/link-handler.js';
-export { LinkError, isLinkError } from './link/link-errors.js';
+export { LinkError, isLinkError, LINK_ERROR_CODES } from './link/link-errors.js';
 export type { LinkErrorCode, LinkErrorPosition } from './link/link-errors.js';
 export type { HandlerLayout, HandlerMeasure, LinkedHandler, LinkedSymbol, LinkOptions, VectorUse } from './link/link-types.js';
 export { handlerIncludeDir } from './link/handler-include-dir.js';

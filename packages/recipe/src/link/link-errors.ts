@@ -9,7 +9,8 @@ export type LinkErrorCode =
   | 'LINK_COMPILE_FAILED'
   /** The bytes are not an x86-64 ELF relocatable object, or one of its tables is malformed. */
   | 'LINK_BAD_OBJECT'
-  /** A section the handler cannot have: thread-local storage, constructors, writable code. */
+  /** A section the handler cannot have (constructors, writable code), or a symbol in a section
+   * that is not linked (unwind tables, thread-local data). */
   | 'LINK_UNSUPPORTED_SECTION'
   /** A relocation type outside the accepted set, an absolute address in a position-independent
    * output, or a GOT reference that cannot be relaxed into a PC-relative one. */
@@ -22,6 +23,16 @@ export type LinkErrorCode =
   | 'LINK_OUT_OF_RANGE'
   /** The layout's addresses break an alignment the object asks for. */
   | 'LINK_BAD_LAYOUT';
+
+/** Every {@link LinkErrorCode}, for documentation checks and exhaustive maps (CLI exit statuses). */
+export const LINK_ERROR_CODES = [
+  'LINK_COMPILE_FAILED', 'LINK_BAD_OBJECT', 'LINK_UNSUPPORTED_SECTION', 'LINK_UNSUPPORTED_RELOCATION',
+  'LINK_UNDEFINED_SYMBOL', 'LINK_NO_HANDLER', 'LINK_OUT_OF_RANGE', 'LINK_BAD_LAYOUT',
+] as const satisfies readonly LinkErrorCode[];
+
+// Fails to compile when a code is added to the union but not to the list.
+const listIsComplete: [Exclude<LinkErrorCode, (typeof LINK_ERROR_CODES)[number]>] extends [never] ? true : false = true;
+void listIsComplete;
 
 /** Where in the object a fault is: the file, and a section and offset within it when there is one. */
 export interface LinkErrorPosition {
