@@ -1,5 +1,8 @@
 // Files laid out in less common but valid ways: extended section numbering, no section headers.
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readElf } from '../src/index.js';
@@ -90,6 +93,23 @@ test('a view at a non-zero byteOffset of a larger buffer reads the same as the f
     assert.equal(b.functions(), a.functions());
     assert.is(b.buildId, a.buildId);
     if (a.header.type !== 1) assert.equal([...b.readVa(b.header.entry, 8)], [...a.readVa(a.header.entry, 8)]);
+  }
+});
+
+test('a separate debug file (objcopy --only-keep-debug): NOBITS code, table and .eh_frame read as empty', async () => {
+  const f = await buildFixtures();
+  const out = join(tmpdir(), `libos-elfkit-debug-${process.pid}`);
+  try {
+    execFileSync('objcopy', ['--only-keep-debug', f.pie, out]);
+    const elf = readElf(readFileSync(out));
+    const table = elf.section('.libos.instructions.syscall')!;
+    assert.is(table.type, 8, 'the table is NOBITS in a debug file');
+    assert.equal(elf.syscallAnnotations(), []);
+    assert.ok(elf.symbols.length > 0);
+    assert.is(elf.functions().length, readElf(readFileSync(f.pie)).functions().length);
+    assert.is(elf.buildId, readElf(readFileSync(f.pie)).buildId);
+  } finally {
+    rmSync(out, { force: true });
   }
 });
 

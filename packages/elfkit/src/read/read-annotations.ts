@@ -36,7 +36,8 @@ export function readAnnotations(src: AnnotationSource): SyscallAnnotation[] {
 }
 
 function readQuad(src: AnnotationSource, s: Section, out: SyscallAnnotation[]): void {
-  if (s.type === SHT_NOBITS) throw new ElfError('ELF_BAD_ANNOTATION', s.headerOffset + 4, `${s.name} has no file bytes`);
+  // A NOBITS table (separate debug files) has no entries to read.
+  if (s.type === SHT_NOBITS) return;
   const c = src.cursor;
   const byEntry = relocationsFor(src, s);
   // Each entry starts 8-aligned (`.balign 8`), so entries sit 16 bytes apart and the last may
@@ -59,7 +60,7 @@ function readQuad(src: AnnotationSource, s: Section, out: SyscallAnnotation[]): 
 }
 
 function readPcrel(src: AnnotationSource, s: Section, out: SyscallAnnotation[]): void {
-  if (s.type === SHT_NOBITS) throw new ElfError('ELF_BAD_ANNOTATION', s.headerOffset + 4, `${s.name} has no file bytes`);
+  if (s.type === SHT_NOBITS) return;
   const c = src.cursor;
   const byEntry = src.type === ET_REL ? relocationsFor(src, s) : undefined;
   for (let o = 0; o + PCREL_ENTRY <= s.size; o += PCREL_ENTRY) {
