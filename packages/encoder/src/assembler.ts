@@ -89,7 +89,7 @@ export class Assembler {
   // ---- data moves
 
   mov(dst: Gpr | Memory, src: Gpr | Memory | Immediate): this {
-    return this.emit('mov', (site) => encodeMov(site, dst, src), dst, src);
+    return this.pushFixed(encodeMov(this.site('mov', dst, src), dst, src));
   }
   /** mov r64, imm64 (always the 10-byte form). */
   movabs(dst: Gpr, src: Immediate): this {
@@ -98,47 +98,47 @@ export class Assembler {
       const v = immediateValue(src, site.mnemonic, 1, site.index);
       const value = truncateSigned(v, 64);
       if (value === undefined) throw immediateRange(site, 1, v, 64);
-      return encodeInstruction({ ...site, opsize: 64, opcode: [0xb8], opreg: { reg: dst, operand: 0 }, imm: { value, size: 8 } });
+      return encodeInstruction(site, { opsize: 64, opcode: [0xb8], opreg: { reg: dst, operand: 0 }, imm: { value, size: 8 } });
     }, src);
   }
   movzx(dst: Gpr, src: Gpr | Memory): this {
-    return this.emit('movzx', (site) => encodeExtend(site, false, dst, src), src);
+    return this.pushFixed(encodeExtend(this.site('movzx', dst, src), false, dst, src));
   }
   movsx(dst: Gpr, src: Gpr | Memory): this {
-    return this.emit('movsx', (site) => encodeExtend(site, true, dst, src), src);
+    return this.pushFixed(encodeExtend(this.site('movsx', dst, src), true, dst, src));
   }
   movsxd(dst: Gpr, src: Gpr | Memory): this {
-    return this.emit('movsxd', (site) => encodeMovsxd(site, dst, src), src);
+    return this.pushFixed(encodeMovsxd(this.site('movsxd', dst, src), dst, src));
   }
   lea(dst: Gpr, src: Memory): this {
-    return this.emit('lea', (site) => encodeLea(site, dst, src), src);
+    return this.pushFixed(encodeLea(this.site('lea', dst, src), dst, src));
   }
   xchg(a: Gpr | Memory, b: Gpr | Memory): this {
-    return this.emit('xchg', (site) => encodeXchg(site, a, b), a, b);
+    return this.pushFixed(encodeXchg(this.site('xchg', a, b), a, b));
   }
   push(src: Gpr | Memory | Immediate): this {
-    return this.emit('push', (site) => encodePush(site, src), src);
+    return this.pushFixed(encodePush(this.site('push', src), src));
   }
   pop(dst: Gpr | Memory): this {
-    return this.emit('pop', (site) => encodePop(site, dst), dst);
+    return this.pushFixed(encodePop(this.site('pop', dst), dst));
   }
 
   // ---- arithmetic (add..cmp, shifts and inc..idiv are generated below)
 
   test(dst: Gpr | Memory, src: Gpr | Memory | Immediate): this {
-    return this.emit('test', (site) => encodeTest(site, dst, src), dst, src);
+    return this.pushFixed(encodeTest(this.site('test', dst, src), dst, src));
   }
   /** imul r/m | imul r, r/m | imul r, imm | imul r, r/m, imm. */
   imul(a: Gpr | Memory, b?: Gpr | Memory | Immediate, c?: Immediate): this {
-    return this.emit('imul', (site) => encodeImul(site, a, b, c), a, b);
+    return this.pushFixed(encodeImul(this.site('imul', a, b), a, b, c));
   }
   /** setcc with the condition as a value (`a.setcc('o', al)`). */
   setcc(cc: Condition, dst: Gpr | Memory): this {
-    return this.emit(`set${cc}`, (site) => encodeSetcc(site, CONDITIONS[cc], dst), dst);
+    return this.pushFixed(encodeSetcc(this.site(`set${cc}`, dst), CONDITIONS[cc], dst));
   }
   /** cmovcc with the condition as a value. */
   cmovcc(cc: Condition, dst: Gpr, src: Gpr | Memory): this {
-    return this.emit(`cmov${cc}`, (site) => encodeCmovcc(site, CONDITIONS[cc], dst, src), src);
+    return this.pushFixed(encodeCmovcc(this.site(`cmov${cc}`, dst, src), CONDITIONS[cc], dst, src));
   }
 
   // ---- control flow
@@ -168,7 +168,7 @@ export class Assembler {
     return this.emit('ret', (site) => {
       const v = immediateValue(pop, site.mnemonic, 0, site.index);
       if (v < 0n || v > 0xffffn) throw immediateRange(site, 0, v, 16);
-      return encodeInstruction({ ...site, opcode: [0xc2], imm: { value: v, size: 2 } });
+      return encodeInstruction(site, { opcode: [0xc2], imm: { value: v, size: 2 } });
     }, pop);
   }
   /** int n (cd ib). `int(3)` is `cc`, as GNU as encodes `int 3`. */
@@ -177,7 +177,7 @@ export class Assembler {
       const v = immediateValue(n, site.mnemonic, 0, site.index);
       if (v < 0n || v > 255n) throw immediateRange(site, 0, v, 8);
       if (v === 3n) return rawItem('int', site.index, [0xcc]);
-      return encodeInstruction({ ...site, opcode: [0xcd], imm: { value: v, size: 1 } });
+      return encodeInstruction(site, { opcode: [0xcd], imm: { value: v, size: 1 } });
     }, n);
   }
 
@@ -290,11 +290,22 @@ export class Assembler {
   // ---- internals
 
   private emit(mnemonic: string, build: (site: Site) => FixedItem, ...operands: unknown[]): this {
-    const site: Site = { mnemonic, index: this.count };
-    operands.forEach((op, i) => {
+    return this.pushFixed(build(this.siteOf(mnemonic, operands)));
+  }
+
+  // No closures on the per-instruction path: each method calls its encoder with this site.
+  private site(mnemonic: string, op0?: unknown, op1?: unknown): Site {
+    if (isMemory(op0) && op0.target !== undefined && isLabel(op0.target)) this.checkLabel(op0.target, mnemonic, 0);
+    if (isMemory(op1) && op1.target !== undefined && isLabel(op1.target)) this.checkLabel(op1.target, mnemonic, 1);
+    return { mnemonic, index: this.count };
+  }
+
+  private siteOf(mnemonic: string, operands: readonly unknown[]): Site {
+    for (let i = 0; i < operands.length; i++) {
+      const op = operands[i];
       if (isMemory(op) && op.target !== undefined && isLabel(op.target)) this.checkLabel(op.target, mnemonic, i);
-    });
-    return this.pushFixed(build(site));
+    }
+    return { mnemonic, index: this.count };
   }
 
   private pushFixed(item: FixedItem): this {
@@ -330,11 +341,10 @@ export class Assembler {
 
   private controlTransfer(mnemonic: 'jmp' | 'call', digit: number, target: BranchTarget | Gpr | Memory, options: BranchOptions | undefined): this {
     if (isGpr(target) || isMemory(target)) {
-      return this.emit(mnemonic, (site) => {
-        const op = expectRm(site, target, 0);
-        if (op.size !== undefined && op.size !== 64) throw sizeMismatch(site, 0, `${mnemonic} through a ${op.size}-bit operand (64-bit only)`);
-        return encodeInstruction({ ...site, opcode: [0xff], reg: digit, rm: { op, operand: 0 } });
-      }, target);
+      const site = this.site(mnemonic, target);
+      const op = expectRm(site, target, 0);
+      if (op.size !== undefined && op.size !== 64) throw sizeMismatch(site, 0, `${mnemonic} through a ${op.size}-bit operand (64-bit only)`);
+      return this.pushFixed(encodeInstruction(site, { opcode: [0xff], reg: digit, rm: { op, operand: 0 } }));
     }
     const index = this.count;
     const t = this.directTarget(mnemonic, target, index);
@@ -346,7 +356,7 @@ export class Assembler {
   private stateOp(mnemonic: string, digit: number, rexW: boolean, op: Memory): this {
     return this.emit(mnemonic, (site) => {
       const m = expectMemory(site, op, 0);
-      return encodeInstruction({ ...site, ...(rexW ? { opsize: 64 as const } : {}), opcode: [0x0f, 0xae], reg: digit, rm: { op: m, operand: 0 } });
+      return encodeInstruction(site, { opsize: rexW ? 64 : undefined, opcode: [0x0f, 0xae], reg: digit, rm: { op: m, operand: 0 } });
     }, op);
   }
 
@@ -373,23 +383,27 @@ for (const cc of CONDITION_NAMES) {
 }
 for (const op of Object.keys(ALU) as AluOp[]) {
   proto[op] = function (this: Assembler, dst: Operand, src: Operand) {
-    return (this as unknown as Internals).emit(op, (site) => encodeAlu(site, op, dst, src), dst, src);
+    const self = this as unknown as Internals;
+    return self.pushFixed(encodeAlu(self.site(op, dst, src), op, dst, src));
   };
 }
 for (const op of Object.keys(SHIFT) as ShiftOp[]) {
   proto[op] = function (this: Assembler, dst: Operand, count: Operand) {
-    return (this as unknown as Internals).emit(op, (site) => encodeShift(site, op, dst, count), dst);
+    const self = this as unknown as Internals;
+    return self.pushFixed(encodeShift(self.site(op, dst), op, dst, count));
   };
 }
 for (const op of Object.keys(UNARY) as UnaryOp[]) {
   if (op === 'imul') continue;
   proto[op] = function (this: Assembler, dst: Operand) {
-    return (this as unknown as Internals).emit(op, (site) => encodeUnary(site, op, dst), dst);
+    const self = this as unknown as Internals;
+    return self.pushFixed(encodeUnary(self.site(op, dst), op, dst));
   };
 }
 
 interface Internals {
-  emit(mnemonic: string, build: (site: Site) => FixedItem, ...operands: unknown[]): Assembler;
+  site(mnemonic: string, op0?: unknown, op1?: unknown): Site;
+  pushFixed(item: FixedItem): Assembler;
 }
 
 /** The byte sequence of the n-byte NOP GNU as emits (1..11). */

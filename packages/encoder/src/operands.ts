@@ -46,7 +46,8 @@ function toBigInt(v: Immediate): bigint {
 
 function build(size: OperandSize | undefined, a: Gpr | RipRegister | MemorySpec | Memory, disp?: Immediate): Memory {
   if ((a as Memory).kind === 'mem') {
-    return Object.freeze({ ...(a as Memory), size });
+    const m = a as Memory;
+    return Object.freeze({ kind: 'mem', size, segment: m.segment, base: m.base, index: m.index, scale: m.scale, disp: m.disp, target: m.target });
   }
   if ((a as Gpr).kind === 'gpr' || (a as RipRegister).kind === 'rip') {
     return Object.freeze({

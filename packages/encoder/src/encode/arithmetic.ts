@@ -34,23 +34,23 @@ export function encodeAlu(site: Site, op: AluOp, dst: Operand, src: Operand): Fi
     const size = commonSize(site, d, undefined);
     const value = operandImmediate(site, src, size, 1);
     if (size === 8) {
-      if (isAccumulator(d)) return encodeInstruction({ ...site, opcode: [(n << 3) | 4], imm: { value, size: 1 } });
-      return encodeInstruction({ ...site, opcode: [0x80], reg: n, rm: { op: d, operand: 0 }, imm: { value, size: 1 } });
+      if (isAccumulator(d)) return encodeInstruction(site, { opcode: [(n << 3) | 4], imm: { value, size: 1 } });
+      return encodeInstruction(site, { opcode: [0x80], reg: n, rm: { op: d, operand: 0 }, imm: { value, size: 1 } });
     }
     if (fitsSigned(value, 8)) {
-      return encodeInstruction({ ...site, opsize: size, opcode: [0x83], reg: n, rm: { op: d, operand: 0 }, imm: { value, size: 1 } });
+      return encodeInstruction(site, { opsize: size, opcode: [0x83], reg: n, rm: { op: d, operand: 0 }, imm: { value, size: 1 } });
     }
-    if (isAccumulator(d)) return encodeInstruction({ ...site, opsize: size, opcode: [(n << 3) | 5], imm: { value, size: immSizeOf(size) } });
-    return encodeInstruction({ ...site, opsize: size, opcode: [0x81], reg: n, rm: { op: d, operand: 0 }, imm: { value, size: immSizeOf(size) } });
+    if (isAccumulator(d)) return encodeInstruction(site, { opsize: size, opcode: [(n << 3) | 5], imm: { value, size: immSizeOf(size) } });
+    return encodeInstruction(site, { opsize: size, opcode: [0x81], reg: n, rm: { op: d, operand: 0 }, imm: { value, size: immSizeOf(size) } });
   }
   const s = expectRm(site, src, 1);
   const size = commonSize(site, d, s);
   const w = size === 8 ? 0 : 1;
   if (s.kind === 'gpr') {
-    return encodeInstruction({ ...site, opsize: size, opcode: [(n << 3) | w], reg: { reg: s, operand: 1 }, rm: { op: d, operand: 0 } });
+    return encodeInstruction(site, { opsize: size, opcode: [(n << 3) | w], reg: { reg: s, operand: 1 }, rm: { op: d, operand: 0 } });
   }
   if (d.kind === 'gpr') {
-    return encodeInstruction({ ...site, opsize: size, opcode: [(n << 3) | 2 | w], reg: { reg: d, operand: 0 }, rm: { op: s, operand: 1 } });
+    return encodeInstruction(site, { opsize: size, opcode: [(n << 3) | 2 | w], reg: { reg: d, operand: 0 }, rm: { op: s, operand: 1 } });
   }
   throw unsupported(site, `${site.mnemonic} cannot take two memory operands`);
 }
@@ -62,15 +62,15 @@ export function encodeTest(site: Site, dst: Operand, src: Operand): FixedItem {
     const size = commonSize(site, d, undefined);
     const value = operandImmediate(site, src, size, 1);
     const w = size === 8 ? 0 : 1;
-    if (isAccumulator(d)) return encodeInstruction({ ...site, opsize: size, opcode: [0xa8 | w], imm: { value, size: immSizeOf(size) } });
-    return encodeInstruction({ ...site, opsize: size, opcode: [0xf6 | w], reg: 0, rm: { op: d, operand: 0 }, imm: { value, size: immSizeOf(size) } });
+    if (isAccumulator(d)) return encodeInstruction(site, { opsize: size, opcode: [0xa8 | w], imm: { value, size: immSizeOf(size) } });
+    return encodeInstruction(site, { opsize: size, opcode: [0xf6 | w], reg: 0, rm: { op: d, operand: 0 }, imm: { value, size: immSizeOf(size) } });
   }
   const s = expectRm(site, src, 1);
   const size = commonSize(site, d, s);
   const w = size === 8 ? 0 : 1;
   // test is symmetric: the register goes in ModRM.reg whichever side it was written on.
-  if (s.kind === 'gpr') return encodeInstruction({ ...site, opsize: size, opcode: [0x84 | w], reg: { reg: s, operand: 1 }, rm: { op: d, operand: 0 } });
-  if (d.kind === 'gpr') return encodeInstruction({ ...site, opsize: size, opcode: [0x84 | w], reg: { reg: d, operand: 0 }, rm: { op: s, operand: 1 } });
+  if (s.kind === 'gpr') return encodeInstruction(site, { opsize: size, opcode: [0x84 | w], reg: { reg: s, operand: 1 }, rm: { op: d, operand: 0 } });
+  if (d.kind === 'gpr') return encodeInstruction(site, { opsize: size, opcode: [0x84 | w], reg: { reg: d, operand: 0 }, rm: { op: s, operand: 1 } });
   throw unsupported(site, 'test cannot take two memory operands');
 }
 
@@ -84,7 +84,7 @@ export function encodeUnary(site: Site, op: UnaryOp, dst: Operand): FixedItem {
   const d = expectRm(site, dst, 0);
   const size = commonSize(site, d, undefined);
   const [opcode, digit] = UNARY[op];
-  return encodeInstruction({ ...site, opsize: size, opcode: [opcode | (size === 8 ? 0 : 1)], reg: digit, rm: { op: d, operand: 0 } });
+  return encodeInstruction(site, { opsize: size, opcode: [opcode | (size === 8 ? 0 : 1)], reg: digit, rm: { op: d, operand: 0 } });
 }
 
 /** Shifts and rotates, by their /digit. */
@@ -100,12 +100,12 @@ export function encodeShift(site: Site, op: ShiftOp, dst: Operand, count: Operan
   if (typeof count === 'number' || typeof count === 'bigint') {
     const v = expectImmediate(site, count, 1);
     if (v < 0n || v > 255n) throw immediateRange(site, 1, v, 8);
-    if (v === 1n) return encodeInstruction({ ...site, opsize: size, opcode: [0xd0 | w], reg: digit, rm: { op: d, operand: 0 } });
-    return encodeInstruction({ ...site, opsize: size, opcode: [0xc0 | w], reg: digit, rm: { op: d, operand: 0 }, imm: { value: v, size: 1 } });
+    if (v === 1n) return encodeInstruction(site, { opsize: size, opcode: [0xd0 | w], reg: digit, rm: { op: d, operand: 0 } });
+    return encodeInstruction(site, { opsize: size, opcode: [0xc0 | w], reg: digit, rm: { op: d, operand: 0 }, imm: { value: v, size: 1 } });
   }
   const c = expectGpr(site, count, 1);
   if (c.id !== 1 || c.size !== 8) throw sizeMismatch(site, 1, 'a shift count register must be cl');
-  return encodeInstruction({ ...site, opsize: size, opcode: [0xd2 | w], reg: digit, rm: { op: d, operand: 0 } });
+  return encodeInstruction(site, { opsize: size, opcode: [0xd2 | w], reg: digit, rm: { op: d, operand: 0 } });
 }
 
 /** imul r/m; imul r, r/m; imul r, imm; imul r, r/m, imm (imm8 when it fits). */
@@ -126,20 +126,20 @@ export function encodeImul(site: Site, a: Operand, b?: Operand, c?: Operand): Fi
   }
   const size = commonSize(site, d, src);
   if (imm === undefined) {
-    return encodeInstruction({ ...site, opsize: size, opcode: [0x0f, 0xaf], reg: { reg: d, operand: 0 }, rm: { op: src, operand: 1 } });
+    return encodeInstruction(site, { opsize: size, opcode: [0x0f, 0xaf], reg: { reg: d, operand: 0 }, rm: { op: src, operand: 1 } });
   }
   const value = operandImmediate(site, imm, size, immOperand);
   if (fitsSigned(value, 8)) {
-    return encodeInstruction({ ...site, opsize: size, opcode: [0x6b], reg: { reg: d, operand: 0 }, rm: { op: src, operand: 1 }, imm: { value, size: 1 } });
+    return encodeInstruction(site, { opsize: size, opcode: [0x6b], reg: { reg: d, operand: 0 }, rm: { op: src, operand: 1 }, imm: { value, size: 1 } });
   }
-  return encodeInstruction({ ...site, opsize: size, opcode: [0x69], reg: { reg: d, operand: 0 }, rm: { op: src, operand: 1 }, imm: { value, size: immSizeOf(size) } });
+  return encodeInstruction(site, { opsize: size, opcode: [0x69], reg: { reg: d, operand: 0 }, rm: { op: src, operand: 1 }, imm: { value, size: immSizeOf(size) } });
 }
 
 /** setcc r/m8. */
 export function encodeSetcc(site: Site, cc: number, dst: Operand): FixedItem {
   const d = expectRm(site, dst, 0);
   if (d.size !== undefined && d.size !== 8) throw sizeMismatch(site, 0, 'setcc writes an 8-bit operand');
-  return encodeInstruction({ ...site, opcode: [0x0f, 0x90 | cc], reg: 0, rm: { op: d, operand: 0 } });
+  return encodeInstruction(site, { opcode: [0x0f, 0x90 | cc], reg: 0, rm: { op: d, operand: 0 } });
 }
 
 /** cmovcc r, r/m (16/32/64 bits). */
@@ -148,5 +148,5 @@ export function encodeCmovcc(site: Site, cc: number, dst: Operand, src: Operand)
   const s = expectRm(site, src, 1);
   const size = commonSize(site, d, s);
   if (size === 8) throw sizeMismatch(site, 0, 'cmovcc has no 8-bit form');
-  return encodeInstruction({ ...site, opsize: size, opcode: [0x0f, 0x40 | cc], reg: { reg: d, operand: 0 }, rm: { op: s, operand: 1 } });
+  return encodeInstruction(site, { opsize: size, opcode: [0x0f, 0x40 | cc], reg: { reg: d, operand: 0 }, rm: { op: s, operand: 1 } });
 }

@@ -3,6 +3,7 @@ import type { Memory } from '../operands.js';
 import type { Gpr, OperandSize } from '../registers.js';
 import { fitsSigned, truncateSigned, writeLe } from './immediate.js';
 import type { FixedItem, Fixup } from './item.js';
+import type { Site } from './operand-checks.js';
 
 /** A register operand together with its position in the Intel operand list (for errors). */
 export interface RegisterSlot {
@@ -18,10 +19,8 @@ export interface RmSlot {
 
 /** Everything needed to lay out one legacy/REX-encoded instruction. */
 export interface InstructionSpec {
-  readonly mnemonic: string;
-  readonly index: number;
   /** 16 adds the 0x66 prefix, 64 sets REX.W; 8 and 32 add nothing. */
-  readonly opsize?: OperandSize;
+  readonly opsize?: OperandSize | undefined;
   /** A mandatory prefix (f2, f3) placed after 0x66 and before REX. */
   readonly mandatory?: number;
   readonly opcode: readonly number[];
@@ -38,24 +37,24 @@ export interface InstructionSpec {
 const scratch = new Uint8Array(32);
 const SCALE_BITS: Record<number, number> = { 1: 0, 2: 1, 4: 2, 8: 3 };
 
-function invalid(spec: InstructionSpec, operand: number, message: string): EncoderError {
-  return new EncoderError('ENC_INVALID_OPERAND', message, spec.mnemonic, operand, spec.index);
+function invalid(site: Site, operand: number, message: string): EncoderError {
+  return new EncoderError('ENC_INVALID_OPERAND', message, site.mnemonic, operand, site.index);
+}
+
+function byteRegFlags(reg: Gpr, operand: number): number {
+  if (reg.size !== 8) return 0;
+  if (reg.needsRex) return 1;
+  return reg.high8 ? (operand + 1) << 1 : 0;
 }
 
 /**
- * Encodes one instruction. Throws EncoderError for operands the form cannot take; the caller
+ * Encodes one instruction of `site` (its mnemonic and index name errors). Throws EncoderError for operands the form cannot take; the caller
  * has already picked the form (opcode, immediate width) from the operand shapes.
  */
-export function encodeInstruction(spec: InstructionSpec): FixedItem {
+export function encodeInstruction(site: Site, spec: InstructionSpec): FixedItem {
   let rex = spec.opsize === 64 ? 0x48 : 0;
-  let needRex = false;
-  let highByteOperand = -1;
-  const noteByteReg = (slot: RegisterSlot): void => {
-    if (slot.reg.size !== 8) return;
-    if (slot.reg.needsRex) needRex = true;
-    if (slot.reg.high8) highByteOperand = slot.operand;
-  };
-
+  // Bit 0: an 8-bit register that needs REX (spl..dil); the rest: 1 + operand index of ah..bh.
+  let byteRegs = 0;
   let modrm = -1;
   let sib = -1;
   let dispSize = 0;
@@ -64,37 +63,37 @@ export function encodeInstruction(spec: InstructionSpec): FixedItem {
   let segmentPrefix = -1;
 
   if (spec.opreg !== undefined) {
-    noteByteReg(spec.opreg);
+    byteRegs |= byteRegFlags(spec.opreg.reg, spec.opreg.operand);
     if (spec.opreg.reg.id >= 8) rex |= 0x41;
   }
   let regField = 0;
   if (typeof spec.reg === 'number') {
     regField = spec.reg;
   } else if (spec.reg !== undefined) {
-    noteByteReg(spec.reg);
+    byteRegs |= byteRegFlags(spec.reg.reg, spec.reg.operand);
     regField = spec.reg.reg.id & 7;
     if (spec.reg.reg.id >= 8) rex |= 0x44;
   }
   if (spec.rm !== undefined) {
     const op = spec.rm.op;
     if (op.kind === 'gpr') {
-      noteByteReg({ reg: op, operand: spec.rm.operand });
+      byteRegs |= byteRegFlags(op, spec.rm.operand);
       if (op.id >= 8) rex |= 0x41;
       modrm = 0xc0 | (regField << 3) | (op.id & 7);
     } else {
       const operand = spec.rm.operand;
       if (op.segment !== undefined) segmentPrefix = op.segment.prefix;
       const scaleBits = SCALE_BITS[op.scale];
-      if (scaleBits === undefined) throw invalid(spec, operand, `scale ${op.scale} is not 1, 2, 4 or 8`);
+      if (scaleBits === undefined) throw invalid(site, operand, `scale ${op.scale} is not 1, 2, 4 or 8`);
       if (op.index !== undefined) {
-        if (op.index.size !== 64) throw invalid(spec, operand, `index ${op.index.name} is not a 64-bit register`);
-        if (op.index.id === 4) throw invalid(spec, operand, 'rsp cannot be an index register');
+        if (op.index.size !== 64) throw invalid(site, operand, `index ${op.index.name} is not a 64-bit register`);
+        if (op.index.id === 4) throw invalid(site, operand, 'rsp cannot be an index register');
       } else if (op.scale !== 1) {
-        throw invalid(spec, operand, 'a scale needs an index register');
+        throw invalid(site, operand, 'a scale needs an index register');
       }
       const d = truncateSigned(op.disp, 64);
       if (op.target === undefined && (d === undefined || !fitsSigned(d, 32))) {
-        throw new EncoderError('ENC_IMMEDIATE_RANGE', `displacement ${op.disp} does not fit 32 bits`, spec.mnemonic, operand, spec.index);
+        throw new EncoderError('ENC_IMMEDIATE_RANGE', `displacement ${op.disp} does not fit 32 bits`, site.mnemonic, operand, site.index);
       }
       disp = d ?? 0n;
       const base = op.base;
@@ -105,13 +104,13 @@ export function encodeInstruction(spec: InstructionSpec): FixedItem {
         if (op.index !== undefined && op.index.id >= 8) rex |= 0x42;
         dispSize = 4;
       } else if (base.kind === 'rip') {
-        if (op.index !== undefined) throw invalid(spec, operand, 'a RIP-relative operand cannot have an index');
+        if (op.index !== undefined) throw invalid(site, operand, 'a RIP-relative operand cannot have an index');
         modrm = (regField << 3) | 5;
         dispSize = 4;
         if (op.target !== undefined) ripFixup = { target: op.target, disp: op.disp };
       } else {
-        if (base.size !== 64) throw invalid(spec, operand, `base ${base.name} is not a 64-bit register`);
-        if (op.target !== undefined) throw invalid(spec, operand, 'only rip can be the base of a target operand');
+        if (base.size !== 64) throw invalid(site, operand, `base ${base.name} is not a 64-bit register`);
+        if (op.target !== undefined) throw invalid(site, operand, 'only rip can be the base of a target operand');
         const low = base.id & 7;
         // rbp/r13 as base with mod=00 would mean RIP/disp32, so they always carry a displacement.
         const mod = disp === 0n && low !== 5 ? 0 : fitsSigned(disp, 8) ? 1 : 2;
@@ -129,9 +128,9 @@ export function encodeInstruction(spec: InstructionSpec): FixedItem {
     }
   }
 
-  if (needRex && rex === 0) rex = 0x40;
-  if (rex !== 0 && highByteOperand >= 0) {
-    throw invalid(spec, highByteOperand, 'ah, ch, dh and bh cannot be encoded in an instruction that needs a REX prefix');
+  if ((byteRegs & 1) !== 0 && rex === 0) rex = 0x40;
+  if (rex !== 0 && byteRegs > 1) {
+    throw invalid(site, (byteRegs >> 1) - 1, 'ah, ch, dh and bh cannot be encoded in an instruction that needs a REX prefix');
   }
 
   let n = 0;
@@ -154,7 +153,7 @@ export function encodeInstruction(spec: InstructionSpec): FixedItem {
     // The CPU adds the disp32 to the address after the whole instruction, immediate included.
     fixups.push({ at: dispAt, size: 4, pcrel: true, target: ripFixup.target, addend: ripFixup.disp - 4n - BigInt(immSize) });
   }
-  return { kind: 'fixed', bytes: scratch.slice(0, n), fixups, mnemonic: spec.mnemonic, index: spec.index };
+  return { kind: 'fixed', bytes: scratch.slice(0, n), fixups, mnemonic: site.mnemonic, index: site.index };
 }
 
 /** A fixed item made of literal bytes (no operands). */
