@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FunctionIndex, InstructionKind, analyzeFunction, flagsLiveAfter, instructionIndexAt, isBranchTarget, syscallNumberAt } from '@libos/recipe';
+import { FunctionIndex, InstructionKind, analyzeFunction, findSyscallNumber, flagsLiveAfter, instructionIndexAt, isBranchTarget, syscallNumberAt } from '@libos/recipe';
 import { assemble, fn } from './discover-asm.js';
 
 const prog = assemble([
@@ -39,6 +39,8 @@ const prog = assemble([
   fn('n_clobber', 'mov $1,%eax\n mov %edi,%eax\n.globl n_clobber_sc\nn_clobber_sc: syscall\n ret'),
   fn('n_partial', 'mov $1,%eax\n mov $5,%al\n.globl n_partial_sc\nn_partial_sc: syscall\n ret'),
   fn('n_call', 'mov $1,%eax\n call straight\n.globl n_call_sc\nn_call_sc: syscall\n ret'),
+  // mov $39,%eax in its 6-byte form (c7 c0 imm32).
+  fn('n_long', '.byte 0xc7,0xc0,0x27,0,0,0\n.globl n_long_sc\nn_long_sc: syscall\n ret'),
   fn('n_none', 'mov %rdi,%rax\n.globl n_none_sc\nn_none_sc: syscall\n ret'),
 ].join('\n'));
 
@@ -115,6 +117,7 @@ const numberCases: [string, number | undefined][] = [
   ['n_partial', undefined],
   ['n_call', undefined],
   ['n_none', undefined],
+  ['n_long', 39],
 ];
 for (const [name, nr] of numberCases) {
   test(`syscallNumberAt: ${name} -> ${String(nr)}`, () => {
@@ -123,6 +126,16 @@ for (const [name, nr] of numberCases) {
     assert.is(syscallNumberAt(prog.elf, prog.sym(`${name}_sc`), { analysis }), nr);
   });
 }
+
+test('findSyscallNumber: where the number came from; only b8+imm32 right before counts as the systrap mov', () => {
+  const eax = findSyscallNumber(prog.elf, analyzeFunction(prog.elf, range('n_eax')), prog.sym('n_eax_sc'));
+  assert.equal(eax, { nr: 39, writerVa: prog.sym('n_eax'), writerLength: 5, movEaxImmediatelyBefore: true });
+  const long = findSyscallNumber(prog.elf, analyzeFunction(prog.elf, range('n_long')), prog.sym('n_long_sc'));
+  assert.equal(long, { nr: 39, writerVa: prog.sym('n_long'), writerLength: 6, movEaxImmediatelyBefore: false });
+  const rax = findSyscallNumber(prog.elf, analyzeFunction(prog.elf, range('n_rax')), prog.sym('n_rax_sc'));
+  assert.is(rax?.movEaxImmediatelyBefore, false, 'not adjacent');
+  assert.is(rax?.writerLength, 7);
+});
 
 test('syscallNumberAt: not an instruction boundary -> undefined', () => {
   assert.is(syscallNumberAt(prog.elf, prog.sym('n_eax_sc') + 1n), undefined);

@@ -16,7 +16,7 @@ export interface SyscallNumberSource {
   writerVa: bigint;
   /** Length of that instruction. */
   writerLength: number;
-  /** Whether the writer is `mov $imm32,%eax` immediately before the site (gVisor's systrap pattern). */
+  /** Whether the writer is `mov $imm32,%eax` (b8+imm32, 5 bytes) immediately before the site (gVisor's systrap pattern). */
   movEaxImmediatelyBefore: boolean;
 }
 
@@ -69,7 +69,8 @@ export function findSyscallNumber(elf: Pick<ElfFile, 'bytes'>, analysis: Functio
           nr,
           writerVa: analysis.start + BigInt(at),
           writerLength: analysis.lengths[i] as number,
-          movEaxImmediatelyBefore: i === index - 1 && isMovEaxImm32(instr, c),
+          // Only the 5-byte b8+imm32 form: the recipe language promises a 5-byte mov.
+          movEaxImmediatelyBefore: i === index - 1 && c === Code.Mov_r32_imm32,
         };
       }
       if (writesRax(instr)) return undefined;
