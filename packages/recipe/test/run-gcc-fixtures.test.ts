@@ -43,8 +43,10 @@ const LIB_CALLS: KnownCall[] = [
 const PROG_NAMES = [...new Set(PROG_CALLS.map((c) => c.name))];
 const LIB_NAMES = [...new Set(LIB_CALLS.map((c) => c.name))];
 
-const PROGRAMS: FixtureName[] = ['nonPie', 'pie', 'static', 'staticPie'];
-const POSITION_INDEPENDENT = new Set<FixtureName>(['pie', 'staticPie', 'shared']);
+// The four program kinds the issue names, then the other runnable builds of prog.c (the pcrel table
+// in a PIE, RELR relocations where the linker makes them, and a stripped PIE).
+const PROGRAMS: FixtureName[] = ['nonPie', 'pie', 'static', 'staticPie', 'pcrelPie', 'relr', 'stripped'];
+const POSITION_INDEPENDENT = new Set<FixtureName>(['pie', 'staticPie', 'pcrelPie', 'relr', 'stripped', 'shared']);
 const RECIPES = listBuiltinRecipes().map((r) => r.name);
 
 const sum = (c: Record<string, number>): number => Object.values(c).reduce((a, b) => a + b, 0);
@@ -72,6 +74,7 @@ async function original(name: FixtureName) {
 for (const name of [...PROGRAMS, 'shared' as const]) {
   for (const recipeName of RECIPES) {
     test(`${name} x ${recipeName}: runs as the original (passthrough, strace) and traces one line per intercepted call`, async () => {
+      if (name === 'relr' && (await buildFixtures()).relr === undefined) return; // the linker cannot make RELR
       const o = await original(name);
       assert.is(o.run.status, o.runInfo.status, 'the original run');
       assert.is(o.run.stdout, o.runInfo.stdout, 'the original run');
@@ -100,8 +103,11 @@ for (const name of [...PROGRAMS, 'shared' as const]) {
       assert.is(rt.status, o.run.status, 'trace exit status');
       const lines = traceLines(rt.stderr);
       const counts = traceCounts(rt.stderr);
-      const expected = expectedTraceCounts(traced, calls);
-      assert.equal(only(counts, o.names), expected, `trace lines per name (${traced.plan.patches.length} sites patched)`);
+      const expected = expectedTraceCounts(traced, calls, name === 'stripped' ? o.fixtures.pie : undefined);
+      // Expected to pass. Known red (reported): where sites trap (trap-only; glibc-rfc-abs64's fallback in
+      // position-independent files) the rt_sigprocmask call gets no trace line.
+      const variants = [...new Set(traced.plan.patches.map((p) => p.variant))].join(', ');
+      assert.equal(only(counts, o.names), expected, `trace lines per name (${traced.plan.patches.length} sites patched: ${variants})`);
       // Calls made by sites outside the program's own code (static glibc's) are traced too; never more
       // often than the kernel saw them.
       const others = Object.keys(counts).filter((n) => !o.names.includes(n));

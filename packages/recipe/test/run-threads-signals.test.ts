@@ -18,6 +18,13 @@ const CASES: { recipe: string; entry: Entry }[] = [
   { recipe: 'glibc-rfc-relaxed', entry: { kind: 'passthrough' } },
   { recipe: 'glibc-rfc', entry: { kind: 'trace' } },
   { recipe: 'glibc-rfc-seed-stub', entry: { kind: 'trace' } },
+  // The other built-in recipes that patch these sites, their entries swapped for passthrough
+  // (glibc-rfc-abs64 and trap-only: ud2 and the trap runtime's signal handler, in a PIE).
+  { recipe: 'glibc-rfc-abs64', entry: { kind: 'passthrough' } },
+  { recipe: 'gramine-style', entry: { kind: 'passthrough' } },
+  { recipe: 'occlum-style', entry: { kind: 'passthrough' } },
+  { recipe: 'nop-padded', entry: { kind: 'passthrough' } },
+  { recipe: 'trap-only', entry: { kind: 'passthrough' } },
 ];
 const figures: string[] = [];
 
@@ -32,7 +39,7 @@ for (const c of CASES) {
   test(`threads x ${c.recipe} (${c.entry.kind}): 8 threads x 20,000 intercepted getppid calls, no wrong result`, async () => {
     const fx = await buildRuntimeFixtures();
     const rw = await rewriteWith(fx.threads, c.recipe, c.entry);
-    assert.is(rw.plan.patches.length, 2, 'the getppid and gettid sites');
+    assert.ok(rw.plan.patches.length >= 2, 'the getppid and gettid sites');
     const started = Date.now();
     const r = runProgram(rw.path, [], { timeoutMs: 120_000 });
     assert.is(r.signal, null, `killed by ${r.signal}`);
@@ -57,7 +64,7 @@ for (const c of CASES) {
   test(`sigalrm x ${c.recipe} (${c.entry.kind}): handler and main loop both make intercepted calls for ~0.5 s`, async () => {
     const fx = await buildRuntimeFixtures();
     const rw = await rewriteWith(fx.sigalrm, c.recipe, c.entry);
-    assert.is(rw.plan.patches.length, 3, 'the main loop getppid, the handler getppid and gettid sites');
+    assert.ok(rw.plan.patches.length >= 3, 'the main loop getppid, the handler getppid and gettid sites');
     // Tracing writes a line per call: a shorter run keeps stderr to a few MB.
     const ms = c.entry.kind === 'trace' ? 250 : 500;
     const r = runProgram(rw.path, [String(ms)], { timeoutMs: 60_000 });

@@ -139,8 +139,14 @@ export interface KnownCall {
  * The trace counts a rewritten program must show: each known call counts when the site that makes
  * it (same function, same number, or a number the planner could not see) was patched.
  */
-export function expectedTraceCounts(rw: Rewritten, calls: readonly KnownCall[]): Record<string, number> {
-  const patched = rw.plan.patches.map((p) => ({ fn: baseName(rw.sites[p.site]?.symbol), nr: p.syscallNr ?? rw.sites[p.site]?.syscallNr }));
+export function expectedTraceCounts(rw: Rewritten, calls: readonly KnownCall[], symbolsFrom?: string): Record<string, number> {
+  // A stripped file names no function: take the names from the unstripped file it came from.
+  const named = symbolsFrom === undefined ? undefined : readElf(readFileSync(symbolsFrom)).functions().filter((f) => f.name !== undefined);
+  const nameAt = (va: bigint): string | undefined => named?.find((f) => f.start <= va && va < f.end)?.name;
+  const patched = rw.plan.patches.map((p) => ({
+    fn: baseName(named === undefined ? rw.sites[p.site]?.symbol : nameAt(p.va)),
+    nr: p.syscallNr ?? rw.sites[p.site]?.syscallNr,
+  }));
   const names: string[] = [];
   for (const c of calls) {
     if (patched.some((p) => p.fn === c.fn && (p.nr === undefined || p.nr === c.nr))) {
