@@ -6,6 +6,11 @@ export interface FdeRange {
   readonly start: bigint;
   readonly end: bigint;
   readonly offset: number;
+  /**
+   * From a CIE with the 'S' augmentation: a signal trampoline (glibc's __restore_rt), whose FDE
+   * starts one byte before its code so that the unwinder's "return address - 1" lookup finds it.
+   */
+  readonly signalFrame?: boolean;
 }
 
 // DW_EH_PE_* pointer encodings (LSB "Exception Frame" spec).
@@ -146,11 +151,7 @@ export function readEhFrame(c: Cursor, offset: number, size: number, va: bigint)
       const fieldVa = va + BigInt(idAt + 4 - offset);
       const start = r.pointer(cie.fdeEncoding, fieldVa, true);
       const range = r.pointer(cie.fdeEncoding & 0x0f, 0n, false);
-      // A signal trampoline's FDE (glibc's __restore_rt) starts one byte early so that the
-      // unwinder's "return address - 1" lookup finds it; that byte belongs to the previous
-      // instruction, and decoding from it would go out of step with the real code.
-      const codeStart = cie.signalFrame && range > 1n ? start + 1n : start;
-      if (range > 0n) out.push({ start: codeStart, end: BigInt.asUintN(64, start + range), offset: at });
+      if (range > 0n) out.push({ start, end: BigInt.asUintN(64, start + range), offset: at, ...(cie.signalFrame ? { signalFrame: true } : {}) });
     } else if (!cies.has(at)) {
       cies.set(at, readCie(c, at, end));
     }

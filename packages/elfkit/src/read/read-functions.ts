@@ -99,7 +99,10 @@ export function functionsFromFdes(fdes: readonly FdeRange[], dynamicSymbols: rea
   for (const f of named) dynByStart.set(f.start, f);
   const out: FunctionRange[] = [];
   const seen = new Set<bigint>();
-  for (const f of fdes) {
+  for (const fde of fdes) {
+    // A signal trampoline's FDE starts one byte early (the byte belongs to the instruction before):
+    // its code starts one byte later, and decoding from the FDE's start would go out of step.
+    const f = fde.signalFrame === true && fde.end - fde.start > 1n ? { start: fde.start + 1n, end: fde.end } : fde;
     if (seen.has(f.start)) continue;
     seen.add(f.start);
     const name = dynByStart.get(f.start)?.name;
