@@ -10,6 +10,7 @@ import { encodeInstruction, rawItem } from './encode/instruction.js';
 import type { FixedItem, Fixup, Item } from './encode/item.js';
 import { layout, type EncodeOptions, type EncodeResult } from './encode/layout.js';
 import { NOPS, writeNops } from './encode/nops.js';
+import { planMovedItems, type RelocateOptions, type RelocationInput } from './relocate.js';
 import { expectMemory, expectRm, immediateRange, sizeMismatch, type Operand, type Site } from './encode/operand-checks.js';
 
 /** A direct branch target: a label, an external symbol, or an absolute virtual address. */
@@ -225,6 +226,26 @@ export class Assembler {
   fxsave64(dst: Memory): this { return this.stateOp('fxsave64', 0, true, dst); }
   fxrstor(src: Memory): this { return this.stateOp('fxrstor', 1, false, src); }
   fxrstor64(src: Memory): this { return this.stateOp('fxrstor64', 1, true, src); }
+
+  // ---- moved code
+
+  /**
+   * Appends instructions decoded at another address (iced-x86 Instructions, or bytes and their
+   * va), re-targeted for wherever they land in this assembler: RIP-relative operands keep their
+   * absolute addresses, jmp/jcc/call keep their targets (relaxed like any branch), jrcxz/loop are
+   * expanded, and branches to an instruction of the group follow it. Each instruction counts as
+   * one instruction of this assembler. Throws ENC_CANNOT_MOVE (nothing appended) for an
+   * instruction that cannot move; a target out of rel32 reach fails `encode`.
+   */
+  relocated(input: RelocationInput, options?: RelocateOptions): this {
+    const items = planMovedItems(input, this.count, () => this.label(), options);
+    for (const item of items) {
+      this.items.push(item);
+      if (item.kind === 'bind') this.boundLabels.add(item.label.id);
+      else this.count++;
+    }
+    return this;
+  }
 
   // ---- data
 

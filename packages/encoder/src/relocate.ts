@@ -188,18 +188,8 @@ function planOne(d: Decoded, expandLoops: boolean): Plan {
 }
 
 function relocateDecoded(decoded: readonly Decoded[], newVa: bigint, expandLoops: boolean): RelocationResult {
-  const plans = decoded.map((d) => planOne(d, expandLoops));
-  const starts = new Map<bigint, number>();
-  decoded.forEach((d, i) => starts.set(d.va, i));
-  const inside = (va: bigint): boolean => decoded.some((d) => va >= d.va && va < d.va + BigInt(d.bytes.length));
-
-  // Targets inside the block follow their instruction; a target in the middle of one cannot.
-  plans.forEach((p, i) => {
-    if (p.kind === 'copied' || p.kind === 'refused') return;
-    if (inside(p.target) && !starts.has(p.target)) {
-      plans[i] = { kind: 'refused', code: 'ENC_CANNOT_MOVE', reason: 'target-inside-instruction', message: `target 0x${p.target.toString(16)} is inside an instruction of the block` };
-    }
-  });
+  const plans = planAll(decoded, expandLoops);
+  const starts = startsOf(decoded);
 
   // Targets further than 4 GiB can never be reached; the exact reach is checked by layout.
   plans.forEach((p, i) => {
@@ -242,17 +232,22 @@ function refusedResult(decoded: readonly Decoded[], plans: readonly Plan[], newV
   return { ok: false, va: newVa, bytes: new Uint8Array(0), instructions, newVaOf: () => undefined };
 }
 
-function movedResult(decoded: readonly Decoded[], plans: readonly Plan[], starts: ReadonlyMap<bigint, number>, newVa: bigint): RelocationResult {
-  const owner = {};
-  const labels: Label[] = decoded.map((_, i) => createLabel(owner, i, undefined));
+/**
+ * The layout items of planned moves: a bind of labels[i] before instruction i (so branches inside
+ * the group follow their target), then one item per instruction, numbered from `firstIndex`.
+ */
+function itemsForMoves(
+  decoded: readonly Decoded[], plans: readonly Plan[], starts: ReadonlyMap<bigint, number>, labels: readonly Label[], firstIndex: number,
+): Item[] {
   const targetOf = (va: bigint): Target => {
     const i = starts.get(va);
     return i === undefined ? va : (labels[i] as Label);
   };
   const items: Item[] = [];
-  decoded.forEach((d, index) => {
-    items.push({ kind: 'bind', label: labels[index] as Label });
-    const p = plans[index] as Plan;
+  decoded.forEach((d, i) => {
+    const index = firstIndex + i;
+    items.push({ kind: 'bind', label: labels[i] as Label });
+    const p = plans[i] as Plan;
     const mnemonic = 'move';
     if (p.kind === 'refused') {
       // A stand-in of the same size keeps the others where they would be.
@@ -268,7 +263,7 @@ function movedResult(decoded: readonly Decoded[], plans: readonly Plan[], starts
       items.push(item);
     } else if (p.kind === 'branch') {
       items.push({ kind: 'branch', op: p.op, cc: p.cc, target: targetOf(p.target), mnemonic, index, near: false });
-    } else if (p.kind === 'expanded') {
+    } else {
       // jrcxz/loop +2 ; jmp short +5 ; jmp rel32 target. Prefixes (67 for jecxz) are kept.
       const n = d.bytes.length;
       const bytes = new Uint8Array(n + 7);
@@ -277,6 +272,53 @@ function movedResult(decoded: readonly Decoded[], plans: readonly Plan[], starts
       items.push({ kind: 'fixed', bytes, mnemonic, index, fixups: [{ at: n + 3, size: 4, pcrel: true, target: targetOf(p.target), addend: -4n }] });
     }
   });
+  return items;
+}
+
+/**
+ * For Assembler.relocated: the items that re-create `input` at the assembler's position, with
+ * labels from `newLabel`. Throws EncoderError ENC_CANNOT_MOVE (or ENC_INVALID_INSTRUCTION) for
+ * the first instruction that cannot move; reach is checked when the assembler encodes.
+ */
+export function planMovedItems(input: RelocationInput, firstIndex: number, newLabel: () => Label, options: RelocateOptions = {}): Item[] {
+  const decoded = decodeInput(input);
+  try {
+    const plans = planAll(decoded, options.expandLoops !== false);
+    plans.forEach((p, i) => {
+      if (p.kind === 'refused') throw new EncoderError(p.code, `${p.reason}: ${p.message}`, 'relocated', 0, firstIndex + i);
+    });
+    const starts = startsOf(decoded);
+    const labels = decoded.map(() => newLabel());
+    return itemsForMoves(decoded, plans, starts, labels, firstIndex);
+  } finally {
+    for (const d of decoded) d.instr?.free();
+  }
+}
+
+function startsOf(decoded: readonly Decoded[]): Map<bigint, number> {
+  const starts = new Map<bigint, number>();
+  decoded.forEach((d, i) => starts.set(d.va, i));
+  return starts;
+}
+
+/** Plans every instruction; a target inside the group but not at an instruction start is refused. */
+function planAll(decoded: readonly Decoded[], expandLoops: boolean): Plan[] {
+  const plans = decoded.map((d) => planOne(d, expandLoops));
+  const starts = startsOf(decoded);
+  const inside = (va: bigint): boolean => decoded.some((d) => va >= d.va && va < d.va + BigInt(d.bytes.length));
+  plans.forEach((p, i) => {
+    if (p.kind === 'copied' || p.kind === 'refused') return;
+    if (inside(p.target) && !starts.has(p.target)) {
+      plans[i] = { kind: 'refused', code: 'ENC_CANNOT_MOVE', reason: 'target-inside-instruction', message: `target 0x${p.target.toString(16)} is inside an instruction of the block` };
+    }
+  });
+  return plans;
+}
+
+function movedResult(decoded: readonly Decoded[], plans: readonly Plan[], starts: ReadonlyMap<bigint, number>, newVa: bigint): RelocationResult {
+  const owner = {};
+  const labels: Label[] = decoded.map((_, i) => createLabel(owner, i, undefined));
+  const items = itemsForMoves(decoded, plans, starts, labels, 0);
   const r = layout(items, labels, decoded.length, { va: newVa });
   if (plans.some((p) => p.kind === 'refused')) return refusedResult(decoded, plans, newVa);
   const newVas = new Map<bigint, bigint>();

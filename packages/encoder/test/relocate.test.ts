@@ -178,4 +178,42 @@ test('position-independent code is copied byte for byte, including a RIP-relativ
   assert.is(decodeAll(far.bytes, ORIGIN + 0x1000n)[3]?.target, 0x500000n);
 });
 
+test('Assembler.relocated embeds moved instructions in a trampoline', () => {
+  const bytes = block();
+  const before = decodeAll(bytes, ORIGIN);
+  const newVa = ORIGIN + GiB;
+  // Alone, it gives exactly what relocateInstructions gives.
+  assert.equal(new Assembler().relocated({ bytes, va: ORIGIN }).encode({ va: newVa }).bytes, relocateInstructions({ bytes, va: ORIGIN }, newVa).bytes);
+
+  const a = new Assembler();
+  const back = a.label('back');
+  a.push(rax).relocated({ bytes, va: ORIGIN }).pop(rax).jmp(back).nop(3).bind(back).ret();
+  assert.is(a.instructionCount, 1 + before.length + 4);
+  const r = a.encode({ va: newVa });
+  const after = decodeAll(r.bytes, newVa);
+  assert.is(after[0]?.mnemonic, 'Push');
+  for (let i = 0; i < 7; i++) assert.is(after[1 + i]?.target, before[i]?.target, `moved instruction ${i}`);
+  assert.is(after[8]?.target, after[1]?.va, 'the internal je follows the moved lea');
+
+  // Refused: nothing is appended and the assembler stays usable.
+  const b = new Assembler().nop();
+  try {
+    b.relocated({ bytes: Uint8Array.of(0xeb, 0x01, 0xb8, 1, 0, 0, 0), va: ORIGIN });
+    assert.unreachable('should refuse');
+  } catch (e) {
+    assert.is((e as { code?: string }).code, 'ENC_CANNOT_MOVE');
+    assert.is((e as { instructionIndex?: number }).instructionIndex, 1);
+  }
+  assert.is(b.instructionCount, 1);
+  assert.is(b.encode({ va: 0n }).bytes.length, 1);
+  // Out of reach is found by encode.
+  const c = new Assembler().relocated({ bytes: Uint8Array.of(0xe8, 0, 0, 0, 0), va: ORIGIN });
+  try {
+    c.encode({ va: ORIGIN + 3n * GiB });
+    assert.unreachable('should be out of range');
+  } catch (e) {
+    assert.is((e as { code?: string }).code, 'ENC_REL32_OUT_OF_RANGE');
+  }
+});
+
 test.run();
