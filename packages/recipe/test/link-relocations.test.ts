@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  compileHandlerSync, handlerIncludeDir, HANDLER_CFLAGS, linkHandlerObject, loadHandler, type HandlerLayout, type LinkedHandler,
+  compileHandlerSync, handlerIncludeDir, HANDLER_CFLAGS, linkHandlerObject, loadHandler, measureHandlerObject, type HandlerLayout, type LinkedHandler,
 } from '@libos/recipe';
 import { compileSource, decodeRefs, gccObject, instructionStarts, writeSource } from './link-helpers.js';
 
@@ -214,8 +214,14 @@ long libos_handler(long nr, long a1, long a2, long a3, long a4, long a5, long a6
   assert.is(ok.usesVectorRegisters, false);
   assert.is(ok.vectorUse, undefined);
   const flags = HANDLER_CFLAGS.filter((f) => f !== '-mgeneral-regs-only' && f !== '-c');
-  const vector = linkHandlerObject(gccObject(source, flags), LAYOUT);
+  const vectorObj = gccObject(source, flags);
+  const vector = linkHandlerObject(vectorObj, LAYOUT);
   assert.is(vector.usesVectorRegisters, true);
+  // measure knows before any layout, at the same instruction.
+  const measured = measureHandlerObject(vectorObj);
+  assert.is(measured.usesVectorRegisters, true);
+  assert.is(BigInt(measured.vectorUse?.offset ?? -1), (vector.vectorUse?.va ?? 0n) - LAYOUT.textVa);
+  assert.is(measureHandlerObject(gccObject('long libos_handler(long nr) { return nr * 3; }\n', [...HANDLER_CFLAGS])).usesVectorRegisters, false);
   assert.match(vector.vectorUse?.instruction ?? '', /xmm/);
   assert.ok((vector.vectorUse?.va ?? 0n) >= LAYOUT.textVa);
   // Under -mgeneral-regs-only the same source does not compile: floating point needs vector registers.

@@ -33,6 +33,13 @@ export interface HandlerMeasure {
   readonly dataMemSize: number;
   /** The alignment `dataVa` must have. */
   readonly dataAlign: number;
+  /**
+   * Whether the code touches vector, mask or x87 state, known before layout so the caller can
+   * choose a stub that saves it (the stub's size is part of the layout).
+   */
+  readonly usesVectorRegisters: boolean;
+  /** The first such instruction: its offset in the text part, and its text (unrelocated). */
+  readonly vectorUse?: { readonly offset: number; readonly instruction: string };
 }
 
 /** A symbol of the linked handler, at its final address (for .symtab of the output). */

@@ -10,6 +10,7 @@ import {
   SHT_X86_64_UNWIND, STB_GLOBAL, STB_WEAK, STT_FUNC, STT_NOTYPE,
   type ElfFile, type ElfSymbol, type Section,
 } from '@libos/elfkit';
+import { findVectorUse } from './detect-vector-use.js';
 import { LinkError } from './link-errors.js';
 import type { HandlerMeasure, LinkOptions } from './link-types.js';
 import { planGotRelaxation, type GotRelaxation } from './relax-got.js';
@@ -149,11 +150,27 @@ function placeSections(elf: ElfFile, file: string): Pick<HandlerObjectPlan, 'pla
     commons.set(sym.index, dataSize);
     dataSize += sym.size;
   }
+  const vectorUse = findVectorUseIn(elf, placed);
   return {
     placed,
     commons,
-    measure: { textSize, textAlign, dataFileSize, dataMemSize: dataSize, dataAlign },
+    measure: {
+      textSize, textAlign, dataFileSize, dataMemSize: dataSize, dataAlign,
+      usesVectorRegisters: vectorUse !== undefined,
+      ...(vectorUse !== undefined ? { vectorUse } : {}),
+    },
   };
+}
+
+/** The first vector instruction of the unrelocated code, decoded at offsets of the text part. */
+function findVectorUseIn(elf: ElfFile, placed: ReadonlyMap<number, PlacedSection>): HandlerMeasure['vectorUse'] {
+  for (const p of placed.values()) {
+    if (!p.exec) continue;
+    const s = p.section;
+    const use = findVectorUse(elf.bytes.subarray(s.offset, s.offset + s.size), BigInt(p.offset));
+    if (use !== undefined) return { offset: Number(use.va), instruction: use.instruction };
+  }
+  return undefined;
 }
 
 function planRelocations(
