@@ -11,7 +11,7 @@ export async function tool(cmd: string, args: string[], options: { allowFailure?
     const { stdout } = await exec(cmd, args, { maxBuffer: 1 << 30, env: { ...process.env, LC_ALL: 'C' } });
     return stdout;
   } catch (e) {
-    // readelf --debug-dump exits 1 on files whose other debug sections it cannot follow.
+    // For tools that print what they could before failing on something the test does not need.
     const stdout = (e as { stdout?: string }).stdout;
     if (options.allowFailure === true && typeof stdout === 'string' && stdout !== '') return stdout;
     throw e;
