@@ -188,6 +188,14 @@ test('a file without function ranges: every candidate is outside, and the messag
   assert.match(r.diagnostics.find((d) => d.code === 'DISCOVER_OUTSIDE_FUNCTION')?.message ?? '', /no function symbols and no \.eh_frame/);
 });
 
+test('function ranges that cannot be read are a diagnostic, not an exception', () => {
+  const broken = { ...prog.elf, functions: () => { throw new Error('bad .eh_frame'); }, section: prog.elf.section.bind(prog.elf), vaToOffset: prog.elf.vaToOffset.bind(prog.elf) };
+  const r = findSites(broken as typeof prog.elf, [INSTRUCTION]);
+  assert.is(r.sites.length, 0);
+  assert.is(r.diagnostics[0]?.code, 'DISCOVER_FUNCTIONS_UNREADABLE');
+  assert.match(r.diagnostics[0]?.message ?? '', /bad \.eh_frame/);
+});
+
 test('invalid rules are diagnostics', () => {
   const r = findSites(prog.elf, [{}, { annotation: '.libos.instructions.syscall', instruction: 'syscall' }, { annotation: '.nope' }]);
   assert.equal(r.diagnostics.map((d) => d.code), ['DISCOVER_RULE_INVALID', 'DISCOVER_RULE_INVALID', 'DISCOVER_RULE_INVALID']);

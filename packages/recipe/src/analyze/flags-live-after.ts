@@ -10,6 +10,7 @@ export interface FlagsLiveness {
   reason: string;
 }
 
+/** Options of flagsLiveAfter. */
 export interface FlagsLiveOptions {
   /** The function that holds `va`; looked up in `elf.functions()` when absent. */
   function?: FunctionRange;

@@ -20,6 +20,7 @@ export interface SyscallNumberSource {
   movEaxImmediatelyBefore: boolean;
 }
 
+/** Options of syscallNumberAt. */
 export interface SyscallNumberOptions {
   /** The enclosing function's analysis, when the caller has it (saves decoding it again). */
   analysis?: FunctionAnalysis;

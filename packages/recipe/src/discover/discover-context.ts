@@ -1,7 +1,7 @@
 import type { ElfFile, FunctionRange, Section } from '@libos/elfkit';
 import { SHF_ALLOC, SHT_NOBITS } from '@libos/elfkit';
 import { type FunctionAnalysis, analyzeFunction } from '../analyze/analyze-function.js';
-import { type FunctionIndex, functionIndexOf } from '../analyze/function-index.js';
+import { FunctionIndex, functionIndexOf } from '../analyze/function-index.js';
 import type { DiscoverDiagnostic, FindSitesOptions, SiteReport } from './site-report.js';
 
 /** State of one findSites call: the decoded functions, diagnostics and counters. */
@@ -16,8 +16,16 @@ export class DiscoverContext {
     this.analyses = options.analyses ?? new Map();
   }
 
+  /** The function ranges; a file whose ranges cannot be read gets an empty index and a diagnostic. */
   get functions(): FunctionIndex {
-    this.functionIndex ??= functionIndexOf(this.elf);
+    if (this.functionIndex === undefined) {
+      try {
+        this.functionIndex = functionIndexOf(this.elf);
+      } catch (e) {
+        this.diagnostics.push({ code: 'DISCOVER_FUNCTIONS_UNREADABLE', message: `function ranges cannot be read: ${(e as Error).message}` });
+        this.functionIndex = new FunctionIndex([]);
+      }
+    }
     return this.functionIndex;
   }
 

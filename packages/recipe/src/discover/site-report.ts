@@ -23,15 +23,19 @@ export type DiscoverDiagnosticCode =
   | 'DISCOVER_FUNCTION_UNMAPPED'
   /** Instruction rules need function ranges in linked files; a relocatable object has none usable. */
   | 'DISCOVER_RELOCATABLE'
+  /** elf.functions() failed (a malformed .eh_frame): instruction rules find nothing. */
+  | 'DISCOVER_FUNCTIONS_UNREADABLE'
   /** A syscall name in a rule's filter is not in the x86-64 table. */
   | 'DISCOVER_UNKNOWN_SYSCALL';
 
+/** Something discovery noticed, at `va` where there is one. */
 export interface DiscoverDiagnostic {
   code: DiscoverDiagnosticCode;
   va?: bigint;
   message: string;
 }
 
+/** What findSites returns: the sites, the 32-bit entries it only reports, diagnostics and counters. */
 export interface SiteReport {
   /** Sites to patch, sorted by va, each found by the first rule (in recipe order) that matched it. */
   sites: Site[];
@@ -50,6 +54,7 @@ export interface SiteReport {
   };
 }
 
+/** Options of findSites. */
 export interface FindSitesOptions {
   /**
    * Function analyses by function start, shared between calls (the planner can reuse them);
