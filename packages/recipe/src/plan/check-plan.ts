@@ -31,6 +31,7 @@ export function checkPlan(elf: ElfFile, plan: PatchPlan): void {
         if (instr.isInvalid) throw new PlanError('PLAN_CHECK_FAILED', `${where}: the new bytes do not decode`, p.va);
         seen.push(instr.mnemonic);
         if (branchTarget === undefined && instr.mnemonic === Mnemonic.Jmp && instr.isJmpShortOrNear) branchTarget = instr.nearBranchTarget;
+        if (instr.mnemonic === Mnemonic.Jmp && instr.isIpRelMemoryOperand) break; // abs64: the .quad after jmp *0(%rip) is data, not code
       }
     } finally {
       decoder.free();
