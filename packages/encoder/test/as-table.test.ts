@@ -128,6 +128,7 @@ control.push(text('mov rax, qword ptr [rip + ext_var]\nmov dword ptr [rip + ext_
   a.mov(rax, qword(rip(a.symbol('ext_var')))); a.mov(dword(rip(a.symbol('ext_var'), 8)), 0x12345);
 }));
 control.push(text('.quad ext_var\n.quad ext_var2', (a) => { a.qword(a.symbol('ext_var'), a.symbol('ext_var2')); }));
+control.push(text('.long ext_var - .\n.long 1f - .\n1:', (a) => { const l = a.label(); a.rel32(a.symbol('ext_var')); a.rel32(l); a.bind(l); }));
 control.push(text('.byte 1, 0xff, -1\n.word 0x1234, -2\n.long 0x12345678, -3\n.quad -4', (a) => { a.byte(1, 0xff, -1); a.word(0x1234, -2); a.dword(0x12345678, -3); a.qword(-4); }));
 for (const n of [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 15, 20, 22, 23, 33, 40]) control.push(text(`.nops ${n}`, (a) => a.nop(n)));
 for (const [pad, align] of [[1, 16], [3, 16], [5, 32], [0, 8], [7, 64], [33, 64]] as const) {

@@ -167,6 +167,17 @@ test('targets inside an instruction, invalid bytes and unexpanded loops are refu
   assert.is(xbegin.instructions[0]?.status === 'refused' && xbegin.instructions[0].reason, 'unsupported-branch');
 });
 
+test('indirect jmp/call through RIP-relative memory (PLT-style) keep their slot address', () => {
+  const a = new Assembler();
+  a.jmp(qword(rip(0x404018n))).call(qword(rip(0x404020n))).push(qword(rip(0x404028n)));
+  const bytes = a.encode({ va: ORIGIN }).bytes;
+  const newVa = ORIGIN + GiB + 0x123n;
+  const r = relocateInstructions({ bytes, va: ORIGIN }, newVa);
+  assert.ok(r.ok);
+  assert.equal(r.instructions.map((x) => x.status === 'moved' && x.kind), ['rip-relative', 'rip-relative', 'rip-relative']);
+  assert.equal(decodeAll(r.bytes, newVa).map((x) => [x.mnemonic, x.target]), [['Jmp', 0x404018n], ['Call', 0x404020n], ['Push', 0x404028n]]);
+});
+
 test('position-independent code is copied byte for byte, including a RIP-relative operand moved by 0', () => {
   const a = new Assembler();
   a.mov(rax, rcx).push(rax).syscall().mov(rcx, qword(rip(0x500000n))).ret();
