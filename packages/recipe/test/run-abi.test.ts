@@ -26,9 +26,12 @@ const CONTROLS: { arg: string; line: RegExp }[] = [
 // Per run: write 5, getpid 12 (cf/zf: 4 cases x 3), getppid 30 + 3 + 3 + 3, exit_group 1.
 const TRACE = { exit_group: 1, getpid: 12, getppid: 39, write: 5 };
 const BINARIES: (keyof Omit<RuntimeFixtures, 'dir'>)[] = ['abi', 'abiNonPie', 'abiStatic'];
-// Recipes whose stubs keep the full ABI at these sites (relaxed: the flags are read after each site,
-// so clobber-if-dead must keep them).
-const PRESERVING = ['glibc-rfc', 'glibc-rfc-seed-stub', 'glibc-rfc-relaxed', 'glibc-rfc-abs64', 'nop-padded', 'gramine-style', 'occlum-style'];
+// Every built-in recipe keeps the full ABI at these sites: the preserving stubs (glibc-rfc,
+// glibc-rfc-seed-stub), relaxed (the flags are read after each site, so clobber-if-dead must keep
+// them), the per-site and displacing variants, and the trap variant (the kernel's signal frame).
+// mov-eax-syscall patches only the sites where `mov $nr,%eax` sits right before the syscall.
+const PRESERVING = ['glibc-rfc', 'glibc-rfc-seed-stub', 'glibc-rfc-relaxed', 'glibc-rfc-abs64', 'nop-padded', 'gramine-style', 'occlum-style', 'unannotated', 'mov-eax-syscall', 'trap-only'];
+const PARTIAL = new Set(['mov-eax-syscall']);
 const ENTRIES: Entry[] = [{ kind: 'passthrough' }, { kind: 'trace' }];
 
 function assertControls(path: string, what: string): void {
@@ -56,12 +59,13 @@ for (const bin of BINARIES) {
         const rw = await rewriteWith(fx[bin], recipe, entry);
         // The probe's 10 annotated sites (a static binary's glibc adds sites for the decoding recipes).
         const own = rw.plan.patches.filter((p) => /^(abi_|main$|put)/.test(rw.sites[p.site]?.symbol ?? ''));
-        assert.is(own.length, 10, `${entry.kind}: the 10 annotated sites are patched (refused: ${rw.plan.refused.map((x) => x.reason).join('; ')})`);
+        if (PARTIAL.has(recipe)) assert.ok(own.length >= 1, `${entry.kind}: some probe sites are patched`);
+        else assert.is(own.length, 10, `${entry.kind}: the 10 annotated sites are patched (refused: ${rw.plan.refused.map((x) => x.reason).join('; ')})`);
         const r = runProgram(rw.path);
         assert.is(r.signal, null, `${entry.kind}: killed by ${r.signal}`);
         assert.is(r.stdout, ALL_OK, `${entry.kind}`);
         assert.is(r.status, 0, `${entry.kind}`);
-        if (entry.kind === 'trace') assert.equal(only(traceCounts(r.stderr), Object.keys(TRACE)), TRACE, 'one trace line per call');
+        if (entry.kind === 'trace' && !PARTIAL.has(recipe)) assert.equal(only(traceCounts(r.stderr), Object.keys(TRACE)), TRACE, 'one trace line per call');
         // The probes still see damage after rewriting: the pass above is not a probe gone blind.
         if (entry.kind === 'passthrough') assertControls(rw.path, `${recipe} ${entry.kind}`);
       }

@@ -116,6 +116,12 @@ for (const name of [...PROGRAMS, 'shared' as const]) {
         for (const n of others) assert.ok((counts[n] ?? 0) <= (kernel[n] ?? 0), `trace ${n} x${counts[n]} but strace saw ${kernel[n] ?? 0}`);
       }
       assert.ok(rt.stderr.split('\n').filter((l) => l !== '').every((l) => l.startsWith('[libos] ')), 'stderr holds trace lines only');
+      // The lines carry the call's own arguments and result: every write the program makes goes to fd 1
+      // and returns its length.
+      for (const l of lines.filter((x) => x.name === 'write' && x.args[0] === '0x1')) {
+        assert.is(BigInt(l.result), BigInt(l.args[2]!), `write result = length: ${JSON.stringify(l)}`);
+      }
+      assert.is(lines.filter((x) => x.name === 'write' && x.args[0] === '0x1').length, counts['write'] ?? 0, 'every traced write is to fd 1');
       figures.push(`${name} x ${recipeName}: ${traced.plan.patches.length}/${traced.sites.length} sites patched, ${lines.length} trace lines (${sum(expected)} expected from the program's own calls)`);
 
       // Position-independent files: abs64 is refused with a reason, and the fallback applies.
