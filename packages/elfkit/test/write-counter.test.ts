@@ -47,6 +47,13 @@ for (const name of ['nonPie', 'static'] as const) {
     assert.ok(m !== null, `gdb printed the counter: ${g.stdout}\n${g.stderr}`);
     assert.is(Number(m![1]), expected);
 
+    const readelf = await run('readelf', ['-a', '-W', out]);
+    assert.is(readelf.stderr, '');
+    assert.match(readelf.stdout, /OBJECT +GLOBAL +DEFAULT +\d+ libos_counter/);
+    const objdump = await run('objdump', ['-d', out]);
+    assert.is(objdump.stderr, '');
+    assert.match(objdump.stdout, /incq +0x[0-9a-f]+\(%rip\) +# [0-9a-f]+ <libos_counter>/, 'objdump names the counter the trampolines increment');
+
     // The counter lives in the RW segment's PROGBITS bytes, the rest of the 64 bytes is NOBITS.
     const re = readElf(bytes);
     const data = re.section('.libos.data');

@@ -18,7 +18,7 @@ test.before(async () => {
   dir = tempDir();
 });
 
-const PROGRAMS = ['nonPie', 'pie', 'static', 'staticPie', 'stripped'] as const;
+const PROGRAMS = ['nonPie', 'pie', 'static', 'staticPie', 'pcrelPie', 'stripped'] as const;
 
 for (const name of PROGRAMS) {
   test(`${name}: same stdout and exit status as the original, and as expected`, async () => {
@@ -142,6 +142,19 @@ test('gdb stops in a trampoline by its symbol', async () => {
     assert.match(g.stdout, new RegExp(`Breakpoint 1, 0x[0-9a-f]+ in ${j.names[0]} \\(\\)`), `${name}: ${g.stdout}\n${g.stderr}`);
     assert.match(g.stdout, new RegExp(`#0 +0x[0-9a-f]+ in ${j.names[0]} \\(\\)`), `${name}: bt starts in the trampoline`);
   }
+});
+
+test('relr (a PIE with -z pack-relative-relocs, when the linker can make one) runs rewritten', async () => {
+  if (fx.relr === undefined) {
+    console.log('  (no relr fixture: the linker cannot pack relative relocations)');
+    return;
+  }
+  const { elf } = load(fx.relr);
+  const out = writeExecutable(dir, 'relr.out', writeElf(elf, jumpEdit(elf).edit));
+  const before = await run(fx.relr, []);
+  const after = await run(out, []);
+  assert.is(after.stdout, before.stdout);
+  assert.is(after.status, 42);
 });
 
 test.run();
