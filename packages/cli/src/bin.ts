@@ -4,24 +4,13 @@
  */
 import pkg from '../package.json';
 import { parseCommandArgs } from './args.js';
-import type { Command, CommandIo } from './command.js';
-import { applyCommand } from './commands/apply.js';
-import { planCommand } from './commands/plan.js';
-import { recipesCommand } from './commands/recipes.js';
-import { revertCommand } from './commands/revert.js';
-import { schemaCommand } from './commands/schema.js';
-import { sitesCommand } from './commands/sites.js';
-import { verifyCommand } from './commands/verify.js';
+import type { CommandIo } from './command.js';
+import { COMMANDS } from './command-list.js';
 import { CliError, EXIT, usageError } from './errors.js';
 import { commandHelp, mainHelp } from './help.js';
 import { toCliError } from './map-error.js';
 import { createProgress } from './progress.js';
 import { usePaint } from './report.js';
-
-/** Every command, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [
-  sitesCommand, planCommand, applyCommand, verifyCommand, revertCommand, recipesCommand, schemaCommand,
-];
 
 /** The CLI's version (its package.json's). */
 export const VERSION: string = pkg.version;
@@ -58,19 +47,25 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
   }
   if (first === '--help' || first === '-h' || first === 'help') {
     const named = first === 'help' ? COMMANDS.find((c) => c.name === argv[1]) : undefined;
-    io.out.write(named ? commandHelp(named) : mainHelp(COMMANDS));
+    io.out.write(named ? commandHelp(await named.load()) : mainHelp(COMMANDS));
     return EXIT.ok;
   }
   if (first === undefined) {
     io.err.write(mainHelp(COMMANDS));
     return EXIT.input;
   }
-  const command = COMMANDS.find((c) => c.name === first);
-  if (command === undefined) {
+  const entry = COMMANDS.find((c) => c.name === first);
+  if (entry === undefined) {
     const hint = first.startsWith('-') ? 'options come after a command' : `unknown command '${first}'`;
     return report(io, usageError(`${hint}; commands: ${COMMANDS.map((c) => c.name).join(', ')} (see libos-patch --help)`), debug);
   }
 
+  let command;
+  try {
+    command = await entry.load();
+  } catch (e) {
+    return report(io, toCliError(e), debug);
+  }
   const paint = usePaint(io.out, io.env);
   const progress = createProgress(io.err as NodeJS.WriteStream, true);
   try {

@@ -27,7 +27,7 @@ export function commandHelp(command: Command): string {
 }
 
 /** `libos-patch --help`. */
-export function mainHelp(commands: readonly Command[]): string {
+export function mainHelp(commands: readonly { name: string; summary: string }[]): string {
   const width = Math.max(...commands.map((c) => c.name.length));
   return [
     'Usage: libos-patch <command> [options]',

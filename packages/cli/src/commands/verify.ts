@@ -2,7 +2,7 @@ import { flag } from '../args.js';
 import { verifyElf } from '@libos/elfkit';
 import type { Command } from '../command.js';
 import { EXIT } from '../errors.js';
-import { readInput } from '../io.js';
+import { loadElf } from '../load.js';
 import { toCliError } from '../map-error.js';
 import { formatTable, hex, toJson } from '../report.js';
 
@@ -22,7 +22,8 @@ export const verifyCommand: Command = {
   operands: { min: 1, max: 1, names: '<file>' },
   async run(ctx) {
     const file = ctx.args.positionals[0] ?? '';
-    const input = readInput(file);
+    // A rewritten file is still an ELF file: say so first, rather than "no plan" on any file at all.
+    const input = loadElf(file);
     let report;
     try {
       report = verifyElf(input.bytes);
