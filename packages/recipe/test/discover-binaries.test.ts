@@ -49,9 +49,13 @@ test('relocatable objects: instruction rules say why they find nothing', async (
   assert.is(r.diagnostics[0]?.code, 'DISCOVER_RELOCATABLE');
 });
 
+async function objdumpSyscalls(path: string): Promise<bigint[]> {
+  const { stdout } = await run('objdump', ['-d', '--no-show-raw-insn', path], { maxBuffer: 512 * 1024 * 1024 });
+  return [...stdout.matchAll(/^\s*([0-9a-f]+):\s+syscall\s*$/gm)].map((m) => BigInt(`0x${m[1]}`));
+}
+
 test(`libc.so.6: decoded syscall sites equal objdump -d's syscall instructions`, async () => {
-  const { stdout } = await run('objdump', ['-d', '--no-show-raw-insn', LIBC], { maxBuffer: 512 * 1024 * 1024 });
-  const objdumpVas = [...stdout.matchAll(/^\s*([0-9a-f]+):\s+syscall\s*$/gm)].map((m) => BigInt(`0x${m[1]}`));
+  const objdumpVas = await objdumpSyscalls(LIBC);
   const elf = readElf(readFileSync(LIBC));
   const r = findSites(elf, [{ instruction: 'syscall' }]);
   console.log(`  libc.so.6: objdump ${objdumpVas.length} syscalls; findSites ${r.sites.length} sites, stats ${JSON.stringify(r.stats)}`);
@@ -63,6 +67,16 @@ test(`libc.so.6: decoded syscall sites equal objdump -d's syscall instructions`,
   assert.ok(known > r.sites.length / 2, `${known} of ${r.sites.length} numbers known`);
   // Each decoded function once, and only those that hold a candidate.
   assert.ok(r.stats.functionsDecoded <= r.stats.candidates);
+});
+
+test('ld.so and a static glibc program (symbols, not FDEs): the same agreement with objdump', async () => {
+  const fixtures = await buildFixtures();
+  for (const path of ['/lib64/ld-linux-x86-64.so.2', fixtures.static]) {
+    const objdumpVas = await objdumpSyscalls(path);
+    const r = findSites(readElf(readFileSync(path)), [{ instruction: 'syscall' }]);
+    assert.ok(objdumpVas.length > 10, path);
+    assert.equal(r.sites.map((s) => s.va), objdumpVas, path);
+  }
 });
 
 test('node: 0f 05 byte pairs in .text, none of them a syscall', () => {
