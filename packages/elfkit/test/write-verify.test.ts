@@ -133,4 +133,36 @@ test('a damaged plan header is ELF_BAD_PLAN at the plan section offset', () => {
   assert.equal(code(() => readLibosPlan(damaged)), { code: 'ELF_BAD_PLAN', offset: plan.offset });
 });
 
+test('damaged files give a report or an ElfError, never another exception (seeded random damage)', () => {
+  const { out } = rewritten('shared');
+  const plan = readElf(out).section('.libos.plan')!;
+  let seed = 12345;
+  const random = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  // Half the damage lands in the plan record and the section headers, where parsing happens.
+  const hot = [plan.offset, out.length - plan.offset];
+  for (let i = 0; i < 300; i++) {
+    const damaged = Uint8Array.from(out.subarray(0, i % 10 === 0 ? random(out.length) : out.length));
+    for (let k = 0; k < 1 + random(4); k++) {
+      const at = i % 2 === 0 ? hot[0]! + random(hot[1]!) : random(damaged.length || 1);
+      if (at < damaged.length) damaged[at] = random(256);
+    }
+    for (const f of [() => verifyElf(damaged), () => revertElf(damaged), () => readLibosPlan(damaged)]) {
+      try {
+        f();
+      } catch (e) {
+        assert.instance(e, ElfError, `damage round ${i}: ${String(e)}`);
+      }
+    }
+  }
+});
+
+test('a file cut inside the original range has lost its plan: ELF_NO_PLAN, even forced', () => {
+  const { input, out } = rewritten('pie');
+  const cut = out.subarray(0, input.length - 1);
+  assert.is(code(() => revertElf(cut, { force: true })).code, 'ELF_NO_PLAN');
+});
+
 test.run();

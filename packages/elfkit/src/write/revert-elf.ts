@@ -20,6 +20,9 @@ export interface RevertOptions {
  */
 export function revertElf(bytes: Uint8Array, options: RevertOptions = {}): Uint8Array {
   const plan = requirePlan(bytes);
+  if (bytes.length < plan.originalLength) {
+    throw writeError('ELF_MODIFIED', bytes.length, `the file was cut to ${bytes.length} bytes, inside the original's ${plan.originalLength}`);
+  }
   if (options.force !== true) {
     const { changed } = compareDigests(bytes, plan);
     const first = changed[0];
