@@ -115,8 +115,15 @@ function decodeInput(input: RelocationInput): Decoded[] {
     const encoder = new Encoder(64);
     try {
       for (const instr of input as readonly IcedInstruction[]) {
-        encoder.encode(instr, instr.ip);
-        const bytes = encoder.takeBuffer();
+        let bytes: Uint8Array;
+        try {
+          encoder.encode(instr, instr.ip);
+          bytes = encoder.takeBuffer();
+        } catch {
+          // iced refuses to encode it (an invalid or hand-built Instruction): reported as refused.
+          out.push({ va: instr.ip, bytes: new Uint8Array(0), instr: undefined, dispOffset: 0 });
+          continue;
+        }
         out.push(decodeOne(bytes, instr.ip));
       }
     } finally {

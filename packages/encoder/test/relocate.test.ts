@@ -163,6 +163,11 @@ test('targets inside an instruction, invalid bytes and unexpanded loops are refu
   const seen = decodeAll(self.bytes, ORIGIN + GiB);
   assert.is(seen[2]?.target, ORIGIN + GiB);
 
+  const invalidInstr = new iced.Instruction();
+  const refusedInstr = relocateInstructions([invalidInstr], ORIGIN + GiB);
+  assert.is(refusedInstr.instructions[0]?.status === 'refused' && refusedInstr.instructions[0].reason, 'invalid-instruction');
+  invalidInstr.free();
+
   const xbegin = relocateInstructions({ bytes: Uint8Array.of(0xc7, 0xf8, 0, 0, 0, 0), va: ORIGIN }, ORIGIN + GiB);
   assert.is(xbegin.instructions[0]?.status === 'refused' && xbegin.instructions[0].reason, 'unsupported-branch');
 });
