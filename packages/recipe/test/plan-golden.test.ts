@@ -49,7 +49,7 @@ for (const { name } of listBuiltinRecipes()) {
       }
       assert.ok(existsSync(file), `${file} is missing: run the test with UPDATE_GOLDEN=1 and commit it`);
       const expected = readFileSync(file, 'utf8');
-      if (text !== expected) assert.unreachable(`${name} (${kind}) differs from ${file}; ${firstDifference(text, expected)}`);
+      if (text !== expected) assert.unreachable(`${name} (${kind}) differs from ${file} (if the engine's output changed on purpose, regenerate with UPDATE_GOLDEN=1 and review the diff); ${firstDifference(text, expected)}`);
       // Every site of the golden input is patched or refused with a reason.
       assert.is(plan.patches.length + plan.refused.length, plan.stats.sites);
       for (const r of plan.refused) assert.ok(r.reason.length > 0);
