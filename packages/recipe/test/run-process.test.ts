@@ -2,7 +2,8 @@
  * Issue 5: the calls that must not go through a stack-keeping stub, made through annotated sites
  * (glibc's own fork, vfork and clone are not annotated): a raw vfork whose child makes execve of
  * /bin/true, a raw clone of a thread on its own stack (CLONE_VM|FS|FILES|SIGHAND|THREAD|SYSVSEM), a
- * raw fork and a fork-like clone(SIGCHLD), and a signal handler whose SA_RESTORER restorer makes
+ * raw fork and a fork-like clone(SIGCHLD), vfork and the thread clone again from sites whose number
+ * only a run-time check can know, and a signal handler whose SA_RESTORER restorer makes
  * rt_sigreturn through a site (fixtures/runtime/process.c, process-asm.S). Each runs as the original
  * does under every recipe that patches the sites; with `trace`, each call is seen, in each process
  * that returns from it.
@@ -37,6 +38,18 @@ const MODES: Mode[] = [
     seen: [{ name: 'clone', results: (r) => r === '0' }, { name: 'clone', results: (r) => Number(r) > 0 }],
   },
   {
+    arg: 'vfork-dynamic',
+    stdout: 'process: vfork+execve /bin/true exited 0\n',
+    trace: { execve: 1, exit_group: 1, vfork: 2, wait4: 1, write: 1 },
+    seen: [{ name: 'vfork', results: (r) => r === '0' }, { name: 'vfork', results: (r) => Number(r) > 0 }],
+  },
+  {
+    arg: 'thread-dynamic',
+    stdout: 'process: clone thread on its own stack wrote 42 and exited\n',
+    trace: { clone: 2, exit: 1, exit_group: 1, gettid: 2, write: 1 },
+    seen: [{ name: 'clone', results: (r) => r === '0' }, { name: 'clone', results: (r) => Number(r) > 0 }],
+  },
+  {
     arg: 'fork',
     stdout: 'process: fork child exited 7\n',
     trace: { exit_group: 2, fork: 2, wait4: 1, write: 1 },
@@ -57,6 +70,11 @@ const MODES: Mode[] = [
   },
 ];
 
+// Expected to pass everywhere. Known red (reported): where the sites trap (trap-only, and
+// glibc-rfc-abs64's fallback in the PIE), vfork and the thread clone, made natively after the
+// handler, get no trace line; and the trap handler runs with its own signal blocked, so the
+// SIGUSR1 delivered during the emulated tgkill runs the program's handler with SIGILL blocked and its
+// restorer's trapping rt_sigreturn site kills the process (SIGILL).
 const BINARIES = ['process', 'processNonPie'] as const;
 // Every built-in recipe that patches these sites (abs64 falls back to its trap in the PIE).
 const RECIPES = ['glibc-rfc', 'glibc-rfc-seed-stub', 'glibc-rfc-relaxed', 'glibc-rfc-abs64', 'gramine-style', 'occlum-style', 'nop-padded', 'unannotated', 'trap-only'];
@@ -88,7 +106,7 @@ for (const bin of BINARIES) {
       test(`${bin} x ${recipe}: ${m.arg} runs as the original and, with trace, is seen`, async () => {
         for (const entry of ENTRIES) {
           const rw = await rewritten(bin, recipe, entry);
-          assert.ok(rw.plan.patches.length >= 19, `${entry.kind}: the 19 annotated sites are patched (${rw.plan.patches.length}; refused: ${rw.plan.refused.map((x) => x.reason).join('; ')})`);
+          assert.ok(rw.plan.patches.length >= 24, `${entry.kind}: the 24 annotated sites are patched (${rw.plan.patches.length}; refused: ${rw.plan.refused.map((x) => x.reason).join('; ')})`);
           const r = runProgram(rw.path, [m.arg]);
           assert.is(r.signal, null, `${entry.kind}: killed by ${r.signal}; stderr ${r.stderr.slice(0, 600)}`);
           assert.is(r.stdout, m.stdout, `${entry.kind} stdout`);
