@@ -33,6 +33,7 @@ test(`random programs (seed ${SEED}): ${BLOCKS * PER_BLOCK} instructions match G
   const mismatches: string[] = [];
   let instructions = 0;
   let relaxedNear = 0;
+  let aligns = 0;
   const methods = new Set<string>();
   blocks.forEach((block, bi) => {
     const expected = snippets[bi];
@@ -45,7 +46,11 @@ test(`random programs (seed ${SEED}): ${BLOCKS * PER_BLOCK} instructions match G
     emitted.forEach((item, i) => {
       const start = r.instructionOffsets[i] as number;
       const end = r.instructionOffsets[i + 1] as number;
-      if (item.method === 'bytes') return;
+      if (item.method === 'bytes' || item.method === 'align') {
+        if (item.method === 'align') aligns++;
+        if (hex(r.bytes.subarray(start, end)) !== hex(expected.bytes.subarray(start, end))) mismatches.push(`${block.name}#${i} ${item.text}: padding differs`);
+        return;
+      }
       instructions++;
       methods.add(item.method);
       const ours = r.bytes.subarray(start, end);
@@ -64,6 +69,7 @@ test(`random programs (seed ${SEED}): ${BLOCKS * PER_BLOCK} instructions match G
   assert.ok(rejected < instructions / 10, `too many rejected draws: ${rejected}`);
   assert.ok(relaxedNear > 20, `branches relaxed to rel32: ${relaxedNear}`);
   assert.ok(methods.size > 100, `distinct methods drawn: ${methods.size}`);
+  assert.ok(aligns > 20, `alignment directives drawn: ${aligns}`);
 });
 
 test.run();

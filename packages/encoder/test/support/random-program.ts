@@ -196,6 +196,11 @@ export class ProgramGenerator {
         items.push({ method, operands, text: instructionText(name, method, operands) });
         break;
       }
+      // Alignment padding moves what follows as branches grow: relaxation must agree with as.
+      if (this.chance(0.02)) {
+        const log2 = 2 + this.int(4);
+        items.push({ method: 'align', operands: [1 << log2], text: `.p2align ${log2}` });
+      }
       // Long gaps make some branches need rel32.
       if (this.chance(0.03)) {
         const fill = 60 + this.int(80);
@@ -228,6 +233,7 @@ export function buildBlock(a: Assembler, block: GenBlock): { labels: Label[]; em
   for (const item of block.items) {
     if (item.method === 'bind') { a.bind(labels[(item.operands[0] as LabelRef).label] as Label); continue; }
     if (item.method === 'bytes') { a.bytes(new Uint8Array(item.operands[0] as number).fill(0xcc)); emitted.push(item); continue; }
+    if (item.method === 'align') { a.align(item.operands[0] as number); emitted.push(item); continue; }
     const args = resolveOperands(item.operands, labels);
     const method = (a as unknown as Record<string, (...xs: unknown[]) => unknown>)[item.method];
     if (typeof method !== 'function') throw new Error(`no method ${item.method}`);
