@@ -49,14 +49,28 @@ for (const name of ['nonPie', 'pie', 'static', 'staticPie'] as const) {
   });
 }
 
-/** A minimal .debug_frame: one CIE (CFA = rsp + 8, return address at CFA - 8) and one FDE. */
-function debugFrame(start: bigint, length: number): Uint8Array {
-  const cie = [
+/**
+ * A minimal .debug_frame: a CIE (CFA = rsp + 8, return address at CFA - 8) and one FDE for
+ * [start, start + length) that sets the CFA to rsp + `cfa` and the saved registers to CFA - n.
+ */
+function debugFrame(start: bigint, length: number, cfa: number, saved: [number, number][]): Uint8Array {
+  const pad = (b: number[]): number[] => [...b, ...new Array((8 - ((b.length + 4) % 8)) % 8).fill(0)];
+  const cie = pad([
     ...u32(0xffffffff), 1, 0, 1, 0x78, 16, // id, version 1, "", code align 1, data align -8, RA r16
-    0x0c, 7, 8, 0x90, 1, 0, 0, 0, // def_cfa rsp+8; offset r16 at cfa-8; nops to 8-byte size
-  ];
-  const fde = [...u32(0), ...u64(start), ...u64(BigInt(length)), 0, 0, 0, 0];
+    0x0c, 7, 8, 0x90, 1, // def_cfa rsp+8; offset r16 at cfa-8
+  ]);
+  const instructions = [0x0e, ...uleb(cfa), ...saved.filter(([r]) => r !== 16).flatMap(([r, n]) => [0x80 | r, ...uleb(n / 8)])];
+  const fde = pad([...u32(0), ...u64(start), ...u64(BigInt(length)), ...instructions]);
   return Uint8Array.from([...u32(cie.length), ...cie, ...u32(fde.length), ...fde]);
+}
+function uleb(v: number): number[] {
+  const out: number[] = [];
+  do {
+    const b = v & 0x7f;
+    v >>>= 7;
+    out.push(v !== 0 ? b | 0x80 : b);
+  } while (v !== 0);
+  return out;
 }
 function u32(v: number): number[] {
   return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
@@ -65,11 +79,53 @@ function u64(v: bigint): number[] {
   return [...u32(Number(v & 0xffffffffn)), ...u32(Number(v >> 32n))];
 }
 
-test('debugFrame goes into a non-alloc .debug_frame that readelf decodes with the trampolines\' range', async () => {
+/** DWARF register numbers of x86-64 (psABI), by the names readelf prints. */
+const DWARF_REGS: Record<string, number> = {
+  rax: 0, rdx: 1, rcx: 2, rbx: 3, rsi: 4, rdi: 5, rbp: 6, rsp: 7,
+  r8: 8, r9: 9, r10: 10, r11: 11, r12: 12, r13: 13, r14: 14, r15: 15, ra: 16,
+};
+
+/**
+ * The CFA offset (from rsp) and saved-register offsets in effect at `va`, from
+ * `readelf --debug-dump=frames-interp` of the original: what a trampoline entered by a jmp from
+ * that site must describe, since the stack is exactly as it was at the site.
+ */
+async function rowAt(path: string, va: bigint): Promise<{ cfa: number; saved: [number, number][] }> {
+  const text = (await run('readelf', ['--debug-dump=frames-interp', '-W', path])).stdout;
+  for (const block of text.split('\n\n')) {
+    const fde = /FDE cie=\S+ pc=([0-9a-f]+)\.\.([0-9a-f]+)/.exec(block);
+    if (fde === null || va < BigInt(`0x${fde[1]}`) || va >= BigInt(`0x${fde[2]}`)) continue;
+    const lines = block.split('\n');
+    const header = lines.find((l) => l.trim().startsWith('LOC'))!.trim().split(/\s+/);
+    let row: string[] | undefined;
+    for (const l of lines) {
+      const cells = l.trim().split(/\s+/);
+      if (/^[0-9a-f]{16}$/.test(cells[0]!) && BigInt(`0x${cells[0]}`) <= va) row = cells;
+    }
+    const cfa = /^rsp\+(\d+)$/.exec(row![1]!);
+    if (cfa === null) throw new Error(`CFA at 0x${va.toString(16)} is not rsp-based: ${row![1]}`);
+    const saved: [number, number][] = [];
+    header.slice(2).forEach((reg, i) => {
+      const m = /^c-(\d+)$/.exec(row![i + 2] ?? '');
+      if (m !== null) saved.push([DWARF_REGS[reg]!, Number(m[1])]);
+    });
+    return { cfa: Number(cfa[1]), saved };
+  }
+  throw new Error(`no FDE covers 0x${va.toString(16)}`);
+}
+
+test('debugFrame goes into a non-alloc .debug_frame; readelf decodes it and gdb unwinds through a trampoline', async () => {
   const { elf } = load(fx.pie);
   const j = jumpEdit(elf);
-  const length = j.edit.segments[0]!.bytes.length;
-  const frame = debugFrame(j.text.va, length);
+  // A site inlined in main, where rsp is far from the return address: without CFI, gdb cannot
+  // find main's caller from inside the trampoline.
+  const main = elf.symbols.find((s) => s.name === 'main')!;
+  const k = j.sites.findIndex((va) => va >= main.value && va < main.value + BigInt(main.size));
+  assert.ok(k >= 0, 'main holds a site');
+  const row = await rowAt(fx.pie, j.sites[k]!);
+  assert.ok(row.cfa > 8, 'main has a frame at the site');
+  const start = j.text.va + BigInt(k * 16);
+  const frame = debugFrame(start, 16, row.cfa, row.saved);
   const bytes = writeElf(elf, { ...j.edit, debugFrame: frame });
   const re = readElf(bytes);
   const section = re.section('.debug_frame')!;
@@ -79,7 +135,15 @@ test('debugFrame goes into a non-alloc .debug_frame that readelf decodes with th
   const frames = await run('readelf', ['--debug-dump=frames', '-W', out]);
   assert.is(frames.stderr, '');
   const hex = (v: bigint): string => v.toString(16).padStart(16, '0');
-  assert.ok(frames.stdout.includes(`pc=${hex(j.text.va)}..${hex(j.text.va + BigInt(length))}`), frames.stdout);
+  assert.ok(frames.stdout.includes(`pc=${hex(start)}..${hex(start + 16n)}`), frames.stdout);
+  const bt = async (path: string): Promise<string> =>
+    (await run('gdb', ['-nx', '-batch', '-ex', `break ${j.names[k]}`, '-ex', 'run', '-ex', 'bt', path])).stdout;
+  // With the CFI, frame #1 is main's caller in libc; without it (same edit), it is not.
+  const caller = /#1 +0x[0-9a-f]+ in (\S+)/;
+  const withCfi = caller.exec(await bt(out))?.[1];
+  assert.ok(withCfi !== undefined && withCfi.includes('libc_start'), `with CFI: ${withCfi}`);
+  const plain = writeExecutable(dir, 'pie.noframe', writeElf(elf, j.edit));
+  assert.is.not(caller.exec(await bt(plain))?.[1], withCfi);
   const after = await run(out, []);
   assert.is(after.status, 42);
 });
