@@ -6,3 +6,4 @@ export type {
   Segment, SyscallAnnotation,
 } from './model/types.js';
 export * from './write/index.js';
+export { cfiRowAt, type CfiRow, type CfiRule } from './read/read-cfi.js';

@@ -14,13 +14,16 @@ import {
   qword, byte, dword, mem, rip,
 } from '@libos/encoder';
 import { X86_64_SYSCALLS } from '../syscalls/x86-64.js';
+import { callRow, rbpRow, type FrameInfo } from './debug-frame.js';
 
 /** Emits `syscall; ret`: the kernel does the work, the program sees no difference. */
-export function emitPassthroughHook(a: Assembler, name: string): Label {
+export function emitPassthroughHook(a: Assembler, name: string, frames?: FrameInfo): Label {
   const start = a.label(name);
   a.bind(start);
+  frames?.begin(a, callRow());
   a.syscall();
   a.ret();
+  frames?.end(a);
   return start;
 }
 
@@ -44,7 +47,9 @@ export interface TraceRoutines {
  * as is) or `?` for calls that do not return. The line is built on the stack and written with one
  * raw write(2), so lines from threads do not interleave.
  */
-export function emitTraceRoutines(a: Assembler): TraceRoutines {
+export function emitTraceRoutines(a: Assembler, frames?: FrameInfo): TraceRoutines {
+  // Unwind rows: `d` bytes pushed since the call that entered the routine.
+  const at = (d: number) => frames?.set(a, callRow(8 + d));
   const hook = a.label('libos_trace_hook');
   const note = a.label('libos_trace_note');
   const format = a.label('libos_trace_format');
@@ -65,8 +70,11 @@ export function emitTraceRoutines(a: Assembler): TraceRoutines {
 
   // hook: rax = nr, args in rdi rsi rdx r10 r8 r9.
   a.bind(hook);
+  frames?.begin(a, callRow());
   a.push(rbx);
+  at(8);
   a.push(r12);
+  at(16);
   a.mov(rbx, rax); // number
   for (const nr of NORETURN_SYSCALLS) {
     a.cmp(eax, nr);
@@ -78,22 +86,31 @@ export function emitTraceRoutines(a: Assembler): TraceRoutines {
     a.mov(rax, rbx);
     a.syscall();
     a.pop(r12);
+    at(8);
     a.pop(rbx);
+    at(0);
     a.ret();
     a.bind(next);
+    at(16);
   }
   a.syscall();
   a.mov(r12, rax);
   a.call(format);
   a.mov(rax, r12);
   a.pop(r12);
+  at(8);
   a.pop(rbx);
+  at(0);
   a.ret();
+  frames?.end(a);
 
   // note: r11 = nr, rax = result; keeps every register but rcx, r11 and flags.
   a.bind(note);
+  frames?.begin(a, callRow());
   a.push(rbx);
+  at(8);
   a.push(r12);
+  at(16);
   a.mov(rbx, r11);
   a.mov(r12, rax);
   for (const nr of NORETURN_SYSCALLS) {
@@ -104,22 +121,35 @@ export function emitTraceRoutines(a: Assembler): TraceRoutines {
     a.bind(next);
   }
   a.push(rax);
+  at(24);
   a.call(format);
   a.pop(rax);
+  at(16);
   a.pop(r12);
+  at(8);
   a.pop(rbx);
+  at(0);
   a.ret();
+  frames?.end(a);
 
   // format: rbx = nr, r12 = result or the marker, rdi rsi rdx = first arguments.
   // Keeps every register but rcx, r11, flags; builds the line in a 256-byte stack buffer.
   a.bind(format);
+  frames?.begin(a, callRow());
   a.push(rax);
+  at(8);
   a.push(rdx);
+  at(16);
   a.push(rsi);
+  at(24);
   a.push(rdi);
+  at(32);
   a.push(r13);
+  at(40);
   a.push(r8);
+  at(48);
   a.lea(rsp, qword(rsp, -256));
+  at(304);
   a.mov(r13, rdi); // a1 (rdi becomes the cursor)
   a.mov(r8, rsi); // a2; rdx keeps a3
   a.mov(rdi, rsp);
@@ -182,19 +212,23 @@ export function emitTraceRoutines(a: Assembler): TraceRoutines {
   a.mov(eax, 1);
   a.syscall();
   a.lea(rsp, qword(rsp, 256));
+  at(48);
   a.pop(r8);
   a.pop(r13);
   a.pop(rdi);
   a.pop(rsi);
   a.pop(rdx);
   a.pop(rax);
+  at(0);
   a.ret();
+  frames?.end(a);
 
   // putStr: copy the NUL-terminated string at rsi to rdi; advances rdi; clobbers rsi, cl.
   {
     const loop = a.label();
     const done = a.label();
     a.bind(putStr);
+    frames?.begin(a, callRow());
     a.bind(loop);
     a.mov(cl, byte(rsi, 0));
     a.test(cl, cl);
@@ -205,6 +239,7 @@ export function emitTraceRoutines(a: Assembler): TraceRoutines {
     a.jmp(loop);
     a.bind(done);
     a.ret();
+    frames?.end(a);
   }
 
   // putHex: rax as 0x + lowercase hex without leading zeros; clobbers rax, rcx, rsi, r11.
@@ -212,6 +247,7 @@ export function emitTraceRoutines(a: Assembler): TraceRoutines {
     const skip = a.label();
     const emit = a.label();
     a.bind(putHex);
+    frames?.begin(a, callRow());
     a.mov(byte(rdi, 0), 0x30);
     a.mov(byte(rdi, 1), 0x78);
     a.lea(rdi, mem(rdi, 2));
@@ -237,6 +273,7 @@ export function emitTraceRoutines(a: Assembler): TraceRoutines {
     a.sub(ecx, 4);
     a.jns(emit);
     a.ret();
+    frames?.end(a);
   }
 
   // putDec: rax as signed decimal, by subtracting powers of ten (no division needed);
@@ -249,7 +286,9 @@ export function emitTraceRoutines(a: Assembler): TraceRoutines {
     const emitDigit = a.label();
     const nextPower = a.label();
     a.bind(putDec);
+    frames?.begin(a, callRow());
     a.push(rdx);
+    at(8);
     a.test(rax, rax);
     a.jns(positive);
     a.mov(byte(rdi, 0), 0x2d);
@@ -283,7 +322,9 @@ export function emitTraceRoutines(a: Assembler): TraceRoutines {
     a.cmp(ecx, 20);
     a.jb(power);
     a.pop(rdx);
+    at(0);
     a.ret();
+    frames?.end(a);
   }
 
   // Read-only data, kept with the code: strings, the name table, digits, powers of ten.
@@ -343,11 +384,14 @@ function buildNameTable(maxNr: number): { blob: Uint8Array; offsets: Uint32Array
  * ABI does not (rdi, rsi, rdx, r8, r9, r10), aligns the stack to 16 bytes and calls
  * `long libos_handler(long nr, long a1, long a2, long a3, long a4, long a5, long a6)`.
  */
-export function emitCHandlerBridge(a: Assembler, name: string, handler: Target, saveVectors = false): Label {
+export function emitCHandlerBridge(a: Assembler, name: string, handler: Target, saveVectors = false, frames?: FrameInfo): Label {
   const start = a.label(name);
   a.bind(start);
+  frames?.begin(a, callRow());
   a.push(rbp);
+  frames?.set(a, { ...callRow(16), registers: rbpRow().registers });
   a.mov(rbp, rsp);
+  frames?.set(a, rbpRow());
   if (saveVectors) a.lea(rsp, qword(rsp, -512));
   a.and(rsp, -16);
   if (saveVectors) a.fxsave64(mem(rsp, 0));
@@ -376,6 +420,8 @@ export function emitCHandlerBridge(a: Assembler, name: string, handler: Target, 
   if (saveVectors) a.fxrstor64(mem(rsp, 0));
   a.mov(rsp, rbp);
   a.pop(rbp);
+  frames?.set(a, callRow());
   a.ret();
+  frames?.end(a);
   return start;
 }

@@ -6,6 +6,7 @@
  */
 import { Assembler, type Label, type Target, rax, rcx, r11, rsp, al, qword } from '@libos/encoder';
 import type { FlagsPolicy, RcxR11Policy, RedZonePolicy, StubKind } from '../model.js';
+import { stubRow, type FrameInfo } from './debug-frame.js';
 
 /** What a stub keeps; one stub is emitted per distinct shape a plan uses. */
 export interface StubShape {
@@ -25,74 +26,128 @@ export function stubName(shape: StubShape): string {
 }
 
 /** Emits one shared stub that calls `hook`; returns its label. */
-export function emitStub(a: Assembler, shape: StubShape, hook: Target): Label {
+export function emitStub(a: Assembler, shape: StubShape, hook: Target, frames?: FrameInfo): Label {
   const start = a.label(stubName(shape));
   a.bind(start);
+  // Unwind rows: `below` is how far rsp is under the site's rsp; `ra` where rcx was saved.
+  let below = 0;
+  let ra: number | undefined;
+  frames?.begin(a, stubRow(0));
+  const moved = (delta: number) => {
+    below += delta;
+    frames?.set(a, stubRow(below, ra));
+  };
+  const savedRcx = () => {
+    ra = below;
+    frames?.set(a, stubRow(below, ra));
+  };
+  const restoredRcx = () => {
+    ra = undefined;
+    frames?.set(a, stubRow(below, ra));
+  };
   if (shape.kind === 'seed') {
-    emitSeedStub(a, hook);
+    emitSeedStub(a, hook, moved, savedRcx, restoredRcx);
+    frames?.end(a);
     return start;
   }
   const rz = shape.redZone === 'preserve';
-  if (rz) a.lea(rsp, qword(rsp, -128)); // lea, not sub: the flags are not saved yet
+  if (rz) {
+    a.lea(rsp, qword(rsp, -128)); // lea, not sub: the flags are not saved yet
+    moved(128);
+  }
   switch (shape.flags) {
     case 'preserve':
       // seto+lahf keep OF SF ZF AF PF CF in ax; add $0x7f,%al + sahf give them back. popfq
       // costs ~6.6 ns a call here; this pair costs almost nothing (stub-costs.md: 1.5 ns a call).
       a.push(rcx);
+      moved(8);
+      savedRcx();
       a.mov(r11, rax);
       a.seto(al);
       a.lahf();
       a.xchg(rax, r11); // register xchg is not locked
       a.push(r11);
+      moved(8);
       a.call(hook);
       a.pop(r11);
+      moved(-8);
       a.xchg(rax, r11);
       a.add(al, 0x7f);
       a.sahf();
       a.mov(rax, r11);
       if (shape.rcxR11 === 'syscall') {
         a.pushfq();
+        moved(8);
         a.pop(r11);
+        moved(-8);
       }
       a.pop(rcx);
+      moved(-8);
+      restoredRcx();
       break;
     case 'preserve-all':
       a.pushfq();
+      moved(8);
       a.push(rcx);
+      moved(8);
+      savedRcx();
       a.call(hook);
       a.pop(rcx);
+      moved(-8);
+      restoredRcx();
       if (shape.rcxR11 === 'syscall') a.mov(r11, qword(rsp, 0));
       a.popfq();
+      moved(-8);
       break;
     case 'clobber':
       a.push(rcx);
+      moved(8);
+      savedRcx();
       a.call(hook);
       if (shape.rcxR11 === 'syscall') {
         a.pushfq();
+        moved(8);
         a.pop(r11);
+        moved(-8);
       }
       a.pop(rcx);
+      moved(-8);
+      restoredRcx();
       break;
   }
-  if (rz) a.lea(rsp, qword(rsp, 128));
+  if (rz) {
+    a.lea(rsp, qword(rsp, 128));
+    moved(-128);
+  }
   a.jmp(rcx);
+  frames?.end(a);
   return start;
 }
 
 /** The seed's own `syscall_func`, instruction for instruction (its four locked xchg and popfq included). */
-function emitSeedStub(a: Assembler, hook: Target): void {
+function emitSeedStub(a: Assembler, hook: Target, moved: (d: number) => void, savedRcx: () => void, restoredRcx: () => void): void {
   a.xchg(qword(rsp, -8), r11);
   a.pushfq();
+  moved(8);
   a.xchg(qword(rsp, 0), r11);
   a.sub(rsp, 120);
+  moved(120);
   a.push(r11);
+  moved(8);
   a.push(rcx);
+  moved(8);
+  savedRcx();
   a.call(hook);
   a.pop(rcx);
+  moved(-8);
+  restoredRcx();
   a.pop(r11);
+  moved(-8);
   a.add(rsp, 120);
+  moved(-120);
   a.xchg(qword(rsp, 0), r11);
   a.popfq();
+  moved(-8);
   a.xchg(qword(rsp, -8), r11);
   a.jmp(rcx);
 }
@@ -102,17 +157,25 @@ function emitSeedStub(a: Assembler, hook: Target): void {
  * (or the number, before a call that does not return). Saves everything with pushfq/popfq: it
  * only runs for the rare native calls.
  */
-export function emitNoteStub(a: Assembler, note: Target): Label {
+export function emitNoteStub(a: Assembler, note: Target, frames?: FrameInfo): Label {
   const start = a.label('libos_note_stub');
   a.bind(start);
+  frames?.begin(a, stubRow(0));
   a.lea(rsp, qword(rsp, -128));
+  frames?.set(a, stubRow(128));
   a.pushfq();
+  frames?.set(a, stubRow(136));
   a.push(rcx);
+  frames?.set(a, stubRow(144, 144));
   a.call(note);
   a.pop(rcx);
+  frames?.set(a, stubRow(136));
   a.mov(r11, qword(rsp, 0));
   a.popfq();
+  frames?.set(a, stubRow(128));
   a.lea(rsp, qword(rsp, 128));
+  frames?.set(a, stubRow(0));
   a.jmp(rcx);
+  frames?.end(a);
   return start;
 }

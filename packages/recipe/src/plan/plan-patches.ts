@@ -8,6 +8,8 @@ import { planLayout, type ElfFile } from '@libos/elfkit';
 import { Assembler, type Label, type Target, fs, gs, qword, rip, rcx } from '@libos/encoder';
 import { emitTrapRuntime, type TrapSite } from '../compile/trap-runtime.js';
 import { DisplacementFinder, emitMoved } from '../compile/displace.js';
+import { FrameInfo, fromCfiRow, type FrameRow } from '../compile/debug-frame.js';
+import { cfiRowAt } from '@libos/elfkit';
 import type { Entry, Recipe, Site } from '../model.js';
 import { emitCHandlerBridge, emitPassthroughHook, emitTraceRoutines } from '../compile/hooks.js';
 import { emitNoteStub, emitStub, stubName, type StubShape } from '../compile/stubs.js';
@@ -65,7 +67,7 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
     const placement = planLayout(elf, requests);
     const textVa = placement[0]!.va;
     const dataVa = placement[1]?.va ?? 0n;
-    const built = buildCode(decisions, entry, entryTargets, textVa, handler?.link(textVa, dataVa), saveVectors, recipe.trampoline.trapInstruction, elf.header.entry);
+    const built = buildCode(decisions, entry, entryTargets, textVa, handler?.link(textVa, dataVa), saveVectors, recipe.trampoline.trapInstruction, elf.header.entry, elf);
     const need = { text: built.text.length, data: handler?.dataMemSize ?? 0 };
     if (need.text <= sizes.text && need.data <= sizes.data) {
       const plan = assemblePlan(elf, recipe, entry, decisions, built, textVa, dataVa);
@@ -93,6 +95,15 @@ function resolveOverlaps(decisions: SiteDecision[]): SiteDecision[] {
     claimedBy = d.site.va;
     return d;
   });
+}
+
+/** The unwind row at an address, or undefined where the file's call-frame information is missing or unreadable. */
+function safeCfiRow(elf: ElfFile, va: bigint): ReturnType<typeof cfiRowAt> {
+  try {
+    return cfiRowAt(elf, va);
+  } catch {
+    return undefined;
+  }
 }
 
 function trapAvailability(kind: ElfFile['kind'], entry: Entry): string | true {
@@ -135,6 +146,7 @@ function findSymbolVa(elf: ElfFile, name: string): bigint {
 
 interface BuiltCode {
   entryPoint?: bigint;
+  debugFrame: Uint8Array;
   text: Uint8Array;
   data: Uint8Array;
   dataMemSize: number;
@@ -146,9 +158,10 @@ interface BuiltCode {
 function buildCode(
   decisions: SiteDecision[], entry: Entry, targets: EntryTargets, textVa: bigint,
   handler: ReturnType<ResolvedHandler['link']> | undefined, saveVectors: boolean,
-  trapInstruction: 'ud2' | 'int3', originalEntry: bigint,
+  trapInstruction: 'ud2' | 'int3', originalEntry: bigint, elf: ElfFile,
 ): BuiltCode {
   const a = new Assembler();
+  const frames = new FrameInfo();
   const named: { label: Label; name: string; type: 'func' | 'object' }[] = [];
   const mark = (label: Label, name: string, type: 'func' | 'object' = 'func') => named.push({ label, name, type });
   const symbols: PlanSymbol[] = [];
@@ -165,11 +178,11 @@ function buildCode(
   let note: Label | undefined;
   switch (entry.kind) {
     case 'passthrough':
-      hook = emitPassthroughHook(a, 'libos_entry_passthrough');
+      hook = emitPassthroughHook(a, 'libos_entry_passthrough', frames);
       mark(hook as Label, 'libos_entry_passthrough');
       break;
     case 'trace': {
-      const t = emitTraceRoutines(a);
+      const t = emitTraceRoutines(a, frames);
       hook = t.hook;
       note = t.note;
       mark(t.hook, 'libos_trace_hook');
@@ -177,7 +190,7 @@ function buildCode(
       break;
     }
     case 'handler':
-      hook = emitCHandlerBridge(a, 'libos_handler_bridge', handler!.entryVa, saveVectors);
+      hook = emitCHandlerBridge(a, 'libos_handler_bridge', handler!.entryVa, saveVectors, frames);
       mark(hook as Label, 'libos_handler_bridge');
       break;
     case 'symbol':
@@ -204,7 +217,7 @@ function buildCode(
     for (const d of patched) if (d.form !== 'trap') shapes.set(stubName(d.shape), d.shape);
     for (const name of [...shapes.keys()].sort()) {
       a.align(16);
-      const l = emitStub(a, shapes.get(name)!, hook);
+      const l = emitStub(a, shapes.get(name)!, hook, frames);
       stubs.set(name, l);
       mark(l, name);
     }
@@ -212,7 +225,7 @@ function buildCode(
   let noteStub: Label | undefined;
   if (needsNote && note !== undefined) {
     a.align(16);
-    noteStub = emitNoteStub(a, note);
+    noteStub = emitNoteStub(a, note, frames);
     mark(noteStub, 'libos_note_stub');
   }
 
@@ -234,10 +247,21 @@ function buildCode(
     const rcxSet = d.form === 'rel32' || d.form === 'abs64' || d.form === 'abs64-hop';
     const moved = d.displacement;
     const resumeInside = moved !== undefined ? a.label() : undefined;
+    // A trampoline runs on its function's stack: it unwinds with that function's rows.
+    const rowAt = (va: bigint): FrameRow | undefined => {
+      const row = safeCfiRow(elf, va);
+      return row === undefined ? undefined : fromCfiRow(row);
+    };
+    const siteRow = rowAt(d.site.va);
     const spec = {
       name: `libos_site_${d.site.va.toString(16)}`,
       resumeVa: resumeInside ?? d.resumeVa,
-      ...(moved !== undefined ? { prologue: (asm: Assembler) => { for (const m of moved.before) emitMoved(asm, m); } } : {}),
+      ...(moved !== undefined ? {
+        prologue: (asm: Assembler) => {
+          for (const m of moved.before) emitMoved(asm, m);
+          if (siteRow !== undefined) frames.set(asm, siteRow);
+        },
+      } : {}),
       rcxSet,
       routing: d.routing,
       emitIntercept: emitIntercept(d),
@@ -257,15 +281,20 @@ function buildCode(
       continue;
     }
     if (needsTrampoline(spec, targets.jump === undefined)) {
+      const entryRow = moved !== undefined ? rowAt(moved.windowStart) : siteRow;
+      if (entryRow !== undefined) frames.begin(a, entryRow);
       trampoline = emitTrampoline(a, spec);
       mark(trampoline, spec.name);
       target = trampoline;
       if (moved !== undefined && resumeInside !== undefined) {
         // The moved successors run after the call, then the original code goes on.
         a.bind(resumeInside);
+        const afterRow = rowAt(d.site.va + BigInt(d.site.length));
+        if (afterRow !== undefined) frames.set(a, afterRow);
         for (const m of moved.after) emitMoved(a, m);
         a.jmp(moved.windowEnd, { near: true });
       }
+      frames.end(a);
     } else {
       target = stubs.get(stubName(d.shape))!;
     }
@@ -287,6 +316,7 @@ function buildCode(
     mark(trapStart, 'libos_trap_start');
   }
 
+  frames.end(a);
   const encoded = a.encode({ va: textVa });
   const siteTargets = new Map<number, { target: bigint; trampolineVa?: bigint }>();
   for (const [index, l] of siteLabels) {
@@ -304,6 +334,7 @@ function buildCode(
   });
   return {
     ...(trapStart !== undefined ? { entryPoint: encoded.labelVa(trapStart) } : {}),
+    debugFrame: frames.build(encoded),
     text: encoded.bytes,
     data: handler?.data ?? new Uint8Array(0),
     dataMemSize: handler?.dataMemSize ?? 0,
@@ -374,6 +405,7 @@ function assemblePlan(
     symbols: built.symbols,
     relocations: [],
     ...(built.entryPoint !== undefined ? { entryPoint: built.entryPoint } : {}),
+    debugFrame: built.debugFrame,
     stats: {
       sites: decisions.length,
       patched: patches.length,

@@ -1,0 +1,179 @@
+/**
+ * Unwind information for the added code, written as a .debug_frame section, so that gdb shows the
+ * program's own frames in a backtrace taken inside a trampoline, a stub or a hook.
+ *
+ * Trampolines run on the stack of the function they stand in for, so they get that function's
+ * row at the site (elfkit's cfiRowAt). Stubs are entered by `jmp` with the resume address in rcx:
+ * their rows make the CFA the site's rsp and the return address the saved rcx, so the unwinder
+ * steps from a stub straight back into the program (or into the trampoline holding moved code).
+ */
+import type { CfiRow, CfiRule } from '@libos/elfkit';
+import type { Assembler, EncodeResult } from '@libos/encoder';
+
+export interface FrameRow {
+  cfa: { register: number; offset: number } | { expression: Uint8Array };
+  registers: Map<number, CfiRule>;
+}
+
+const RSP = 7;
+const RCX = 2;
+const RA = 16;
+const RBP = 6;
+
+/** A call frame: CFA = rsp + offset, return address saved at CFA - 8 (the CIE's default). */
+export function callRow(offset = 8): FrameRow {
+  return { cfa: { register: RSP, offset }, registers: new Map([[RA, { kind: 'offset', offset: -8 }]]) };
+}
+
+/** A frame whose CFA is rbp + 16 (after `push rbp; mov rbp, rsp`). */
+export function rbpRow(): FrameRow {
+  return { cfa: { register: RBP, offset: 16 }, registers: new Map<number, CfiRule>([[RA, { kind: 'offset', offset: -8 }], [RBP, { kind: 'offset', offset: -16 }]]) };
+}
+
+/**
+ * A stub's row: the CFA is the site's rsp, `below` bytes above the current rsp; the return
+ * address is in rcx, or saved `raBelow` bytes below the CFA.
+ */
+export function stubRow(below: number, raBelow?: number): FrameRow {
+  const registers = new Map<number, CfiRule>([[RA, raBelow === undefined ? { kind: 'register', register: RCX } : { kind: 'offset', offset: -raBelow }]]);
+  return { cfa: { register: RSP, offset: below }, registers };
+}
+
+export function fromCfiRow(row: CfiRow): FrameRow {
+  const registers = new Map(row.registers);
+  if (row.returnAddressRegister !== RA) {
+    const ra = registers.get(row.returnAddressRegister);
+    if (ra !== undefined) registers.set(RA, ra);
+  }
+  return { cfa: row.cfa, registers };
+}
+
+interface Region {
+  startIndex: number;
+  endIndex: number;
+  events: { index: number; row: FrameRow }[];
+}
+
+/** Collects rows by instruction index while code is emitted; builds .debug_frame after encoding. */
+export class FrameInfo {
+  private readonly regions: Region[] = [];
+  private open: Region | undefined;
+
+  begin(a: Assembler, row: FrameRow): void {
+    this.end(a);
+    this.open = { startIndex: a.instructionCount, endIndex: -1, events: [{ index: a.instructionCount, row }] };
+  }
+
+  /** The row that holds from the next instruction on. */
+  set(a: Assembler, row: FrameRow): void {
+    this.open?.events.push({ index: a.instructionCount, row });
+  }
+
+  end(a: Assembler): void {
+    if (this.open === undefined) return;
+    this.open.endIndex = a.instructionCount;
+    if (this.open.endIndex > this.open.startIndex) this.regions.push(this.open);
+    this.open = undefined;
+  }
+
+  build(encoded: EncodeResult): Uint8Array {
+    const out = new ByteWriter();
+    // CIE: version 1, no augmentation, code alignment 1, data alignment -8, return address r16,
+    // initial row CFA = rsp + 8, ra at CFA - 8.
+    entry(out, (w) => {
+      w.u32(0xffffffff);
+      w.u8(1);
+      w.u8(0);
+      w.uleb(1);
+      w.sleb(-8);
+      w.u8(RA);
+      w.u8(0x0c); w.uleb(RSP); w.uleb(8);
+      w.u8(0x80 | RA); w.uleb(1);
+    });
+    const offsets = encoded.instructionOffsets;
+    for (const region of this.regions) {
+      const start = offsets[region.startIndex]!;
+      const end = offsets[region.endIndex]!;
+      if (end <= start) continue;
+      entry(out, (w) => {
+        w.u32(0); // CIE at offset 0 of .debug_frame
+        w.u64(encoded.va + BigInt(start));
+        w.u64(BigInt(end - start));
+        let at = start;
+        let previous: FrameRow | undefined;
+        for (const e of region.events) {
+          const offset = offsets[e.index]!;
+          if (offset > at) {
+            w.u8(0x04);
+            w.u32(offset - at);
+            at = offset;
+          }
+          writeRow(w, e.row, previous);
+          previous = e.row;
+        }
+      });
+    }
+    return out.bytes();
+  }
+}
+
+function writeRow(w: ByteWriter, row: FrameRow, previous: FrameRow | undefined): void {
+  if ('expression' in row.cfa) {
+    w.u8(0x0f);
+    w.block(row.cfa.expression);
+  } else {
+    w.u8(0x0c);
+    w.uleb(row.cfa.register);
+    w.uleb(row.cfa.offset);
+  }
+  for (const [reg, rule] of [...row.registers].sort((x, y) => x[0] - y[0])) {
+    switch (rule.kind) {
+      case 'offset': w.u8(0x11); w.uleb(reg); w.sleb(rule.offset / -8); break;
+      case 'val-offset': w.u8(0x15); w.uleb(reg); w.sleb(rule.offset / -8); break;
+      case 'register': w.u8(0x09); w.uleb(reg); w.uleb(rule.register); break;
+      case 'expression': w.u8(0x10); w.uleb(reg); w.block(rule.expression); break;
+      case 'val-expression': w.u8(0x16); w.uleb(reg); w.block(rule.expression); break;
+      case 'undefined': w.u8(0x07); w.uleb(reg); break;
+      case 'same': w.u8(0x08); w.uleb(reg); break;
+    }
+  }
+  if (previous !== undefined) for (const reg of previous.registers.keys()) if (!row.registers.has(reg)) { w.u8(0x08); w.uleb(reg); }
+}
+
+/** Writes one length-prefixed entry, padded with DW_CFA_nop to a multiple of 8 bytes. */
+function entry(out: ByteWriter, body: (w: ByteWriter) => void): void {
+  const w = new ByteWriter();
+  body(w);
+  while ((w.length + 4) % 8 !== 0) w.u8(0);
+  out.u32(w.length);
+  out.append(w.bytes());
+}
+
+class ByteWriter {
+  private readonly parts: number[] = [];
+  get length(): number { return this.parts.length; }
+  u8(v: number): void { this.parts.push(v & 0xff); }
+  u32(v: number): void { for (let i = 0; i < 4; i++) this.parts.push((v >>> (8 * i)) & 0xff); }
+  u64(v: bigint): void { for (let i = 0n; i < 8n; i++) this.parts.push(Number((v >> (8n * i)) & 0xffn)); }
+  uleb(v: number): void {
+    let x = v >>> 0;
+    do {
+      const b = x & 0x7f;
+      x >>>= 7;
+      this.parts.push(x !== 0 ? b | 0x80 : b);
+    } while (x !== 0);
+  }
+  sleb(v: number): void {
+    let x = v;
+    for (;;) {
+      const b = x & 0x7f;
+      x >>= 7;
+      const done = (x === 0 && (b & 0x40) === 0) || (x === -1 && (b & 0x40) !== 0);
+      this.parts.push(done ? b : b | 0x80);
+      if (done) return;
+    }
+  }
+  block(b: Uint8Array): void { this.uleb(b.length); for (const x of b) this.parts.push(x); }
+  append(b: Uint8Array): void { for (const x of b) this.parts.push(x); }
+  bytes(): Uint8Array { return Uint8Array.from(this.parts); }
+}
