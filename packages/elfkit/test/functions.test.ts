@@ -96,6 +96,27 @@ test('.o: ranges are per section, so functions at offset 0 of different sections
   assert.ok(fns.some((x) => x.start === 0n && x.section !== main.section), 'another function starts at offset 0 of .text');
 });
 
+test('functions from symbols equal a naive merge (one range per start, widest end, a global name first) on node and the fixtures', async () => {
+  const f = await buildFixtures();
+  for (const path of [process.execPath, f.static, f.pie, f.shared]) {
+    const elf = readElf(readFileSync(path));
+    const naive = new Map<bigint, { end: bigint; name: string; global: boolean }>();
+    for (const s of [...elf.symbols, ...elf.dynamicSymbols]) {
+      if ((s.type !== 2 && s.type !== 10) || s.section === 0 || s.section >= 0xff00) continue;
+      const end = s.value + BigInt(s.size);
+      const global = s.bind !== 0;
+      const prev = naive.get(s.value);
+      if (prev === undefined) naive.set(s.value, { end, name: s.name, global });
+      else {
+        if (end > prev.end) prev.end = end;
+        if (s.name !== '' && (prev.name === '' || (global && !prev.global))) Object.assign(prev, { name: s.name, global });
+      }
+    }
+    const expected = [...naive.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([start, v]) => `${start}-${v.end}-${v.name}`);
+    assert.equal(elf.functions().map((x) => `${x.start}-${x.end}-${x.name ?? ''}`), expected, path);
+  }
+});
+
 test('memory: every table of node read stays well under the file size in heap', () => {
   const bytes = readFileSync(process.execPath);
   const before = process.memoryUsage().heapUsed;

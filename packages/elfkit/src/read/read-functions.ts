@@ -26,9 +26,7 @@ export function functionsFromSymbols(tables: readonly (readonly ElfSymbol[])[], 
     if (v >= 0x20000000000000n) return mergeBig(candidates, relocatable);
     keys[i] = Number(v);
   }
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => sections[a]! - sections[b]! || keys[a]! - keys[b]! || a - b);
+  const order = sortOrder(keys, sections, relocatable);
   const out: FunctionRange[] = [];
   let i = 0;
   while (i < n) {
@@ -51,6 +49,27 @@ export function functionsFromSymbols(tables: readonly (readonly ElfSymbol[])[], 
     out.push(range(first.value, endVa, name, relocatable ? first.section : undefined));
   }
   return out;
+}
+
+// The permutation that sorts by (section, key, index). When key and index pack into one double
+// below 2^53 (file addresses of ordinary programs do), a native comparator-free sort of the packed
+// values does it several times faster than a comparator over 10^5 entries.
+function sortOrder(keys: Float64Array, sections: Uint32Array, relocatable: boolean): Uint32Array {
+  const n = keys.length;
+  const order = new Uint32Array(n);
+  let max = 0;
+  for (let i = 0; i < n; i++) if (keys[i]! > max) max = keys[i]!;
+  const scale = 2 ** Math.max(1, Math.ceil(Math.log2(n + 1)));
+  if (!relocatable && max * scale + scale < Number.MAX_SAFE_INTEGER) {
+    const packed = new Float64Array(n);
+    for (let i = 0; i < n; i++) packed[i] = keys[i]! * scale + i;
+    packed.sort();
+    for (let i = 0; i < n; i++) order[i] = packed[i]! % scale;
+    return order;
+  }
+  for (let i = 0; i < n; i++) order[i] = i;
+  order.sort((a, b) => sections[a]! - sections[b]! || keys[a]! - keys[b]! || a - b);
+  return order;
 }
 
 function range(start: bigint, end: bigint, name: string, section: number | undefined): FunctionRange {
