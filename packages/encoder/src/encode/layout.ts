@@ -65,7 +65,7 @@ export function layout(items: readonly Item[], allLabels: readonly Label[], inst
   const labelCount = allLabels.length;
   const va = options.va;
   // Check every reference first, so a missing label is reported by the instruction that uses it.
-  const bound = new Int32Array(labelCount).fill(-1);
+  const bound = new Uint8Array(labelCount);
   for (const item of items) if (item.kind === 'bind') bound[item.label.id] = 1;
   const checkTarget = (t: Target, mnemonic: string, index: number): void => {
     if (typeof t === 'object' && t.kind === 'label' && bound[t.id] !== 1) {
@@ -77,15 +77,18 @@ export function layout(items: readonly Item[], allLabels: readonly Label[], inst
     else if (item.kind === 'fixed') for (const f of item.fixups) checkTarget(f.target, item.mnemonic, item.index);
   }
 
-  const near: boolean[] = items.map((item) =>
-    item.kind === 'branch' && (item.op === 'call' || item.near || (typeof item.target === 'object' && item.target.kind === 'symbol')));
+  const near = new Uint8Array(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i] as Item;
+    if (item.kind === 'branch' && (item.op === 'call' || item.near || (typeof item.target === 'object' && item.target.kind === 'symbol'))) near[i] = 1;
+  }
   const offsets = new Int32Array(items.length + 1);
   const labelOffsets = new Int32Array(labelCount);
 
   const itemSize = (i: number, item: Item, at: number): number => {
     switch (item.kind) {
       case 'fixed': return item.bytes.length;
-      case 'branch': return near[i] ? NEAR[item.op] : SHORT[item.op];
+      case 'branch': return near[i] === 1 ? NEAR[item.op] : SHORT[item.op];
       case 'align': {
         // Alignment is relative to the virtual address, not to the block start.
         const mask = BigInt(item.alignment - 1);
@@ -112,10 +115,10 @@ export function layout(items: readonly Item[], allLabels: readonly Label[], inst
     let grew = false;
     for (let i = 0; i < items.length; i++) {
       const item = items[i] as Item;
-      if (item.kind !== 'branch' || near[i]) continue;
+      if (item.kind !== 'branch' || near[i] === 1) continue;
       const target = targetVa(item.target) as bigint;
       const rel = target - (va + BigInt((offsets[i] as number) + SHORT[item.op]));
-      if (!fitsSigned(rel, 8)) { near[i] = true; grew = true; }
+      if (!fitsSigned(rel, 8)) { near[i] = 1; grew = true; }
     }
     if (!grew) break;
   }
@@ -149,10 +152,10 @@ export function layout(items: readonly Item[], allLabels: readonly Label[], inst
     switch (item.kind) {
       case 'fixed':
         instructionOffsets[item.index] = at;
-        bytes.set(item.bytes, at);
+        copyBytes(bytes, item.bytes, at);
         for (const f of item.fixups) writeField(at + f.at, f.size, f.pcrel, f.target, f.addend, item.mnemonic, item.index);
         break;
-      case 'branch': writeBranch(item, at, near[i] === true, bytes, writeField); instructionOffsets[item.index] = at; break;
+      case 'branch': writeBranch(item, at, near[i] === 1, bytes, writeField); instructionOffsets[item.index] = at; break;
       case 'align': {
         instructionOffsets[item.index] = at;
         const n = (offsets[i + 1] as number) - at;
@@ -184,6 +187,12 @@ export function layout(items: readonly Item[], allLabels: readonly Label[], inst
     labelVa: (label) => placement(label).va,
     labelOffset: (label) => placement(label).offset,
   };
+}
+
+/** TypedArray.set costs more than a loop for the few bytes of one instruction. */
+function copyBytes(out: Uint8Array, src: Uint8Array, at: number): void {
+  if (src.length > 32) { out.set(src, at); return; }
+  for (let i = 0; i < src.length; i++) out[at + i] = src[i] as number;
 }
 
 function writeBranch(
