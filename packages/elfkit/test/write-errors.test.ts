@@ -80,6 +80,7 @@ test('malformed segments, symbols, entry and names', () => {
   const text = edit.segments[0]!;
   assert.is(fail(() => writeElf(elf, { ...edit, segments: [{ ...text, memsz: 1 }] })).code, 'ELF_SEGMENT_BAD');
   assert.is(fail(() => writeElf(elf, { ...edit, symbols: [], segments: [{ ...text, name: '.text' }] })).code, 'ELF_SECTION_EXISTS');
+  assert.is(fail(() => writeElf(elf, { ...edit, symbols: [], segments: [{ ...text, name: '.libos.plan' }] })).code, 'ELF_SEGMENT_BAD');
   assert.is(fail(() => writeElf(elf, { ...edit, symbols: [{ name: 'x', va: text.va - 0x10n, size: 4, type: 'func' }] })).code, 'ELF_SYMBOL_OUTSIDE');
   assert.is(fail(() => writeElf(elf, { ...edit, symbols: [{ name: 'x', va: text.va + BigInt(text.bytes.length) - 2n, size: 8, type: 'func' }] })).code, 'ELF_SYMBOL_OUTSIDE');
   const entry = fail(() => writeElf(elf, { ...edit, entry: 0x10n }));

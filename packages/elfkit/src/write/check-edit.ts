@@ -1,8 +1,12 @@
 import { EHDR_SIZE, PF_X, SHT_SYMTAB_SHNDX } from '../model/constants.js';
 import type { ElfFile } from '../model/types.js';
-import { DEBUG_FRAME_SECTION, isPageAligned, loadSegments, pageUp, REL32_REACH } from './layout-rules.js';
+import { DEBUG_FRAME_SECTION, isPageAligned, loadSegments, pageUp, PLAN_SECTION, REL32_REACH } from './layout-rules.js';
 import type { BytePatch, ElfEdit, SegmentEdit, SymbolEdit } from './types.js';
 import { writeError } from './write-errors.js';
+
+// Section names the writer may add itself: a segment by one of these names would be confused
+// with them (the plan is found by its section name).
+const WRITER_SECTIONS = new Set([PLAN_SECTION, DEBUG_FRAME_SECTION, '.symtab', '.strtab', '.shstrtab']);
 
 /** A new segment after checking, with its memory size resolved. */
 export interface CheckedSegment {
@@ -43,8 +47,8 @@ export function checkSegments(elf: ElfFile, segments: readonly SegmentEdit[], ba
   const checked: CheckedSegment[] = [];
   for (const s of segments) {
     const memsz = s.memsz ?? s.bytes.length;
-    if (s.name.length === 0 || names.has(s.name)) {
-      throw writeError('ELF_SEGMENT_BAD', -1, `segment name ${JSON.stringify(s.name)} is empty or used twice`, s.va);
+    if (s.name.length === 0 || names.has(s.name) || WRITER_SECTIONS.has(s.name)) {
+      throw writeError('ELF_SEGMENT_BAD', -1, `segment name ${JSON.stringify(s.name)} is empty, used twice, or one the writer adds itself`, s.va);
     }
     names.add(s.name);
     const existing = elf.section(s.name);
