@@ -2,7 +2,8 @@
  * Issue 5: intercepted calls under concurrency. 8 pthreads x 20,000 getppid calls through annotated
  * sites (plus 2,000 gettid each, checked against the thread's own id, so a result crossing threads
  * would show) give no wrong result; a SIGALRM handler (setitimer, 2 ms) that makes intercepted calls
- * while the main loop makes them too runs clean for about 0.5 s. With `trace`, the line counts are
+ * while the main loop makes them too runs clean for about 0.5 s, and so does a main loop of ABI
+ * probes (CF/ZF, a leaf's red zone, a run-time-checked site) that the signals interrupt. With `trace`, the line counts are
  * the calls the programs say they made.
  */
 import { test } from 'uvu';
@@ -47,19 +48,28 @@ for (const c of CASES) {
     assert.is(r.signal, null, `killed by ${r.signal}`);
     assert.is(r.stdout, THREADS_OK);
     assert.is(r.status, 0);
-    if (c.entry.kind === 'trace') assert.equal(traceCounts(r.stderr), { getppid: 160_000, gettid: 16_000 });
+    if (c.entry.kind === 'trace') {
+      assert.equal(traceCounts(r.stderr), { getppid: 160_000, gettid: 16_000 });
+      // One write per line: lines from 8 threads never interleave.
+      const stray = r.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('[libos] '));
+      assert.equal(stray.slice(0, 3), [], 'every stderr line is a whole trace line');
+    }
     else assert.is(r.stderr, '');
     figures.push(`threads x ${c.recipe} (${c.entry.kind}): 176000 intercepted calls in ${Date.now() - started} ms, 0 wrong`);
   });
 }
 
 const SIGALRM_LINE = /^sigalrm: main calls (\d+) wrong 0, handler runs (\d+) wrong 0\n$/;
+const SIGALRM_ABI_LINE = /^sigalrm: main abi rounds (\d+) wrong 0, handler runs (\d+) wrong 0\n$/;
 
-test('sigalrm: the original runs clean', async () => {
+test('sigalrm: the original runs clean, calls and ABI probes', async () => {
   const fx = await buildRuntimeFixtures();
   const r = runProgram(fx.sigalrm, ['200']);
   assert.match(r.stdout, SIGALRM_LINE);
   assert.is(r.status, 0);
+  const a = runProgram(fx.sigalrm, ['200', 'abi']);
+  assert.match(a.stdout, SIGALRM_ABI_LINE);
+  assert.is(a.status, 0);
 });
 
 for (const c of CASES) {
@@ -79,6 +89,23 @@ for (const c of CASES) {
     assert.ok(runs >= 10, `the handler ran ${runs} times in ${ms} ms (a 2 ms timer)`);
     if (c.entry.kind === 'trace') assert.equal(traceCounts(r.stderr), { getppid: mainCalls + 4 * runs, gettid: 4 * runs });
     figures.push(`sigalrm x ${c.recipe} (${c.entry.kind}): ${ms} ms, main loop ${mainCalls} calls, handler ran ${runs} times (${8 * runs} calls), 0 wrong`);
+  });
+
+  test(`sigalrm abi x ${c.recipe} (${c.entry.kind}): flags and the red zone hold at sites the signals land on`, async () => {
+    const fx = await buildRuntimeFixtures();
+    const rw = await rewriteWith(fx.sigalrm, c.recipe, c.entry);
+    const ms = c.entry.kind === 'trace' ? 250 : 500;
+    const r = runProgram(rw.path, [String(ms), 'abi'], { timeoutMs: 60_000 });
+    assert.is(r.signal, null, `killed by ${r.signal}; stdout ${r.stdout}`);
+    const m = SIGALRM_ABI_LINE.exec(r.stdout);
+    assert.ok(m !== null, `stdout: ${JSON.stringify(r.stdout)}`);
+    assert.is(r.status, 0);
+    const rounds = Number(m![1]);
+    const runs = Number(m![2]);
+    assert.ok(runs >= 10, `the handler ran ${runs} times in ${ms} ms (a 2 ms timer)`);
+    // Per round: abi_flags 4 getpid; abi_red_zone and abi_dynamic 1 getppid each.
+    if (c.entry.kind === 'trace') assert.equal(traceCounts(r.stderr), { getpid: 4 * rounds, getppid: 2 * rounds + 4 * runs, gettid: 4 * runs });
+    figures.push(`sigalrm abi x ${c.recipe} (${c.entry.kind}): ${ms} ms, ${rounds} probe rounds (${6 * rounds} calls), handler ran ${runs} times, 0 wrong`);
   });
 }
 

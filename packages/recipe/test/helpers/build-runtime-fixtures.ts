@@ -29,7 +29,7 @@ export interface RuntimeFixtures {
   readonly abiStatic: string;
   /** threads.c, PIE, -pthread. */
   readonly threads: string;
-  /** sigalrm.c, PIE. */
+  /** sigalrm.c + abi-asm.S, PIE. */
   readonly sigalrm: string;
   /** process.c + process-asm.S, PIE and non-PIE. */
   readonly process: string;
@@ -54,7 +54,7 @@ function steps(): Step[] {
     { out: 'abiNonPie', args: [...nonPie, ...src('abi.c', 'abi-asm.S')] },
     { out: 'abiStatic', args: [...cc, '-static', ...src('abi.c', 'abi-asm.S')] },
     { out: 'threads', args: [...pie, '-pthread', ...src('threads.c')] },
-    { out: 'sigalrm', args: [...pie, ...src('sigalrm.c')] },
+    { out: 'sigalrm', args: [...pie, ...src('sigalrm.c', 'abi-asm.S')] },
     { out: 'process', args: [...pie, ...src('process.c', 'process-asm.S')] },
     { out: 'processNonPie', args: [...nonPie, ...src('process.c', 'process-asm.S')] },
     { out: 'entry', args: [...pie, ...src('entry.c', 'entry-asm.S', 'abi-asm.S')] },
