@@ -245,6 +245,7 @@ test('verify: ok on a fresh output (exit 0, --json); a changed byte is exit 1 wi
   writeFileSync(changed, bytes);
   const bad = cli(['verify', changed, '--json']);
   assert.is(bad.status, 1);
+  assert.equal(bad.errLines, [`libos-patch: error: ${changed}: ${json<{ changed: unknown[] }>(bad.stdout).changed.length} byte ranges changed since it was rewritten`]);
   const badReport = json<{ ok: boolean; changed: { offset: number; length: number }[] }>(bad.stdout);
   assert.is(badReport.ok, false);
   assert.ok(badReport.changed.some((c) => c.offset <= 0x1000 && 0x1000 < c.offset + c.length));

@@ -1,7 +1,7 @@
 import { flag } from '../args.js';
 import { verifyElf } from '@libos/elfkit';
 import type { Command } from '../command.js';
-import { EXIT } from '../errors.js';
+import { CliError, EXIT } from '../errors.js';
 import { loadElf } from '../load.js';
 import { toCliError } from '../map-error.js';
 import { formatTable, hex, toJson } from '../report.js';
@@ -38,6 +38,9 @@ export const verifyCommand: Command = {
       ctx.out.write(`${file}: ${ctx.paint.red('changed')}: ${report.changed.length} byte ranges differ from what was written\n`);
       ctx.out.write(formatTable(['OFFSET', 'LENGTH'], report.changed.map((c) => [hex(c.offset), String(c.length)]), ctx.paint));
     }
-    return report.ok ? EXIT.ok : EXIT.refused;
+    if (report.ok) return EXIT.ok;
+    const error = new CliError('CLI_VERIFY_FAILED', `${report.changed.length} byte ranges changed since it was rewritten`, { file });
+    ctx.err.write(`libos-patch: error: ${error.location()}\n`);
+    return error.exitStatus;
   },
 };
