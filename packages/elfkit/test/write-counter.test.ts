@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildFixtures, type Fixtures } from '../../../fixtures/build.js';
 import { readElf, writeElf } from '../src/index.js';
-import { jumpEdit, load, run, tempDir, writeExecutable } from './write-support.js';
+import { jumpEdit, load, run, removeTempDirs, tempDir, writeExecutable } from './write-support.js';
 
 const test = suite('writeElf: trampolines with a counter in a new RW segment');
 let fx: Fixtures;
@@ -65,5 +65,7 @@ for (const name of ['nonPie', 'static'] as const) {
     assert.ok(data!.va >= text!.va + BigInt(text!.size) && data!.va % 0x1000n === 0n, 'data on pages of its own, after the code');
   });
 }
+
+test.after(removeTempDirs);
 
 test.run();

@@ -7,7 +7,7 @@ import {
   planLayout, PT_LOAD, readElf, revertElf, SHT_NOBITS, SHT_STRTAB, SHT_SYMTAB, STB_GLOBAL, STT_FUNC, STT_OBJECT, writeElf,
   type ElfFile,
 } from '../src/index.js';
-import { jumpEdit, load, run, tempDir, writeExecutable } from './write-support.js';
+import { jumpEdit, load, run, removeTempDirs, tempDir, writeExecutable } from './write-support.js';
 
 const test = suite('writeElf: entry, .debug_frame, symbols');
 let fx: Fixtures;
@@ -255,5 +255,7 @@ for (const name of ['static', 'pie'] as const) {
     assert.is(after.stdout, (await run(fx[name], [])).stdout);
   });
 }
+
+test.after(removeTempDirs);
 
 test.run();

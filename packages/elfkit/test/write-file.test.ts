@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildFixtures, type Fixtures } from '../../../fixtures/build.js';
 import { ElfError, readElf, verifyElf, writeElf, writeElfFile } from '../src/index.js';
-import { jumpEdit, run, tempDir } from './write-support.js';
+import { jumpEdit, run, removeTempDirs, tempDir } from './write-support.js';
 
 const test = suite('writeElfFile');
 let fx: Fixtures;
@@ -88,5 +88,7 @@ test('a failed rename removes the temporary file', async () => {
   assert.ok(failed, 'rename over a directory fails');
   assert.equal(readdirSync(dir), ['busy']);
 });
+
+test.after(removeTempDirs);
 
 test.run();

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PT_LOAD, PT_PHDR, readElf, revertElf, writeElf } from '../src/index.js';
-import { jumpEdit, load, run, tempDir, writeExecutable } from './write-support.js';
+import { jumpEdit, load, run, removeTempDirs, tempDir, writeExecutable } from './write-support.js';
 
 const test = suite('writeElf: layout corner cases');
 const include = fileURLToPath(new URL('../../../fixtures/include', import.meta.url));
@@ -90,5 +90,7 @@ test('PT_LOADs aligned to 2 MiB (-z max-page-size=0x200000) keep their alignment
   assert.equal(loads.slice(0, original.length).map((s) => s.align), original.map((s) => s.align));
   assert.ok(loads.slice(original.length).every((s) => s.align === 0x1000));
 });
+
+test.after(removeTempDirs);
 
 test.run();

@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildFixtures, type Fixtures } from '../../../fixtures/build.js';
 import { PT_LOAD, PT_PHDR, readElf, revertElf, verifyElf, writeElf } from '../src/index.js';
-import { jumpEdit, load, run, tempDir, writeExecutable } from './write-support.js';
+import { jumpEdit, load, run, removeTempDirs, tempDir, writeExecutable } from './write-support.js';
 
 const test = suite('writeElf: rewritten programs run');
 const LDSO = '/lib64/ld-linux-x86-64.so.2';
@@ -156,5 +156,7 @@ test('relr (a PIE with -z pack-relative-relocs, when the linker can make one) ru
   assert.is(after.stdout, before.stdout);
   assert.is(after.status, 42);
 });
+
+test.after(removeTempDirs);
 
 test.run();

@@ -1,7 +1,7 @@
 // Shared by the write-*.test.ts files: a hand-built edit (no encoder) that sends every annotated
 // site through a per-site trampoline, and helpers to run programs and tools on the outputs.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -86,9 +86,18 @@ export function jumpEdit(elf: ElfFile, options: { counter?: boolean; metadata?: 
   return { edit, text: text!, data, names, sites: annotations.map((a) => a.site) };
 }
 
-/** A fresh private temporary directory. */
+const created: string[] = [];
+
+/** A fresh private temporary directory, removed by {@link removeTempDirs}. */
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'libos-write-'));
+  const dir = mkdtempSync(join(tmpdir(), 'libos-write-'));
+  created.push(dir);
+  return dir;
+}
+
+/** Removes every directory {@link tempDir} made (a suite's `after` hook). */
+export function removeTempDirs(): void {
+  for (const dir of created.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** Writes an executable file. */
