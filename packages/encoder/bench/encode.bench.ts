@@ -1,7 +1,7 @@
 /**
  * Encoder benchmark: instructions encoded per second for a trampoline-sized block (the LAHF stub
  * of stub-designs.S, 20 instructions with a call to an external symbol), beside iced-x86's own
- * Encoder and BlockEncoder on the same instructions in the same run (median of 7 runs each).
+ * Encoder and BlockEncoder on the same instructions in the same run (median of 7 interleaved runs).
  *
  * Run alone: `node --conditions=libos-source --import tsx packages/encoder/bench/encode.bench.ts`;
  * the root `npm run bench` calls {@link run}.
@@ -57,10 +57,6 @@ function rate(body: () => void, perCall: number): number {
   return (calls * perCall) / ((t - t0) / 1000);
 }
 
-function measure(body: () => void, perCall: number): number[] {
-  return Array.from({ length: RUNS }, () => rate(body, perCall));
-}
-
 /** Runs the encoder benchmarks and returns one result per measurement. */
 export async function run(): Promise<BenchResult[]> {
   const prebuilt = lahfStub(new Assembler());
@@ -76,20 +72,28 @@ export async function run(): Promise<BenchResult[]> {
   if (instrs.length !== count) throw new Error(`decoded ${instrs.length} instructions, expected ${count}`);
 
   let sink = 0;
-  const oursFull = measure(() => { sink += lahfStub(new Assembler()).encode({ va: VA, symbols: { handler: handlerVa } }).bytes.length; }, count);
-  const oursEncode = measure(() => { sink += prebuilt.encode({ va: VA, symbols: { handler: handlerVa } }).bytes.length; }, count);
-  const icedBlock = measure(() => {
-    const be = new BlockEncoder(64, BlockEncoderOptions.None);
-    for (const i of instrs) be.add(i);
-    sink += be.encode(VA).length;
-    be.free();
-  }, count);
   const encoder = new Encoder(64);
-  const icedEncoder = measure(() => {
-    let ip = VA;
-    for (const i of instrs) ip += BigInt(encoder.encode(i, ip));
-    sink += encoder.takeBuffer().length;
-  }, count);
+  const bodies = {
+    oursFull: () => { sink += lahfStub(new Assembler()).encode({ va: VA, symbols: { handler: handlerVa } }).bytes.length; },
+    oursEncode: () => { sink += prebuilt.encode({ va: VA, symbols: { handler: handlerVa } }).bytes.length; },
+    icedBlock: () => {
+      const be = new BlockEncoder(64, BlockEncoderOptions.None);
+      for (const i of instrs) be.add(i);
+      sink += be.encode(VA).length;
+      be.free();
+    },
+    icedEncoder: () => {
+      let ip = VA;
+      for (const i of instrs) ip += BigInt(encoder.encode(i, ip));
+      sink += encoder.takeBuffer().length;
+    },
+  };
+  // Runs are interleaved (ours, iced, ours, ...) so that a change in machine load hits both sides.
+  const runs: Record<keyof typeof bodies, number[]> = { oursFull: [], oursEncode: [], icedBlock: [], icedEncoder: [] };
+  for (let r = 0; r < RUNS; r++) {
+    for (const key of Object.keys(bodies) as (keyof typeof bodies)[]) runs[key].push(rate(bodies[key], count));
+  }
+  const { oursFull, oursEncode, icedBlock, icedEncoder } = runs;
   encoder.free();
   for (const i of instrs) i.free();
   if (sink === 0) throw new Error('nothing encoded');

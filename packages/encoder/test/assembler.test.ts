@@ -111,6 +111,8 @@ test('labels: placements, qword(label) is an absolute address, rel32 data', () =
   const r = a.encode({ va: 0x7000n });
   assert.equal(r.labels.map((p) => [p.name, p.offset, p.va]), [['start', 0, 0x7000n], ['end', 15, 0x700fn]]);
   assert.is(r.labelVa(end), 0x700fn);
+  const { labelVa } = r;
+  assert.is(labelVa(start), 0x7000n, 'labelVa works detached from its result');
   assert.is(r.labelOffset(end), 15);
   assert.is(hex(r.bytes.subarray(3, 11)), '0f 70 00 00 00 00 00 00');
   assert.is(hex(r.bytes.subarray(11, 15)), 'f5 ff ff ff');

@@ -1,7 +1,7 @@
 import { EncoderError } from '../errors.js';
 import { describeTarget, type Label, type LabelPlacement, type Target } from '../labels.js';
 import { fitsSigned, writeLe } from './immediate.js';
-import type { BranchItem, Item } from './item.js';
+import type { Item } from './item.js';
 import { writeNops } from './nops.js';
 
 /** Where and how to lay out an Assembler's code. */
@@ -48,6 +48,8 @@ export interface EncodeResult {
 
 const SHORT = { jmp: 2, jcc: 2, call: 5 } as const;
 const NEAR = { jmp: 5, jcc: 6, call: 5 } as const;
+/** A distance no rel8 or rel32 reaches: stands for a target too far to express as a number. */
+const FAR = Number.MAX_SAFE_INTEGER;
 
 function symbolVa(options: EncodeOptions, name: string): bigint | undefined {
   const symbols = options.symbols;
@@ -62,147 +64,199 @@ function symbolVa(options: EncodeOptions, name: string): bigint | undefined {
  * leaves the caller's state as it was.
  */
 export function layout(items: readonly Item[], allLabels: readonly Label[], instructionCount: number, options: EncodeOptions): EncodeResult {
-  const labelCount = allLabels.length;
-  const va = options.va;
-  // Check every reference first, so a missing label is reported by the instruction that uses it.
-  const bound = new Uint8Array(labelCount);
-  for (const item of items) if (item.kind === 'bind') bound[item.label.id] = 1;
-  const checkTarget = (t: Target, mnemonic: string, index: number): void => {
-    if (typeof t === 'object' && t.kind === 'label' && bound[t.id] !== 1) {
+  // A class rather than closures: no function objects are made per encode.
+  return new LayoutRun(items, allLabels, instructionCount, options).run();
+}
+
+class LayoutRun {
+  private readonly va: bigint;
+  private readonly bound: Uint8Array;
+  private readonly near: Uint8Array;
+  private readonly offsets: Int32Array;
+  private readonly labelOffsets: Int32Array;
+  private bytes = new Uint8Array(0);
+  private readonly relocations: Relocation[] = [];
+
+  constructor(
+    private readonly items: readonly Item[],
+    private readonly allLabels: readonly Label[],
+    private readonly instructionCount: number,
+    private readonly options: EncodeOptions,
+  ) {
+    this.va = options.va;
+    this.bound = new Uint8Array(allLabels.length);
+    this.near = new Uint8Array(items.length);
+    this.offsets = new Int32Array(items.length + 1);
+    this.labelOffsets = new Int32Array(allLabels.length);
+  }
+
+  run(): EncodeResult {
+    const { items, bound, near } = this;
+    for (const item of items) if (item.kind === 'bind') bound[item.label.id] = 1;
+    // Check every reference first, so a missing label is reported by the instruction that uses it.
+    for (const item of items) {
+      if (item.kind === 'branch') this.checkTarget(item.target, item.mnemonic, item.index);
+      else if (item.kind === 'fixed') for (const f of item.fixups) this.checkTarget(f.target, item.mnemonic, item.index);
+    }
+    // Calls and branches to external symbols are always rel32, as GNU as emits them.
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as Item;
+      if (item.kind === 'branch' && (item.op === 'call' || item.near || (typeof item.target === 'object' && item.target.kind === 'symbol'))) near[i] = 1;
+    }
+    this.relax();
+    return this.emit();
+  }
+
+  private checkTarget(t: Target, mnemonic: string, index: number): void {
+    if (typeof t === 'object' && t.kind === 'label' && this.bound[t.id] !== 1) {
       throw new EncoderError('ENC_UNBOUND_LABEL', `label ${describeTarget(t)} is never bound`, mnemonic, 0, index);
     }
-  };
-  for (const item of items) {
-    if (item.kind === 'branch') checkTarget(item.target, item.mnemonic, item.index);
-    else if (item.kind === 'fixed') for (const f of item.fixups) checkTarget(f.target, item.mnemonic, item.index);
   }
 
-  const near = new Uint8Array(items.length);
-  for (let i = 0; i < items.length; i++) {
-    const item = items[i] as Item;
-    if (item.kind === 'branch' && (item.op === 'call' || item.near || (typeof item.target === 'object' && item.target.kind === 'symbol'))) near[i] = 1;
-  }
-  const offsets = new Int32Array(items.length + 1);
-  const labelOffsets = new Int32Array(labelCount);
-
-  const itemSize = (i: number, item: Item, at: number): number => {
+  private itemSize(i: number, item: Item, at: number): number {
     switch (item.kind) {
       case 'fixed': return item.bytes.length;
-      case 'branch': return near[i] === 1 ? NEAR[item.op] : SHORT[item.op];
+      case 'branch': return this.near[i] === 1 ? NEAR[item.op] : SHORT[item.op];
       case 'align': {
         // Alignment is relative to the virtual address, not to the block start.
-        const mask = BigInt(item.alignment - 1);
-        return Number((BigInt(item.alignment) - ((va + BigInt(at)) & mask)) & mask);
+        const low = Number(BigInt.asUintN(32, this.va + BigInt(at)));
+        return (item.alignment - (low % item.alignment)) % item.alignment;
       }
       case 'bind': return 0;
     }
-  };
-  const targetVa = (t: Target): bigint | undefined => {
-    if (typeof t === 'bigint') return t;
-    if (t.kind === 'label') return va + BigInt(labelOffsets[t.id] as number);
-    return symbolVa(options, t.name);
-  };
-
-  for (;;) {
-    let at = 0;
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i] as Item;
-      offsets[i] = at;
-      if (item.kind === 'bind') labelOffsets[item.label.id] = at;
-      at += itemSize(i, item, at);
-    }
-    offsets[items.length] = at;
-    let grew = false;
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i] as Item;
-      if (item.kind !== 'branch' || near[i] === 1) continue;
-      const target = targetVa(item.target) as bigint;
-      const rel = target - (va + BigInt((offsets[i] as number) + SHORT[item.op]));
-      if (!fitsSigned(rel, 8)) { near[i] = 1; grew = true; }
-    }
-    if (!grew) break;
   }
 
-  const total = offsets[items.length] as number;
-  const bytes = new Uint8Array(total);
-  const relocations: Relocation[] = [];
-  const instructionOffsets: number[] = new Array<number>(instructionCount + 1).fill(0);
-  instructionOffsets[instructionCount] = total;
+  /** Target minus block start as a number (FAR when it cannot be one): relaxation needs no BigInt. */
+  private targetDelta(t: Target): number {
+    if (typeof t === 'object' && t.kind === 'label') return this.labelOffsets[t.id] as number;
+    const s = typeof t === 'bigint' ? t : symbolVa(this.options, t.name);
+    if (s === undefined) return FAR;
+    const d = s - this.va;
+    return d > -0x100000000n && d < 0x100000000n ? Number(d) : FAR;
+  }
 
-  const writeField = (at: number, size: 1 | 4 | 8, pcrel: boolean, target: Target, addend: bigint, mnemonic: string, index: number, branch = false): void => {
-    const s = targetVa(target);
+  private relax(): void {
+    const { items, near, offsets, labelOffsets } = this;
+    for (;;) {
+      let at = 0;
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i] as Item;
+        offsets[i] = at;
+        if (item.kind === 'bind') labelOffsets[item.label.id] = at;
+        at += this.itemSize(i, item, at);
+      }
+      offsets[items.length] = at;
+      let grew = false;
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i] as Item;
+        if (item.kind !== 'branch' || near[i] === 1) continue;
+        const rel = this.targetDelta(item.target) - ((offsets[i] as number) + SHORT[item.op]);
+        if (rel < -128 || rel > 127) { near[i] = 1; grew = true; }
+      }
+      if (!grew) return;
+    }
+  }
+
+  private targetVa(t: Target): bigint | undefined {
+    if (typeof t === 'bigint') return t;
+    if (t.kind === 'label') return this.va + BigInt(this.labelOffsets[t.id] as number);
+    return symbolVa(this.options, t.name);
+  }
+
+  private writeField(at: number, size: 1 | 4 | 8, pcrel: boolean, target: Target, addend: bigint, mnemonic: string, index: number, branch: boolean): void {
+    const s = this.targetVa(target);
     if (s === undefined) {
       const name = (target as { name: string }).name;
       if (size === 1) throw new EncoderError('ENC_UNSUPPORTED_FORM', `no 8-bit relocation for ${name}`, mnemonic, 0, index);
       // RELA: the addend lives in the record and the field stays zero, as GNU as leaves it.
-      bytes.fill(0, at, at + size);
-      relocations.push({ offset: at, symbol: name, addend, type: pcrel ? 'PC32' : 'ABS64', branch, instructionIndex: index });
+      this.bytes.fill(0, at, at + size);
+      this.relocations.push({ offset: at, symbol: name, addend, type: pcrel ? 'PC32' : 'ABS64', branch, instructionIndex: index });
       return;
     }
-    const value = pcrel ? s + addend - (va + BigInt(at)) : s + addend;
+    const value = pcrel ? s + addend - (this.va + BigInt(at)) : s + addend;
     if (pcrel && !fitsSigned(value, size * 8)) {
       throw new EncoderError('ENC_REL32_OUT_OF_RANGE', `${describeTarget(target)} is ${value} bytes away, beyond a rel${size * 8}`, mnemonic, 0, index);
     }
-    writeLe(bytes, at, value, size);
-  };
+    writeLe(this.bytes, at, value, size);
+  }
 
-  for (let i = 0; i < items.length; i++) {
-    const item = items[i] as Item;
-    const at = offsets[i] as number;
-    switch (item.kind) {
-      case 'fixed':
-        instructionOffsets[item.index] = at;
-        copyBytes(bytes, item.bytes, at);
-        for (const f of item.fixups) writeField(at + f.at, f.size, f.pcrel, f.target, f.addend, item.mnemonic, item.index);
-        break;
-      case 'branch': writeBranch(item, at, near[i] === 1, bytes, writeField); instructionOffsets[item.index] = at; break;
-      case 'align': {
-        instructionOffsets[item.index] = at;
-        const n = (offsets[i + 1] as number) - at;
-        if (item.fill === 'nop') writeNops(bytes, at, n);
-        else bytes.fill(item.fill, at, at + n);
-        break;
+  private emit(): EncodeResult {
+    const { items, offsets, near } = this;
+    const total = offsets[items.length] as number;
+    const bytes = new Uint8Array(total);
+    this.bytes = bytes;
+    const instructionOffsets: number[] = new Array<number>(this.instructionCount + 1).fill(0);
+    instructionOffsets[this.instructionCount] = total;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as Item;
+      const at = offsets[i] as number;
+      switch (item.kind) {
+        case 'fixed':
+          instructionOffsets[item.index] = at;
+          copyBytes(bytes, item.bytes, at);
+          for (const f of item.fixups) this.writeField(at + f.at, f.size, f.pcrel, f.target, f.addend, item.mnemonic, item.index, false);
+          break;
+        case 'branch': {
+          instructionOffsets[item.index] = at;
+          const isNear = near[i] === 1;
+          let n = at;
+          if (item.op === 'call') bytes[n++] = 0xe8;
+          else if (item.op === 'jmp') bytes[n++] = isNear ? 0xe9 : 0xeb;
+          else if (isNear) { bytes[n++] = 0x0f; bytes[n++] = 0x80 | item.cc; } else bytes[n++] = 0x70 | item.cc;
+          const size = isNear ? 4 : 1;
+          this.writeField(n, size, true, item.target, isNear ? -4n : -1n, item.mnemonic, item.index, true);
+          break;
+        }
+        case 'align': {
+          instructionOffsets[item.index] = at;
+          const n = (offsets[i + 1] as number) - at;
+          if (item.fill === 'nop') writeNops(bytes, at, n);
+          else bytes.fill(item.fill, at, at + n);
+          break;
+        }
+        case 'bind': break;
       }
-      case 'bind': break;
     }
+    const labels: LabelPlacement[] = [];
+    for (const label of this.allLabels) {
+      if (this.bound[label.id] !== 1) continue;
+      const offset = this.labelOffsets[label.id] as number;
+      labels.push({ label, name: label.name, offset, va: this.va + BigInt(offset) });
+    }
+    return new Encoded(this.va, bytes, this.relocations, labels, instructionOffsets, this.allLabels[0]?.owner);
   }
+}
 
-  const labels: LabelPlacement[] = [];
-  const byId = new Map<number, LabelPlacement>();
-  for (const label of allLabels) {
-    if (bound[label.id] !== 1) continue;
-    const offset = labelOffsets[label.id] as number;
-    const p: LabelPlacement = { label, name: label.name, offset, va: va + BigInt(offset) };
-    labels.push(p);
-    byId.set(label.id, p);
-  }
-  const owner = allLabels[0]?.owner;
-  const placement = (label: Label): LabelPlacement => {
-    const p = label.owner === owner ? byId.get(label.id) : undefined;
+/** An EncodeResult; label lookups go through the placements of bound labels. */
+class Encoded implements EncodeResult {
+  private byId: Map<number, LabelPlacement> | undefined;
+
+  constructor(
+    readonly va: bigint,
+    readonly bytes: Uint8Array,
+    readonly relocations: readonly Relocation[],
+    readonly labels: readonly LabelPlacement[],
+    readonly instructionOffsets: readonly number[],
+    private readonly owner: object | undefined,
+  ) {}
+
+  // Arrow properties, so that `const { labelVa } = a.encode(...)` works too.
+  readonly labelVa = (label: Label): bigint => this.placement(label).va;
+  readonly labelOffset = (label: Label): number => this.placement(label).offset;
+
+  private placement(label: Label): LabelPlacement {
+    if (this.byId === undefined) {
+      this.byId = new Map();
+      for (const p of this.labels) this.byId.set(p.label.id, p);
+    }
+    const p = label.owner === this.owner ? this.byId.get(label.id) : undefined;
     if (p === undefined) throw new EncoderError('ENC_UNBOUND_LABEL', `label ${describeTarget(label)} is not bound in this assembler`);
     return p;
-  };
-  return {
-    va, bytes, relocations, labels, instructionOffsets,
-    labelVa: (label) => placement(label).va,
-    labelOffset: (label) => placement(label).offset,
-  };
+  }
 }
 
 /** TypedArray.set costs more than a loop for the few bytes of one instruction. */
 function copyBytes(out: Uint8Array, src: Uint8Array, at: number): void {
   if (src.length > 32) { out.set(src, at); return; }
   for (let i = 0; i < src.length; i++) out[at + i] = src[i] as number;
-}
-
-function writeBranch(
-  item: BranchItem, at: number, near: boolean, bytes: Uint8Array,
-  writeField: (at: number, size: 1 | 4 | 8, pcrel: boolean, target: Target, addend: bigint, mnemonic: string, index: number, branch: boolean) => void,
-): void {
-  let n = at;
-  if (item.op === 'call') bytes[n++] = 0xe8;
-  else if (item.op === 'jmp') bytes[n++] = near ? 0xe9 : 0xeb;
-  else if (near) { bytes[n++] = 0x0f; bytes[n++] = 0x80 | item.cc; } else bytes[n++] = 0x70 | item.cc;
-  const size = near ? 4 : 1;
-  writeField(n, size, true, item.target, -BigInt(size), item.mnemonic, item.index, true);
 }
