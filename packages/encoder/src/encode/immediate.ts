@@ -36,11 +36,12 @@ export function truncateSigned(v: bigint, bits: number): bigint | undefined {
 
 /** Writes v little-endian into `size` bytes of out at `at` (two's complement). */
 export function writeLe(out: Uint8Array, at: number, v: bigint, size: number): void {
-  let x = BigInt.asUintN(size * 8, v);
-  if (size <= 4) {
-    let n = Number(x);
-    for (let i = 0; i < size; i++) { out[at + i] = n & 0xff; n >>>= 8; }
-    return;
-  }
-  for (let i = 0; i < size; i++) { out[at + i] = Number(x & 0xffn); x >>= 8n; }
+  // Two 32-bit halves: a fixed number of BigInt operations, none per byte.
+  const x = BigInt.asUintN(size * 8, v);
+  let lo = Number(size <= 4 ? x : BigInt.asUintN(32, x));
+  const n = size <= 4 ? size : 4;
+  for (let i = 0; i < n; i++) { out[at + i] = lo & 0xff; lo >>>= 8; }
+  if (size <= 4) return;
+  let hi = Number(x >> 32n);
+  for (let i = 4; i < size; i++) { out[at + i] = hi & 0xff; hi >>>= 8; }
 }
