@@ -4,7 +4,8 @@
  * read by setc/setz after it; all six arithmetic flags (popfq/pushfq); the whole red zone of a leaf
  * function (-8 ... -128(%rsp)); xmm0..xmm15; every general register a syscall keeps; and CF, ZF and
  * the red zone at a site whose number comes from a register, so its trampoline checks it at run time;
- * rcx (the resume address) and r11 (the flags at the site) as `syscall` leaves them.
+ * rcx (the resume address) and r11 (the flags at the site) as `syscall` leaves them; DF set across a
+ * write site.
  *
  * Known red (reported): glibc-rfc-relaxed with the `trace` entry fails the rcx/r11 probe. The site's
  * flags are dead (a `test` writes them before any read), so clobber-if-dead drops them, but the code
@@ -22,7 +23,7 @@ import type { Entry } from '@libos/recipe';
 import { buildRuntimeFixtures, type RuntimeFixtures } from './helpers/build-runtime-fixtures.js';
 import { only, rewriteWith, runProgram, traceCounts } from './helpers/run-rewritten.js';
 
-const ALL_OK = 'abi: cf/zf ok\nabi: arithmetic flags ok\nabi: red zone ok\nabi: xmm0-xmm15 ok\nabi: general registers ok\nabi: run-time-checked site ok\nabi: rcx/r11 ok\n';
+const ALL_OK = 'abi: cf/zf ok\nabi: arithmetic flags ok\nabi: red zone ok\nabi: xmm0-xmm15 ok\nabi: general registers ok\nabi: run-time-checked site ok\nabi: rcx/r11 ok\nabi: df set\nabi: direction flag ok\n';
 const CONTROLS: { arg: string; line: RegExp }[] = [
   { arg: 'corrupt-flags', line: /^abi: cf\/zf FAILED mask=0x1$/m },
   { arg: 'corrupt-all-flags', line: /^abi: arithmetic flags FAILED changed=0x40$/m },
@@ -31,9 +32,10 @@ const CONTROLS: { arg: string; line: RegExp }[] = [
   { arg: 'corrupt-gprs', line: /^abi: general registers FAILED mask=0x200$/m },
   { arg: 'corrupt-dynamic', line: /^abi: run-time-checked site FAILED mask=0x1$/m },
   { arg: 'corrupt-rcx-r11', line: /^abi: rcx\/r11 FAILED mask=0x2$/m },
+  { arg: 'corrupt-direction', line: /^abi: direction flag FAILED$/m },
 ];
-// Per run: write 7, getpid 12 (cf/zf: 4 cases x 3), getppid 30 + 3 + 3 + 3 + 3 + 3, exit_group 1.
-const TRACE = { exit_group: 1, getpid: 12, getppid: 45, write: 7 };
+// Per run: write 9, getpid 12 (cf/zf: 4 cases x 3), getppid 30 + 3 + 3 + 3 + 3 + 3, exit_group 1.
+const TRACE = { exit_group: 1, getpid: 12, getppid: 45, write: 9 };
 const BINARIES: (keyof Omit<RuntimeFixtures, 'dir'>)[] = ['abi', 'abiNonPie', 'abiStatic'];
 // Every built-in recipe keeps the full ABI at these sites: the preserving stubs (glibc-rfc,
 // glibc-rfc-seed-stub), relaxed (the flags are read after each site, so clobber-if-dead must keep
@@ -66,10 +68,10 @@ for (const bin of BINARIES) {
       const fx = await buildRuntimeFixtures();
       for (const entry of ENTRIES) {
         const rw = await rewriteWith(fx[bin], recipe, entry);
-        // The probe's 12 annotated sites (a static binary's glibc adds sites for the decoding recipes).
+        // The probe's 13 annotated sites (a static binary's glibc adds sites for the decoding recipes).
         const own = rw.plan.patches.filter((p) => /^(abi_|main$|put)/.test(rw.sites[p.site]?.symbol ?? ''));
         if (PARTIAL.has(recipe)) assert.ok(own.length >= 1, `${entry.kind}: some probe sites are patched`);
-        else assert.is(own.length, 12, `${entry.kind}: the 12 annotated sites are patched (refused: ${rw.plan.refused.map((x) => x.reason).join('; ')})`);
+        else assert.is(own.length, 13, `${entry.kind}: the 13 annotated sites are patched (refused: ${rw.plan.refused.map((x) => x.reason).join('; ')})`);
         const r = runProgram(rw.path);
         assert.is(r.signal, null, `${entry.kind}: killed by ${r.signal}`);
         assert.is(r.stdout, ALL_OK, `${entry.kind}`);
