@@ -20,15 +20,21 @@ export interface TrapSite {
   resumeVa: bigint;
   /** The site's native stub: `syscall; jmp resume`. */
   native: Label;
+  /** Native stubs for vfork, clone and clone3 that note the call after it, in each process (trace). */
+  forkLike?: { vfork: Label; clone: Label; clone3: Label };
 }
 
 const SIGILL = 4;
 const SIGTRAP = 5;
 const SA_SIGINFO = 0x4;
 const SA_RESTORER = 0x04000000;
+// A signal handler of the program may itself make trapped calls while ours runs: let SIGILL nest.
+const SA_NODEFER = 0x40000000;
 const UC_GREGS = 40; // offsetof(ucontext_t, uc_mcontext.gregs)
 const REG = { R8: 0, R9: 1, R10: 2, R11: 3, RDI: 8, RSI: 9, RDX: 12, RAX: 13, RCX: 14, RIP: 16, EFL: 17 } as const;
 const greg = (i: number) => qword(rbx, UC_GREGS + 8 * i);
+/** Table entry: int32 site, resume, native, native vfork, native clone, native clone3 (table-relative). */
+const ENTRY = 24;
 
 /** Calls handled natively when trapped: their effect must not be undone by sigreturn. */
 const TRAP_NATIVE = [15, 14, 130, 131, 58, 435] as const;
@@ -39,7 +45,7 @@ const CLONE_VM = 0x100;
  * Emits the runtime; returns the start stub's label (the new entry point), which jumps to
  * `originalEntry` once the handler is installed.
  */
-export function emitTrapRuntime(a: Assembler, sites: TrapSite[], hook: Target, instruction: 'ud2' | 'int3', originalEntry: bigint): Label {
+export function emitTrapRuntime(a: Assembler, sites: TrapSite[], hook: Target, instruction: 'ud2' | 'int3', originalEntry: bigint, note?: Target): Label {
   const start = a.label('libos_trap_start');
   const handler = a.label('libos_trap_handler');
   const restorer = a.label('libos_trap_restorer');
@@ -52,7 +58,7 @@ export function emitTrapRuntime(a: Assembler, sites: TrapSite[], hook: Target, i
   a.lea(rsp, qword(rsp, -32)); // struct kernel_sigaction { handler, flags, restorer, mask }
   a.lea(rax, rip(handler));
   a.mov(qword(rsp, 0), rax);
-  a.mov(qword(rsp, 8), SA_SIGINFO | SA_RESTORER);
+  a.mov(qword(rsp, 8), SA_SIGINFO | SA_RESTORER | SA_NODEFER);
   a.lea(rax, rip(restorer));
   a.mov(qword(rsp, 16), rax);
   a.mov(qword(rsp, 24), 0);
@@ -96,7 +102,7 @@ export function emitTrapRuntime(a: Assembler, sites: TrapSite[], hook: Target, i
   a.movsxd(r10, dword(r12, 0));
   a.cmp(r10, r9);
   a.je(found);
-  a.lea(r12, mem(r12, 12));
+  a.lea(r12, mem(r12, ENTRY));
   a.sub(ecx, 1);
   a.jmp(loop);
 
@@ -137,6 +143,30 @@ export function emitTrapRuntime(a: Assembler, sites: TrapSite[], hook: Target, i
   a.ret();
 
   a.bind(toNative);
+  if (note !== undefined) {
+    // vfork, clone and clone3 are noted after the call, in each process, by their own stubs.
+    const forkLike = [[58, 12], [56, 16], [435, 20]] as const;
+    const generic = a.label();
+    for (const [nr, field] of forkLike) {
+      const next = a.label();
+      a.cmp(rax, nr);
+      a.jne(next);
+      a.lea(r8, rip(table));
+      a.movsxd(rcx, dword(r12, field));
+      a.add(rcx, r8);
+      a.mov(greg(REG.RIP), rcx);
+      a.jmp(done);
+      a.bind(next);
+    }
+    a.bind(generic);
+    // Traced before the call (its result happens outside the handler): one line, `= ?`.
+    a.mov(rdi, greg(REG.RDI));
+    a.mov(rsi, greg(REG.RSI));
+    a.mov(rdx, greg(REG.RDX));
+    a.mov(r11, greg(REG.RAX));
+    a.mov(rax, 0x8000000000000000n);
+    a.call(note);
+  }
   a.lea(r8, rip(table));
   a.movsxd(rcx, dword(r12, 8));
   a.add(rcx, r8);
@@ -165,9 +195,8 @@ export function emitTrapRuntime(a: Assembler, sites: TrapSite[], hook: Target, i
   a.bind(table);
   // A rel32 field holds target + addend - its own address: the addend makes it table-relative.
   sites.forEach((s, k) => {
-    a.rel32(s.siteVa, 12 * k);
-    a.rel32(s.resumeVa, 12 * k + 4);
-    a.rel32(s.native, 12 * k + 8);
+    const fields = [s.siteVa, s.resumeVa, s.native, s.forkLike?.vfork ?? s.native, s.forkLike?.clone ?? s.native, s.forkLike?.clone3 ?? s.native];
+    fields.forEach((f, j) => a.rel32(f, ENTRY * k + 4 * j));
   });
   return start;
 }

@@ -13,7 +13,7 @@ import { cfiRowAt } from '@libos/elfkit';
 import type { Entry, Recipe, Site } from '../model.js';
 import { emitCHandlerBridge, emitPassthroughHook, emitTraceRoutines } from '../compile/hooks.js';
 import { emitNoteStub, emitStub, stubName, type StubShape } from '../compile/stubs.js';
-import { emitTrampoline, encodeSitePatch, needsTrampoline } from '../compile/site-code.js';
+import { emitTrampoline, encodeSitePatch, needsTrampoline, NR_CLONE, NR_CLONE3, NR_VFORK } from '../compile/site-code.js';
 import { decideSite, type DecideContext, type SiteDecision } from './choose-variant.js';
 import { checkPlan } from './check-plan.js';
 import { PlanError } from './plan-errors.js';
@@ -171,7 +171,7 @@ function buildCode(
     symbols.push(...handler.symbols);
   }
   const patched = decisions.filter((d) => d.form !== undefined);
-  const needsNote = entry.kind === 'trace' && patched.some((d) => d.routing.kind !== 'none');
+  const needsNote = entry.kind === 'trace' && patched.some((d) => d.routing.kind !== 'none' || d.form === 'trap');
 
   // The hook every stub calls.
   let hook: Target | undefined;
@@ -277,7 +277,12 @@ function buildCode(
       a.lea(rcx, rip(d.resumeVa));
       a.jmp(d.resumeVa, { near: true });
       mark(native, `libos_native_${d.site.va.toString(16)}`);
-      trapSites.push({ siteVa: d.site.va, resumeVa: d.resumeVa, native });
+      let forkLike: TrapSite['forkLike'];
+      if (noteStub !== undefined) {
+        const stubFor = (nr: number) => emitTrampoline(a, { ...spec, name: `libos_native_${d.site.va.toString(16)}_${nr}`, rcxSet: false, routing: { kind: 'always', nr } });
+        forkLike = { vfork: stubFor(NR_VFORK), clone: stubFor(NR_CLONE), clone3: stubFor(NR_CLONE3) };
+      }
+      trapSites.push({ siteVa: d.site.va, resumeVa: d.resumeVa, native, ...(forkLike !== undefined ? { forkLike } : {}) });
       continue;
     }
     if (needsTrampoline(spec, targets.jump === undefined)) {
@@ -312,7 +317,7 @@ function buildCode(
   let trapStart: Label | undefined;
   if (trapSites.length > 0) {
     a.align(16);
-    trapStart = emitTrapRuntime(a, trapSites, hook!, trapInstruction, originalEntry);
+    trapStart = emitTrapRuntime(a, trapSites, hook!, trapInstruction, originalEntry, note);
     mark(trapStart, 'libos_trap_start');
   }
 
