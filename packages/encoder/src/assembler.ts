@@ -25,7 +25,12 @@ export interface BranchOptions {
 type JccMethods = { [K in Condition as `j${K}`]: (target: BranchTarget, options?: BranchOptions) => Assembler };
 type SetccMethods = { [K in Condition as `set${K}`]: (dst: Gpr | Memory) => Assembler };
 type CmovccMethods = { [K in Condition as `cmov${K}`]: (dst: Gpr, src: Gpr | Memory) => Assembler };
-type AluMethods = { [K in AluOp]: (dst: Gpr | Memory, src: Gpr | Memory | Immediate) => Assembler };
+/** Two-operand shapes: a memory destination takes a register or an immediate, never memory. */
+interface TwoOperandForms {
+  (dst: Gpr, src: Gpr | Memory | Immediate): Assembler;
+  (dst: Memory, src: Gpr | Immediate): Assembler;
+}
+type AluMethods = { [K in AluOp]: TwoOperandForms };
 type ShiftMethods = { [K in ShiftOp]: (dst: Gpr | Memory, count: Gpr | Immediate) => Assembler };
 type UnaryMethods = { [K in Exclude<UnaryOp, 'imul'>]: (dst: Gpr | Memory) => Assembler };
 
@@ -89,6 +94,8 @@ export class Assembler {
 
   // ---- data moves
 
+  mov(dst: Gpr, src: Gpr | Memory | Immediate): this;
+  mov(dst: Memory, src: Gpr | Immediate): this;
   mov(dst: Gpr | Memory, src: Gpr | Memory | Immediate): this {
     return this.pushFixed(encodeMov(this.site('mov', dst, src), dst, src));
   }
@@ -114,6 +121,8 @@ export class Assembler {
   lea(dst: Gpr, src: Memory): this {
     return this.pushFixed(encodeLea(this.site('lea', dst, src), dst, src));
   }
+  xchg(a: Gpr, b: Gpr | Memory): this;
+  xchg(a: Memory, b: Gpr): this;
   xchg(a: Gpr | Memory, b: Gpr | Memory): this {
     return this.pushFixed(encodeXchg(this.site('xchg', a, b), a, b));
   }
@@ -126,6 +135,8 @@ export class Assembler {
 
   // ---- arithmetic (add..cmp, shifts and inc..idiv are generated below)
 
+  test(dst: Gpr, src: Gpr | Memory | Immediate): this;
+  test(dst: Memory, src: Gpr | Immediate): this;
   test(dst: Gpr | Memory, src: Gpr | Memory | Immediate): this {
     return this.pushFixed(encodeTest(this.site('test', dst, src), dst, src));
   }
