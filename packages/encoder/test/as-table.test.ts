@@ -134,6 +134,7 @@ for (const n of [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 15, 20, 22, 23, 33, 40])
 for (const [pad, align] of [[1, 16], [3, 16], [5, 32], [0, 8], [7, 64], [33, 64]] as const) {
   control.push(text(`.p2align 6\n.fill ${pad}, 1, 0xcc\n.p2align ${Math.log2(align)}\nret`, (a) => { a.align(64); a.bytes(new Uint8Array(pad).fill(0xcc)); a.align(align); a.ret(); }));
 }
+control.push(text('nop\n.p2align 4, 0xcc\nret\n.p2align 3, 0x00\nret', (a) => { a.nop().align(16, 0xcc).ret().align(8, 0).ret(); }));
 run('control flow, data and alignment', control, 150);
 
 // movzx/movsx/movsxd, the one-operand group, shifts, imul, setcc, cmovcc, processor state.
