@@ -23,7 +23,7 @@ export { FunctionIndex, functionIndexOf } from './analyze/function-index.js';
 export { planPatches } from './plan/plan-patches.js';
 export type { PlanOptions, PlanResult } from './plan/plan-patches.js';
 export { serializePlan, parsePlan } from './plan/serialize-plan.js';
-export { planToElfEdit, rewriteElf } from './plan/rewrite-elf.js';
+export { planToElfEdit, rewriteElf, readStoredPlan } from './plan/rewrite-elf.js';
 export { PlanError } from './plan/plan-errors.js';
 export type { PlanErrorCode } from './plan/plan-errors.js';
 export { PLAN_SCHEMA } from './plan/plan-types.js';

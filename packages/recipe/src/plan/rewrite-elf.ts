@@ -1,7 +1,34 @@
 /** A plan applied to its input: the ElfEdit elfkit's writer takes, and the rewritten bytes. */
-import { writeElf, type ElfEdit, type ElfFile } from '@libos/elfkit';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { readLibosPlan, writeElf, type ElfEdit, type ElfFile } from '@libos/elfkit';
 import type { PatchPlan } from './plan-types.js';
-import { serializePlan } from './serialize-plan.js';
+import { parsePlan, serializePlan } from './serialize-plan.js';
+
+/** The stored plan is deflated JSON behind this tag (the JSON is ~10x larger than the code it describes). */
+const STORED_PLAN_TAG = 'libos-plan/deflate\n';
+
+function encodeStoredPlan(plan: PatchPlan): Uint8Array {
+  // Segment bytes are in the file already; the stored plan keeps everything else.
+  const json = serializePlan({ ...plan, segments: plan.segments.map((s) => ({ ...s, bytes: new Uint8Array(0) })), debugFrame: new Uint8Array(0) });
+  const body = deflateRawSync(Buffer.from(json), { level: 9 });
+  const tag = Buffer.from(STORED_PLAN_TAG);
+  const out = new Uint8Array(tag.length + body.length);
+  out.set(tag);
+  out.set(body, tag.length);
+  return out;
+}
+
+/** The plan a rewritten file records, or undefined for a file libos-patch did not write. */
+export function readStoredPlan(bytes: Uint8Array): PatchPlan | undefined {
+  const stored = readLibosPlan(bytes);
+  if (stored === undefined) return undefined;
+  const tag = Buffer.from(STORED_PLAN_TAG);
+  const head = Buffer.from(stored.buffer, stored.byteOffset, Math.min(stored.length, tag.length));
+  const json = head.equals(tag)
+    ? inflateRawSync(Buffer.from(stored.buffer, stored.byteOffset + tag.length, stored.length - tag.length)).toString('utf8')
+    : Buffer.from(stored.buffer, stored.byteOffset, stored.length).toString('utf8');
+  return parsePlan(json);
+}
 
 export function planToElfEdit(plan: PatchPlan, options: { debugFrame?: boolean } = {}): ElfEdit {
   const withFrames = options.debugFrame !== false && plan.debugFrame !== undefined && plan.debugFrame.length > 0;
@@ -11,7 +38,7 @@ export function planToElfEdit(plan: PatchPlan, options: { debugFrame?: boolean }
     symbols: plan.symbols.map((s) => ({ name: s.name, va: s.va, size: s.size, type: s.type })),
     ...(plan.entryPoint !== undefined ? { entry: plan.entryPoint } : {}),
     ...(withFrames ? { debugFrame: plan.debugFrame } : {}),
-    metadata: new TextEncoder().encode(serializePlan({ ...plan, segments: plan.segments.map((s) => ({ ...s, bytes: new Uint8Array(0) })) })),
+    metadata: encodeStoredPlan(plan),
   };
 }
 
