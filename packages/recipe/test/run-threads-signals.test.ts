@@ -25,8 +25,8 @@ const CASES: { recipe: string; entry: Entry }[] = [
   { recipe: 'gramine-style', entry: { kind: 'passthrough' } },
   { recipe: 'occlum-style', entry: { kind: 'passthrough' } },
   { recipe: 'nop-padded', entry: { kind: 'passthrough' } },
-  // Known red (reported) for sigalrm: a SIGALRM that lands while the trap handler runs is delivered
-  // with SIGILL blocked; the handler's own trapping site then kills the process.
+  // For sigalrm: a SIGALRM that lands while the trap handler runs makes trapping calls of its own (the
+  // trap handler must nest).
   { recipe: 'trap-only', entry: { kind: 'passthrough' } },
 ];
 const figures: string[] = [];
