@@ -21,7 +21,15 @@ function firstDifference(actual: string, expected: string): string {
   const a = actual.split('\n');
   const e = expected.split('\n');
   for (let i = 0; i < Math.max(a.length, e.length); i++) {
-    if (a[i] !== e[i]) return `line ${i + 1}:\n  golden: ${e[i] ?? '(end)'}\n  actual: ${a[i] ?? '(end)'}`;
+    if (a[i] !== e[i]) {
+      // Long hex lines: show the neighbourhood of the first differing column only.
+      const x = a[i] ?? '(end)';
+      const y = e[i] ?? '(end)';
+      let col = 0;
+      while (col < x.length && x[col] === y[col]) col++;
+      const cut = (t: string) => (t.length <= 160 ? t : `${col > 60 ? '...' : ''}${t.slice(Math.max(0, col - 60), col + 60)}...`);
+      return `line ${i + 1}, column ${col + 1}:\n  golden: ${cut(y)}\n  actual: ${cut(x)}`;
+    }
   }
   return 'no difference';
 }
