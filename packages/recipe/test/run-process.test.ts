@@ -2,6 +2,7 @@
  * Issue 5: the calls that must not go through a stack-keeping stub, made through annotated sites
  * (glibc's own fork, vfork and clone are not annotated): a raw vfork whose child makes execve of
  * /bin/true, a raw clone of a thread on its own stack (CLONE_VM|FS|FILES|SIGHAND|THREAD|SYSVSEM), a
+ * raw clone(CLONE_VM|CLONE_VFORK) without a new stack followed by execve (as posix_spawn does), a
  * raw fork and a fork-like clone(SIGCHLD), vfork and the thread clone again from sites whose number
  * only a run-time check can know, and a signal handler whose SA_RESTORER restorer makes
  * rt_sigreturn through a site (fixtures/runtime/process.c, process-asm.S). Each runs as the original
@@ -30,6 +31,12 @@ const MODES: Mode[] = [
     // vfork in the parent and in the child; the child's execve (written before the call); wait4, write, exit_group.
     trace: { execve: 1, exit_group: 1, vfork: 2, wait4: 1, write: 1 },
     seen: [{ name: 'vfork', results: (r) => r === '0' }, { name: 'vfork', results: (r) => Number(r) > 0 }],
+  },
+  {
+    arg: 'clone-vfork',
+    stdout: 'process: clone(CLONE_VM|CLONE_VFORK)+execve /bin/true exited 0\n',
+    trace: { clone: 2, execve: 1, exit_group: 1, wait4: 1, write: 1 },
+    seen: [{ name: 'clone', results: (r) => r === '0' }, { name: 'clone', results: (r) => Number(r) > 0 }],
   },
   {
     arg: 'thread',
@@ -104,7 +111,7 @@ for (const bin of BINARIES) {
       test(`${bin} x ${recipe}: ${m.arg} runs as the original and, with trace, is seen`, async () => {
         for (const entry of ENTRIES) {
           const rw = await rewritten(bin, recipe, entry);
-          assert.ok(rw.plan.patches.length >= 24, `${entry.kind}: the 24 annotated sites are patched (${rw.plan.patches.length}; refused: ${rw.plan.refused.map((x) => x.reason).join('; ')})`);
+          assert.ok(rw.plan.patches.length >= 27, `${entry.kind}: the 27 annotated sites are patched (${rw.plan.patches.length}; refused: ${rw.plan.refused.map((x) => x.reason).join('; ')})`);
           const r = runProgram(rw.path, [m.arg]);
           assert.is(r.signal, null, `${entry.kind}: killed by ${r.signal}; stderr ${r.stderr.slice(0, 600)}`);
           assert.is(r.stdout, m.stdout, `${entry.kind} stdout`);
