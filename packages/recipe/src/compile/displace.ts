@@ -40,12 +40,13 @@ const ENDBR64 = [0xf3, 0x0f, 0x1e, 0xfa];
 
 /** Caches one analysis per function across the sites of a plan. */
 export class DisplacementFinder {
-  private readonly analyses = new Map<bigint, FunctionAnalysis>();
+  private readonly analyses: Map<bigint, FunctionAnalysis>;
   private readonly tables = new Map<bigint, Set<bigint>>();
   private readonly guarded: Set<bigint>;
   private readonly instr = new Instruction();
 
-  constructor(private readonly elf: ElfFile) {
+  constructor(private readonly elf: ElfFile, analyses?: Map<bigint, FunctionAnalysis>) {
+    this.analyses = analyses ?? new Map();
     // Addresses something outside the function may reach: symbols and relocation targets.
     this.guarded = new Set<bigint>();
     for (const table of [elf.symbols, elf.dynamicSymbols]) for (const s of table) if (s.value !== 0n) this.guarded.add(s.value);

@@ -67,6 +67,7 @@ export function findSites(elf: ElfFile, rules: readonly MatchRule[], options: Fi
     reported: sortByVa([...reported.values()]),
     diagnostics: ctx.diagnostics,
     stats: ctx.stats,
+    analyses: ctx.analyses,
   };
 }
 

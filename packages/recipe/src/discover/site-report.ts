@@ -42,6 +42,8 @@ export interface SiteReport {
   /** `int $0x80` and `sysenter` sites (32-bit ABI): reported, never patched. Sorted by va. */
   reported: Site[];
   diagnostics: DiscoverDiagnostic[];
+  /** The functions this call decoded, by start: planPatches reuses them instead of decoding again. */
+  analyses?: Map<bigint, FunctionAnalysis>;
   stats: {
     /** `0f 05`, `0f 34` and `cd 80` byte pairs in executable sections. */
     candidates: number;

@@ -11,6 +11,7 @@ import { DisplacementFinder, emitMoved } from '../compile/displace.js';
 import { FrameInfo, fromCfiRow, type FrameRow } from '../compile/debug-frame.js';
 import { cfiRowAt } from '@libos/elfkit';
 import type { Entry, Recipe, Site } from '../model.js';
+import type { FunctionAnalysis } from '../analyze/analyze-function.js';
 import { emitCHandlerBridge, emitPassthroughHook, emitTraceRoutines } from '../compile/hooks.js';
 import { emitNoteStub, emitStub, stubName, type StubShape } from '../compile/stubs.js';
 import { emitTrampoline, encodeSitePatch, needsTrampoline, NR_CLONE, NR_CLONE3, NR_VFORK } from '../compile/site-code.js';
@@ -36,7 +37,7 @@ const TEXT = '.libos.text';
 const DATA = '.libos.data';
 
 /** Compiles a recipe and the sites found for it into a checked PatchPlan. */
-export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonly Site[] | { sites: readonly Site[] }, options: PlanOptions = {}): Promise<PlanResult> {
+export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonly Site[] | { sites: readonly Site[]; analyses?: Map<bigint, FunctionAnalysis> }, options: PlanOptions = {}): Promise<PlanResult> {
   const entry = options.entry ?? recipe.entry;
   const warnings: string[] = [];
   const sites = [...('sites' in sitesIn ? sitesIn.sites : sitesIn)].sort((x, y) => (x.va < y.va ? -1 : x.va > y.va ? 1 : 0));
@@ -47,7 +48,7 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
     absoluteOk: kind === 'exec' || kind === 'static',
     entryOwnsAbi: entry.kind === 'slot' || entry.kind === 'pointer',
     trapAvailable: trapAvailability(kind, entry),
-    displacer: new DisplacementFinder(elf),
+    displacer: new DisplacementFinder(elf, 'sites' in sitesIn ? sitesIn.analyses : undefined),
   };
   if (kind === 'relocatable') throw new PlanError('PLAN_UNSUPPORTED_FILE', 'an object file (.o) cannot be rewritten: link it first, then rewrite the result');
   const decisions = resolveOverlaps(sites.map((s, i) => decideSite(ctx, s, i)));
@@ -60,7 +61,8 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
 
   // The code depends on where it goes and its size on little else: lay out, encode, and lay out
   // again until the sizes hold (two rounds in practice).
-  let sizes = { text: 4096, data: handler?.dataMemSize ?? 0 };
+  // Start from a generous estimate (hooks ~2 KiB, ~160 bytes a site) so one round usually does.
+  let sizes = { text: 4096 + 160 * decisions.length + (handler?.textSize ?? 0), data: handler?.dataMemSize ?? 0 };
   for (let round = 0; round < 4; round++) {
     const requests: { name: string; size: number; flags: 'rx' | 'rw' }[] = [{ name: TEXT, size: sizes.text, flags: 'rx' }];
     if (sizes.data > 0) requests.push({ name: DATA, size: sizes.data, flags: 'rw' as const });
