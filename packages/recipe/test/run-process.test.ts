@@ -3,7 +3,8 @@
  * (glibc's own fork, vfork and clone are not annotated): a raw vfork whose child makes execve of
  * /bin/true, a raw clone of a thread on its own stack (CLONE_VM|FS|FILES|SIGHAND|THREAD|SYSVSEM), a
  * raw clone(CLONE_VM|CLONE_VFORK) without a new stack followed by execve (as posix_spawn does), a
- * raw fork and a fork-like clone(SIGCHLD), vfork and the thread clone again from sites whose number
+ * the thread made with raw clone3, a raw fork and a fork-like clone(SIGCHLD), vfork and the thread
+ * clone again from sites whose number
  * only a run-time check can know, and a signal handler whose SA_RESTORER restorer makes
  * rt_sigreturn through a site (fixtures/runtime/process.c, process-asm.S). Each runs as the original
  * does under every recipe that patches the sites, the kernel seeing the same calls (strace -f); with
@@ -55,6 +56,12 @@ const MODES: Mode[] = [
     stdout: 'process: clone thread on its own stack wrote 42 and exited\n',
     trace: { clone: 2, exit: 1, exit_group: 1, gettid: 2, write: 1 },
     seen: [{ name: 'clone', results: (r) => r === '0' }, { name: 'clone', results: (r) => Number(r) > 0 }],
+  },
+  {
+    arg: 'clone3-thread',
+    stdout: 'process: clone3 thread on its own stack wrote 42 and exited\n',
+    trace: { clone3: 2, exit: 1, exit_group: 1, gettid: 2, write: 1 },
+    seen: [{ name: 'clone3', results: (r) => r === '0' }, { name: 'clone3', results: (r) => Number(r) > 0 }],
   },
   {
     arg: 'fork',
@@ -111,7 +118,7 @@ for (const bin of BINARIES) {
       test(`${bin} x ${recipe}: ${m.arg} runs as the original and, with trace, is seen`, async () => {
         for (const entry of ENTRIES) {
           const rw = await rewritten(bin, recipe, entry);
-          assert.ok(rw.plan.patches.length >= 27, `${entry.kind}: the 27 annotated sites are patched (${rw.plan.patches.length}; refused: ${rw.plan.refused.map((x) => x.reason).join('; ')})`);
+          assert.ok(rw.plan.patches.length >= 29, `${entry.kind}: the 29 annotated sites are patched (${rw.plan.patches.length}; refused: ${rw.plan.refused.map((x) => x.reason).join('; ')})`);
           const r = runProgram(rw.path, [m.arg]);
           assert.is(r.signal, null, `${entry.kind}: killed by ${r.signal}; stderr ${r.stderr.slice(0, 600)}`);
           assert.is(r.stdout, m.stdout, `${entry.kind} stdout`);
