@@ -1,14 +1,15 @@
 /**
  * Issue 5: the calls that must not go through a stack-keeping stub, made through annotated sites
- * (glibc's own fork, vfork and clone are not annotated): a raw vfork whose child makes execve of
- * /bin/true, a raw clone of a thread on its own stack (CLONE_VM|FS|FILES|SIGHAND|THREAD|SYSVSEM), a
- * raw clone(CLONE_VM|CLONE_VFORK) without a new stack followed by execve (as posix_spawn does), a
- * the thread made with raw clone3, a raw fork and a fork-like clone(SIGCHLD), vfork and the thread
- * clone again from sites whose number
- * only a run-time check can know, and a signal handler whose SA_RESTORER restorer makes
- * rt_sigreturn through a site (fixtures/runtime/process.c, process-asm.S). Each runs as the original
- * does under every recipe that patches the sites, the kernel seeing the same calls (strace -f); with
- * `trace`, each call is seen, in each process that returns from it.
+ * (glibc's own fork, vfork and clone are not annotated; fixtures/runtime/process.c, process-asm.S):
+ *  - a raw vfork whose child makes execve of /bin/true, and the parent wait4s;
+ *  - a raw clone(CLONE_VM|CLONE_VFORK) without a new stack, then execve (as posix_spawn does);
+ *  - a raw clone of a thread on its own stack (CLONE_VM|FS|FILES|SIGHAND|THREAD|SYSVSEM), and the
+ *    same thread made with raw clone3;
+ *  - vfork and the thread clone again from sites whose number only a run-time check can know;
+ *  - a raw fork and a fork-like clone(SIGCHLD);
+ *  - a signal handler whose SA_RESTORER restorer makes rt_sigreturn through a site.
+ * Each runs as the original does under every recipe that patches the sites, the kernel seeing the
+ * same calls (strace -f); with `trace`, each call is seen, in each process that returns from it.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
