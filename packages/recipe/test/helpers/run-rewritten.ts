@@ -3,7 +3,7 @@
  * result, and read the `trace` entry's lines and strace's view of the same run.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { readElf } from '@libos/elfkit';
@@ -12,9 +12,16 @@ import type { Entry, PatchPlan, Recipe, Site } from '@libos/recipe';
 
 let scratch: string | undefined;
 
-/** A fresh directory under one per-process scratch directory in os.tmpdir(). */
+/**
+ * A fresh directory under one per-process scratch directory in os.tmpdir(), removed when the process
+ * exits (kept with LIBOS_KEEP_RUN_DIRS=1, to look at the rewritten files after a failure).
+ */
 export function freshDir(label: string): string {
-  scratch ??= mkdtempSync(join(tmpdir(), 'libos-run-tests-'));
+  if (scratch === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'libos-run-tests-'));
+    scratch = dir;
+    if (process.env['LIBOS_KEEP_RUN_DIRS'] !== '1') process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
   return mkdtempSync(join(scratch, `${label.replace(/[^A-Za-z0-9_.-]/g, '_')}-`));
 }
 
