@@ -55,8 +55,17 @@ export class DisplacementFinder {
 
   /** The window to move for a site, or the reason there is none. */
   find(site: Site): Displacement | string {
-    const fn = functionIndexOf(this.elf).containing(site.va);
-    if (fn === undefined) return 'the site is in no known function';
+    const index = functionIndexOf(this.elf);
+    let fn = index.containing(site.va);
+    let outsideTargets: Set<bigint> | undefined;
+    if (fn === undefined) {
+      // A short gap between two ranges (glibc's clone and clone3 end their FDE right before the
+      // syscall): taken as code, as discovery does, when it decodes cleanly. Branches into it can
+      // only come from the code around it: those targets are collected too.
+      fn = index.gapAround(site.va, 64);
+      if (fn === undefined) return 'the site is in no known function';
+      outsideTargets = this.targetsInto(fn);
+    }
     const analysis = this.analysisOf(fn);
     if (analysis.error !== undefined) return analysis.error.message;
     let tableTargets: Set<bigint> | undefined;
@@ -64,6 +73,7 @@ export class DisplacementFinder {
       tableTargets = this.tables.get(analysis.start);
       if (tableTargets === undefined) this.tables.set(analysis.start, (tableTargets = this.jumpTableTargets(analysis)));
     }
+    if (outsideTargets !== undefined) tableTargets = new Set([...(tableTargets ?? []), ...outsideTargets]);
     const i = instructionIndexAt(analysis, site.va);
     if (i < 0) return 'the site is not on a decoded instruction boundary';
     if (analysis.firstInvalid >= 0 && analysis.firstInvalid <= Number(site.va - fn.start)) return 'undecodable bytes precede the site';
@@ -130,6 +140,34 @@ export class DisplacementFinder {
     } finally {
       decoder.free();
     }
+  }
+
+  /**
+   * Direct branch targets inside `gap` from the functions on either side of it (a gap's own
+   * analysis sees only the branches within it).
+   */
+  private targetsInto(gap: FunctionRange): Set<bigint> {
+    const targets = new Set<bigint>();
+    const index = functionIndexOf(this.elf);
+    for (const probe of [gap.start - 1n, gap.end]) {
+      const neighbour = index.containing(probe);
+      if (neighbour === undefined) continue;
+      const off = this.elf.vaToOffset(neighbour.start);
+      if (off === undefined) continue;
+      const size = Number(neighbour.end - neighbour.start);
+      const decoder = new Decoder(64, this.elf.bytes.subarray(off, off + size), DecoderOptions.None);
+      decoder.ip = neighbour.start;
+      try {
+        while (decoder.canDecode) {
+          decoder.decodeOut(this.instr);
+          const t = this.instr.nearBranchTarget;
+          if (t !== 0n && t >= gap.start && t < gap.end) targets.add(t);
+        }
+      } finally {
+        decoder.free();
+      }
+    }
+    return targets;
   }
 
   /**
