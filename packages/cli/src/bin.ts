@@ -33,6 +33,13 @@ function report(io: CommandIo, error: CliError, debug: boolean): number {
  * `process.exitCode` to it; never throws.
  */
 export async function main(argv: string[], io: CommandIo = defaultIo()): Promise<number> {
+  if (io.out === process.stdout) {
+    // `libos-patch plan x -r R | head`: a reader that goes away is not an error worth a stack trace.
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
   const status = await run(argv, io);
   if (io.out === process.stdout) process.exitCode = status;
   return status;
@@ -67,7 +74,7 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
     return report(io, toCliError(e), debug);
   }
   const paint = usePaint(io.out, io.env);
-  const progress = createProgress(io.err as NodeJS.WriteStream, true);
+  const progress = createProgress(io.err, true);
   try {
     const args = parseCommandArgs(argv.slice(1), command.options, command.operands);
     if (args.values.help === true) {

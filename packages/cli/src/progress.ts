@@ -15,15 +15,20 @@ const WIDTH = 24;
 /** A progress bar that draws nothing. */
 export const silentProgress: Progress = { stage() {}, done() {} };
 
-/** A progress bar on `stream` when it is a TTY, else {@link silentProgress}. */
-export function createProgress(stream: NodeJS.WriteStream | { isTTY?: boolean; write(s: string): unknown }, enabled = true): Progress {
+/** A progress bar on `stream` when it is a TTY, else {@link silentProgress}; `delayMs` is for tests. */
+export function createProgress(
+  stream: { isTTY?: boolean; write(s: string): unknown },
+  enabled = true,
+  options: { delayMs?: number } = {},
+): Progress {
   if (!enabled || !stream.isTTY) return silentProgress;
+  const delayMs = options.delayMs ?? DELAY_MS;
   const started = Date.now();
   let label = '';
   let fraction = 0;
   let drawn = false;
   const draw = (): void => {
-    if (Date.now() - started < DELAY_MS) return;
+    if (Date.now() - started < delayMs) return;
     const filled = Math.round(Math.min(1, Math.max(0, fraction)) * WIDTH);
     const bar = `${'#'.repeat(filled)}${'-'.repeat(WIDTH - filled)}`;
     stream.write(`\r\x1b[2K[${bar}] ${Math.round(fraction * 100)}% ${label}`);
