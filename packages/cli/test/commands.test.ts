@@ -134,6 +134,21 @@ test('sites on /bin/ls (no annotations, dynamically linked): runs and prints val
   assert.equal(json<{ sites: SiteRow[] }>(withRecipe.stdout).sites, []);
 });
 
+test('apply on /bin/ls (no sites for glibc-rfc): the output still runs, the input is untouched', () => {
+  const before = fingerprint('/bin/ls');
+  const out = join(dir, 'ls');
+  const run = cli(['apply', '/bin/ls', '--recipe', 'glibc-rfc', '-o', out, '--json']);
+  assert.is(run.status, 0, run.stderr);
+  const summary = json<{ sites: number; patched: number; refused: unknown[] }>(run.stdout);
+  assert.is(summary.sites, 0);
+  assert.is(summary.patched, 0);
+  assert.equal(fingerprint('/bin/ls'), before);
+  const ran = spawnSync(out, ['-d', '/'], { encoding: 'utf8' });
+  assert.is(ran.status, 0, ran.stderr);
+  assert.is(ran.stdout, '/\n');
+  assert.is(cli(['verify', out]).status, 0);
+});
+
 test('plan: the PatchPlan as JSON on stdout, or into -o', () => {
   const run = cli(['plan', fx.pie, '--recipe', 'glibc-rfc']);
   assert.is(run.status, 0, run.stderr);
