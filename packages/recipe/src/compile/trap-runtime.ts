@@ -52,8 +52,11 @@ export function emitTrapRuntime(a: Assembler, sites: TrapSite[], hook: Target, i
   const table = a.label('libos_trap_table');
   const signal = instruction === 'ud2' ? SIGILL : SIGTRAP;
 
-  // Start stub: rsp points at argc and rdx holds ld.so's finaliser: keep both as they are.
+  // Start stub: as an entry point, rsp points at argc and rdx holds ld.so's finaliser; as a
+  // library initializer, rdi rsi rdx are argc, argv, envp. Keep all of them as they are.
   a.bind(start);
+  a.push(rdi);
+  a.push(rsi);
   a.push(rdx);
   a.lea(rsp, qword(rsp, -32)); // struct kernel_sigaction { handler, flags, restorer, mask }
   a.lea(rax, rip(handler));
@@ -70,6 +73,8 @@ export function emitTrapRuntime(a: Assembler, sites: TrapSite[], hook: Target, i
   a.syscall();
   a.lea(rsp, qword(rsp, 32));
   a.pop(rdx);
+  a.pop(rsi);
+  a.pop(rdi);
   a.jmp(originalEntry, { near: true });
 
   a.bind(restorer);

@@ -20,6 +20,7 @@ import { checkPlan } from './check-plan.js';
 import { PlanError } from './plan-errors.js';
 import { PLAN_SCHEMA, type Patch, type PatchPlan, type PlanSegment, type PlanSymbol, type Refusal } from './plan-types.js';
 import { resolveHandler, type ResolvedHandler } from './handler-entry.js';
+import { findStartupHook, type StartupHook } from './startup-hook.js';
 
 export interface PlanOptions {
   /** Overrides the recipe's entry (the CLI's --entry). */
@@ -42,16 +43,20 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
   const warnings: string[] = [];
   const sites = [...('sites' in sitesIn ? sitesIn.sites : sitesIn)].sort((x, y) => (x.va < y.va ? -1 : x.va > y.va ? 1 : 0));
   const kind = elf.kind;
+  const startup = findStartupHook(elf);
   const ctx: DecideContext = {
     elf,
     recipe,
     absoluteOk: kind === 'exec' || kind === 'static',
     entryOwnsAbi: entry.kind === 'slot' || entry.kind === 'pointer',
-    trapAvailable: trapAvailability(kind, entry),
+    trapAvailable: trapAvailability(startup, entry),
     displacer: new DisplacementFinder(elf, 'sites' in sitesIn ? sitesIn.analyses : undefined),
   };
   if (kind === 'relocatable') throw new PlanError('PLAN_UNSUPPORTED_FILE', 'an object file (.o) cannot be rewritten: link it first, then rewrite the result');
   const decisions = resolveOverlaps(sites.map((s, i) => decideSite(ctx, s, i)));
+  if (kind === 'shared' && decisions.some((d) => d.form === 'trap')) {
+    warnings.push('trapped sites in a shared library are caught only once its initializer has run: code the dynamic loader runs earlier (libc\'s __libc_early_init) dies on a trap there');
+  }
   const handler = entry.kind === 'handler' ? await resolveHandler(entry, options, ctx.absoluteOk) : undefined;
   const entryTargets = resolveEntryTargets(elf, entry);
   // A handler built -mgeneral-regs-only touches no vector register: nothing to save. One that
@@ -69,16 +74,33 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
     const placement = planLayout(elf, requests);
     const textVa = placement[0]!.va;
     const dataVa = placement[1]?.va ?? 0n;
-    const built = buildCode(decisions, entry, entryTargets, textVa, handler?.link(textVa, dataVa), saveVectors, recipe.trampoline.trapInstruction, elf.header.entry, elf);
+    const built = buildCode(decisions, entry, entryTargets, textVa, handler?.link(textVa, dataVa), saveVectors, recipe.trampoline.trapInstruction, typeof startup === 'string' ? elf.header.entry : startup.originalVa, elf);
     const need = { text: built.text.length, data: handler?.dataMemSize ?? 0 };
     if (need.text <= sizes.text && need.data <= sizes.data) {
-      const plan = assemblePlan(elf, recipe, entry, decisions, built, textVa, dataVa);
+      const plan = assemblePlan(elf, recipe, entry, decisions, built, textVa, dataVa, typeof startup === 'string' ? undefined : startup);
       checkPlan(elf, plan);
       return { plan, warnings };
     }
     sizes = { text: Math.max(need.text, sizes.text * 2), data: need.data };
   }
   throw new PlanError('PLAN_LAYOUT', 'the added code did not settle to a stable size');
+}
+
+/** How the trap runtime's start stub gets to run: a new entry point, or a redirected initializer. */
+function startupFields(elf: ElfFile, startup: StartupHook | undefined, stubVa: bigint): Pick<PatchPlan, 'entryPoint' | 'startupPatch'> {
+  if (startup === undefined || startup.kind === 'entry' || startup.offset === undefined) return { entryPoint: stubVa };
+  const after = new Uint8Array(8);
+  new DataView(after.buffer).setBigUint64(0, stubVa, true);
+  return {
+    startupPatch: {
+      kind: startup.kind,
+      offset: startup.offset,
+      before: elf.bytes.slice(startup.offset, startup.offset + 8),
+      after,
+      originalVa: startup.originalVa,
+      reason: `the trap runtime's start stub runs first: ${startup.kind} now points at it, and it goes on to 0x${startup.originalVa.toString(16)}`,
+    },
+  };
 }
 
 /** A window that overlaps an earlier site's patch is refused: two patches never share a byte. */
@@ -108,9 +130,9 @@ function safeCfiRow(elf: ElfFile, va: bigint): ReturnType<typeof cfiRowAt> {
   }
 }
 
-function trapAvailability(kind: ElfFile['kind'], entry: Entry): string | true {
+function trapAvailability(startup: StartupHook | string, entry: Entry): string | true {
   if (entry.kind === 'slot' || entry.kind === 'pointer') return `a trapped call cannot reach a ${entry.kind} entry, which expects the call-site convention`;
-  if (kind === 'shared') return 'a shared library would need an added initializer to install the handler, which this version does not write';
+  if (typeof startup === 'string') return startup;
   return true;
 }
 
@@ -352,7 +374,7 @@ function buildCode(
 
 function assemblePlan(
   elf: ElfFile, recipe: Recipe, entry: Entry, decisions: SiteDecision[], built: BuiltCode,
-  textVa: bigint, dataVa: bigint,
+  textVa: bigint, dataVa: bigint, startup: StartupHook | undefined,
 ): PatchPlan {
   const patches: Patch[] = [];
   const refused: Refusal[] = [];
@@ -411,7 +433,7 @@ function assemblePlan(
     segments,
     symbols: built.symbols,
     relocations: [],
-    ...(built.entryPoint !== undefined ? { entryPoint: built.entryPoint } : {}),
+    ...(built.entryPoint !== undefined ? startupFields(elf, startup, built.entryPoint) : {}),
     debugFrame: built.debugFrame,
     stats: {
       sites: decisions.length,

@@ -80,8 +80,17 @@ export interface PatchPlan {
   segments: PlanSegment[];
   symbols: PlanSymbol[];
   relocations: PlanRelocation[];
-  /** New e_entry, when a start stub runs first (the trap runtime). */
+  /** New e_entry, when a start stub runs first (the trap runtime, in an executable). */
   entryPoint?: bigint;
+  /** In a shared library, the initializer pointer redirected to the trap runtime's start stub. */
+  startupPatch?: {
+    kind: 'dt-init' | 'init-array-rela' | 'init-array-relr';
+    offset: number;
+    before: Uint8Array;
+    after: Uint8Array;
+    originalVa: bigint;
+    reason: string;
+  };
   /** CFI for the added code, as a .debug_frame section. */
   debugFrame?: Uint8Array;
   stats: PlanStats;

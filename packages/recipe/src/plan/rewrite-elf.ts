@@ -33,7 +33,10 @@ export function readStoredPlan(bytes: Uint8Array): PatchPlan | undefined {
 export function planToElfEdit(plan: PatchPlan, options: { debugFrame?: boolean } = {}): ElfEdit {
   const withFrames = options.debugFrame !== false && plan.debugFrame !== undefined && plan.debugFrame.length > 0;
   return {
-    patches: plan.patches.map((p) => ({ offset: p.offset, bytes: p.after })),
+    patches: [
+      ...plan.patches.map((p) => ({ offset: p.offset, bytes: p.after })),
+      ...(plan.startupPatch !== undefined ? [{ offset: plan.startupPatch.offset, bytes: plan.startupPatch.after }] : []),
+    ].sort((x, y) => x.offset - y.offset),
     segments: plan.segments.map((s) => ({ name: s.name, va: s.va, flags: s.flags, bytes: s.bytes, memsz: s.memsz })),
     symbols: plan.symbols.map((s) => ({ name: s.name, va: s.va, size: s.size, type: s.type })),
     ...(plan.entryPoint !== undefined ? { entry: plan.entryPoint } : {}),
