@@ -141,6 +141,20 @@ for (const name of [...PROGRAMS, 'shared' as const]) {
   }
 }
 
+test('mov-eax-syscall: a bare `mov $nr,%eax; syscall` (7 bytes, no padding) gets a jump, not a trap', async () => {
+  // The recipe's promise (recipes/mov-eax-syscall.yaml): the mov and the syscall together leave room
+  // for a `jmp rel32` into a per-site trampoline that sets eax itself. Static glibc has dozens of these.
+  // Expected to pass; known red (reported): the planner sizes the room from the syscall alone (2 bytes),
+  // so every bare site falls back to the trap.
+  const fixtures = await buildFixtures();
+  const rw = await rewriteWith(fixtures.static, 'mov-eax-syscall', { kind: 'passthrough' });
+  const bare = rw.plan.patches.filter((p) => (rw.sites[p.site]?.room ?? 0) < 5 && rw.sites[p.site]?.movVa !== undefined);
+  const jumped = bare.filter((p) => p.variant === 'rel32-site');
+  figures.push(`static x mov-eax-syscall: ${bare.length} bare mov+syscall sites, ${jumped.length} with rel32-site, ${bare.filter((p) => p.variant === 'trap').length} trapped`);
+  assert.ok(bare.length > 10, `${bare.length} bare sites`);
+  assert.ok(jumped.length > bare.length / 2, `only ${jumped.length} of ${bare.length} bare sites get rel32-site; e.g. ${bare[0]?.reason}`);
+});
+
 test('the shared library is run from a directory of its own under its own name', async () => {
   const fixtures = await buildFixtures();
   const dir = freshDir('shared-copy');
