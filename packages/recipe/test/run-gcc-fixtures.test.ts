@@ -144,8 +144,7 @@ for (const name of [...PROGRAMS, 'shared' as const]) {
 test('mov-eax-syscall: a bare `mov $nr,%eax; syscall` (7 bytes, no padding) gets a jump, not a trap', async () => {
   // The recipe's promise (recipes/mov-eax-syscall.yaml): the mov and the syscall together leave room
   // for a `jmp rel32` into a per-site trampoline that sets eax itself. Static glibc has dozens of these.
-  // Expected to pass; known red (reported): the planner sizes the room from the syscall alone (2 bytes),
-  // so every bare site falls back to the trap.
+  // (Red while the planner sized the room from the syscall alone: every bare site fell back to the trap.)
   const fixtures = await buildFixtures();
   const rw = await rewriteWith(fixtures.static, 'mov-eax-syscall', { kind: 'passthrough' });
   const bare = rw.plan.patches.filter((p) => (rw.sites[p.site]?.room ?? 0) < 5 && rw.sites[p.site]?.movVa !== undefined);
