@@ -1,0 +1,42 @@
+/*
+ * annotated-loop.c: getppid through one annotated site (glibc RFC's SYSCALL_INST: `syscall` and ten
+ * NOPs, listed in .libos.instructions.syscall.pcrel), in a tight loop. Unpatched it is the native
+ * baseline; libos-patch rewrites the site with each glibc-rfc variant (and trap-only).
+ *
+ * bench_hook is the hook-only entry (`symbol` entry, hook convention: rax = nr, result in rax, may
+ * clobber rcx, r11 and the flags): it answers from a cached value without entering the kernel,
+ * like handler_cached in shared/reference/stub-designs.S. It holds no `syscall`, so recipes that
+ * decode every function leave it alone.
+ */
+#include "bench-loop.h"
+#include <unistd.h>
+#include "syscall-inst.h"
+
+__asm__(
+    "    .text\n"
+    "    .globl bench_hook\n"
+    "    .type bench_hook, @function\n"
+    "    .p2align 4\n"
+    "bench_hook:\n"
+    "    movq bench_cached(%rip), %rax\n"
+    "    ret\n"
+    "    .size bench_hook, . - bench_hook\n");
+
+static __attribute__((noinline)) long loop(long n)
+{
+    long r = 0;
+    for (long i = 0; i < n; i++)
+        r = libos_sc0(110);
+    return r;
+}
+
+int main(int argc, char **argv)
+{
+    long n = bench_iterations(argc, argv);
+    bench_cached = getppid();               /* glibc's wrapper, in libc.so.6: not rewritten */
+    loop(n / 20 + 1000);                    /* warm-up: trampoline pages, caches, predictors */
+    struct bench_time t0 = bench_now();
+    long r = loop(n);
+    struct bench_time t1 = bench_now();
+    return bench_report(t0, t1, 0, n, r);
+}
