@@ -154,6 +154,28 @@ test('mov-eax-syscall: a bare `mov $nr,%eax; syscall` (7 bytes, no padding) gets
   assert.ok(jumped.length > bare.length / 2, `only ${jumped.length} of ${bare.length} bare sites get rel32-site; e.g. ${bare[0]?.reason}`);
 });
 
+for (const recipeName of RECIPES) {
+  test(`sharedMain and shared both rewritten x ${recipeName}: the program and its library run together`, async () => {
+    // Both objects of one process carry added code (and, for trapping sites, a trap runtime each:
+    // the program's start stub and the library's initializer both install a handler).
+    // Known red (reported) for trap-only and glibc-rfc-abs64 (whose fallback in these position-
+    // independent files is the trap): the program's handler replaces the library's, and the
+    // library's first trapping site kills the process (SIGILL).
+    const fixtures = await buildFixtures();
+    const dir = freshDir(`both-${recipeName}`);
+    const lib = await rewriteWith(fixtures.shared, recipeName, { kind: 'trace' }, dir);
+    const main = await rewriteWith(fixtures.sharedMain, recipeName, { kind: 'trace' }, dir);
+    if (lib.sites.length === 0 && main.sites.length === 0) return;
+    const r = runProgram(main.path, [], { env: { LD_LIBRARY_PATH: dir } });
+    assert.is(r.signal, null, `killed by ${r.signal}; stderr ${r.stderr.slice(0, 400)}`);
+    assert.is(r.stdout, 'lib: hello\nlib: pid ok\nlib: uid ok\n');
+    assert.is(r.status, 3);
+    const expected = expectedTraceCounts(lib, LIB_CALLS);
+    if (main.plan.patches.length > 0) expected['exit_group'] = 1;
+    assert.equal(traceCounts(r.stderr), expected, 'the library\'s calls and the program\'s exit_group');
+  });
+}
+
 test('the shared library is run from a directory of its own under its own name', async () => {
   const fixtures = await buildFixtures();
   const dir = freshDir('shared-copy');
