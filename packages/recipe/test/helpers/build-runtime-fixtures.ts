@@ -34,9 +34,10 @@ export interface RuntimeFixtures {
   /** process.c + process-asm.S, PIE and non-PIE. */
   readonly process: string;
   readonly processNonPie: string;
-  /** entry.c + entry-asm.S + abi-asm.S, PIE and non-PIE. */
+  /** entry.c + entry-asm.S + abi-asm.S, PIE, non-PIE and static (quad table). */
   readonly entry: string;
   readonly entryNonPie: string;
+  readonly entryStatic: string;
 }
 
 interface Step {
@@ -59,6 +60,7 @@ function steps(): Step[] {
     { out: 'processNonPie', args: [...nonPie, ...src('process.c', 'process-asm.S')] },
     { out: 'entry', args: [...pie, ...src('entry.c', 'entry-asm.S', 'abi-asm.S')] },
     { out: 'entryNonPie', args: [...nonPie, ...src('entry.c', 'entry-asm.S', 'abi-asm.S')] },
+    { out: 'entryStatic', args: [...cc, '-static', ...src('entry.c', 'entry-asm.S', 'abi-asm.S')] },
   ];
 }
 
@@ -118,6 +120,6 @@ async function build(): Promise<RuntimeFixtures> {
     abi: p('abi'), abiNonPie: p('abiNonPie'), abiStatic: p('abiStatic'),
     threads: p('threads'), sigalrm: p('sigalrm'),
     process: p('process'), processNonPie: p('processNonPie'),
-    entry: p('entry'), entryNonPie: p('entryNonPie'),
+    entry: p('entry'), entryNonPie: p('entryNonPie'), entryStatic: p('entryStatic'),
   };
 }
