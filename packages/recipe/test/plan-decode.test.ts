@@ -55,8 +55,9 @@ function checkPatch(plan: PatchPlan, p: Patch, label: string): PlanSymbol | unde
     case 'displace': {
       const [jmp, ...rest] = all;
       assert.ok(jmp !== undefined && jmp.mnemonic === Mnemonic.Jmp && jmp.length === 5, `${at}: jmp rel32`);
-      // The rest of a displaced window held moved instructions: int3 so a stray jump traps.
-      onlyFill(rest, at, p.variant === 'displace' ? 'int3' : 'nop');
+      // The rest of a displaced window (or of a mov+syscall pair) held moved instructions: int3, so a
+      // stray jump traps; the rest of a padded site's own room is NOP.
+      onlyFill(rest, at, p.variant === 'displace' || /before it joins the site/.test(p.reason) ? 'int3' : 'nop');
       assert.is(jmp.nearTarget, p.trampolineVa, `${at}: lands on its trampoline`);
       const target = symbolAt(plan, jmp.nearTarget!);
       assert.ok(target !== undefined && SITE.test(target.name), `${at}: a libos_site_ symbol at the target`);
@@ -101,7 +102,9 @@ function checkPatch(plan: PatchPlan, p: Patch, label: string): PlanSymbol | unde
       const [trap, ...rest] = all;
       assert.ok(trap !== undefined && (trap.mnemonic === Mnemonic.Ud2 || trap.mnemonic === Mnemonic.Int3), `${at}: ud2 or int3`);
       onlyFill(rest, at, 'nop');
-      assert.ok(plan.entryPoint !== undefined && symbolAt(plan, plan.entryPoint)?.name === 'libos_trap_start', `${at}: the start stub installs the handler`);
+      // The start stub runs first: the new entry point, or a library's redirected initializer.
+      const stubVa = plan.entryPoint ?? (plan.startupPatch !== undefined ? new DataView(plan.startupPatch.after.buffer, plan.startupPatch.after.byteOffset, 8).getBigUint64(0, true) : undefined);
+      assert.ok(stubVa !== undefined && symbolAt(plan, stubVa)?.name === 'libos_trap_start', `${at}: the start stub installs the handler`);
       return undefined;
     }
   }

@@ -45,13 +45,11 @@ const EXPECT: Record<string, (c: Case) => void> = {
     if (ABSOLUTE_OK.has(c.fixture)) {
       assert.equal(variantsOf(c.plan), { abs64: c.annotated }, c.fixture);
     } else if (c.fixture === 'shared') {
-      // Neither abs64 (position-independent) nor trap (no initializer in a library): refused, saying both.
-      assert.is(c.plan.patches.length, 0);
-      assert.is(c.plan.refused.length, c.annotated);
-      for (const r of c.plan.refused) {
-        assert.match(r.reason, /abs64 \(an absolute address/);
-        assert.match(r.reason, /trap \(a shared library/);
-      }
+      // abs64 refused (position-independent), then trap, installed through the library's initializer.
+      assert.equal(variantsOf(c.plan), { trap: c.annotated }, c.fixture);
+      for (const p of c.plan.patches) assert.match(p.reason, /; not abs64 \(an absolute address/);
+      assert.is(c.plan.entryPoint, undefined);
+      assert.is(c.plan.startupPatch?.kind, 'dt-init');
     } else {
       // abs64 refused in a PIE, with the reason, then the fallback.
       assert.equal(variantsOf(c.plan), { trap: c.annotated }, c.fixture);
@@ -62,10 +60,12 @@ const EXPECT: Record<string, (c: Case) => void> = {
   'trap-only': (c) => {
     assert.ok(c.plan.stats.sites >= c.annotated, c.fixture);
     if (c.fixture === 'shared') {
-      assert.is(c.plan.patches.length, 0);
-      assert.is(c.plan.refused.length, c.plan.stats.sites);
-      for (const r of c.plan.refused) assert.match(r.reason, /refused: trap \(a shared library would need an added initializer/);
+      // The library's DT_INIT now starts the trap runtime's stub, which goes on to the old _init.
+      assert.equal(variantsOf(c.plan), { trap: c.plan.stats.sites }, c.fixture);
       assert.is(c.plan.entryPoint, undefined);
+      const start = c.plan.symbols.find((s) => s.name === 'libos_trap_start');
+      assert.ok(start !== undefined && c.plan.startupPatch?.kind === 'dt-init', 'DT_INIT redirected');
+      assert.is(new DataView(c.plan.startupPatch!.after.buffer).getBigUint64(0, true), start!.va);
     } else {
       assert.equal(variantsOf(c.plan), { trap: c.plan.stats.sites }, c.fixture);
       const start = c.plan.symbols.find((s) => s.name === 'libos_trap_start');
@@ -228,11 +228,9 @@ test('the golden fixture defines __occlum_entry: occlum-style jumps through it f
   }
 });
 
-// Skipped: a known planner bug. docs/recipe-language.md says of `preceded-by: mov-eax-imm` that "the
-// mov belongs to the site", and recipes/mov-eax-syscall.yaml that the mov and the syscall together
-// leave room for a jmp rel32; but planPatches never reads site.movVa, so every bare
-// `mov $nr,%eax; syscall` (room 2) falls back to trap. Un-skip when the planner uses the 7 bytes.
-test.skip('mov-eax-syscall: a bare `mov $nr,%eax; syscall` takes a 5-byte jmp over its 7 bytes, not a trap', async () => {
+// docs/recipe-language.md says of `preceded-by: mov-eax-imm` that "the mov belongs to the site":
+// the mov and the syscall together leave room for a jmp rel32.
+test('mov-eax-syscall: a bare `mov $nr,%eax; syscall` takes a 5-byte jmp over its 7 bytes, not a trap', async () => {
   const { goldenFixtures, planFile } = await import('./plan-helpers.js');
   const fx = goldenFixtures().static;
   const { report, plan } = await planFile(fx.elf, 'mov-eax-syscall');

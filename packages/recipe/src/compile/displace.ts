@@ -54,7 +54,7 @@ export class DisplacementFinder {
   }
 
   /** The window to move for a site, or the reason there is none. */
-  find(site: Site): Displacement | string {
+  find(site: Site, options: { notBefore?: bigint; backs?: readonly number[] } = {}): Displacement | string {
     const index = functionIndexOf(this.elf);
     let fn = index.containing(site.va);
     let outsideTargets: Set<bigint> | undefined;
@@ -79,10 +79,11 @@ export class DisplacementFinder {
     if (analysis.firstInvalid >= 0 && analysis.firstInvalid <= Number(site.va - fn.start)) return 'undecodable bytes precede the site';
     const reasons: string[] = [];
     // Prefer successors (the site itself stays the window's start), then predecessors.
-    for (const take of [{ back: 0 }, { back: 1 }, { back: 2 }, { back: 3 }]) {
-      const r = this.tryWindow(analysis, i, take.back, tableTargets);
-      if (typeof r !== 'string') return r;
-      reasons.push(r);
+    for (const back of options.backs ?? [0, 1, 2, 3]) {
+      const r = this.tryWindow(analysis, i, back, tableTargets);
+      if (typeof r === 'string') reasons.push(r);
+      else if (options.notBefore !== undefined && r.windowStart < options.notBefore) reasons.push(`the window from 0x${r.windowStart.toString(16)} overlaps the previous site's patch`);
+      else return r;
     }
     return reasons[0] ?? 'no window';
   }

@@ -48,6 +48,10 @@ export function checkPlan(elf: ElfFile, plan: PatchPlan): void {
     }
   }
   instr.free();
+  const sp = plan.startupPatch;
+  if (sp !== undefined && !equal(elf.bytes.subarray(sp.offset, sp.offset + sp.before.length), sp.before)) {
+    throw new PlanError('PLAN_CHECK_FAILED', `the ${sp.kind} pointer at file offset 0x${sp.offset.toString(16)} is not what the file holds`);
+  }
 }
 
 function expectedMnemonics(variant: string, after: Uint8Array): number[] {

@@ -45,7 +45,8 @@ export interface DecideContext {
   displacer: DisplacementFinder;
 }
 
-export function decideSite(ctx: DecideContext, site: Site, index: number): SiteDecision {
+/** `notBefore`: the end of the previous site's patch, which this site's window must not reach back over. */
+export function decideSite(ctx: DecideContext, site: Site, index: number, notBefore?: bigint): SiteDecision {
   const { recipe } = ctx;
   const resumeVa = site.va + BigInt(site.room);
   const routing = routingFor(recipe.native, site);
@@ -57,7 +58,7 @@ export function decideSite(ctx: DecideContext, site: Site, index: number): SiteD
   const order = dedupe([...recipe.trampoline.prefer, ...recipe.trampoline.fallback]);
   const misses: string[] = [];
   for (const variant of order) {
-    const fit = fits(ctx, variant, site);
+    const fit = fits(ctx, variant, site, notBefore);
     if (typeof fit === 'string') {
       misses.push(fit);
       continue;
@@ -69,17 +70,24 @@ export function decideSite(ctx: DecideContext, site: Site, index: number): SiteD
   return { ...base, reason: `${site.rule}; refused: ${misses.join('; ')}` };
 }
 
-function fits(ctx: DecideContext, variant: Variant, site: Site): { form: SiteForm; why: string; displacement?: Displacement } | string {
+function fits(ctx: DecideContext, variant: Variant, site: Site, notBefore: bigint | undefined): { form: SiteForm; why: string; displacement?: Displacement } | string {
   const room = site.room;
   switch (variant) {
     case 'rel32':
       return room >= 12
         ? { form: 'rel32', why: `the seed's leaq+jmp sequence fits the ${room}-byte room` }
         : `rel32 (needs 12 bytes, the site has ${room})`;
-    case 'rel32-site':
-      return room >= 5
-        ? { form: 'rel32-site', why: `a 5-byte jmp into the site's own trampoline fits the ${room}-byte room` }
-        : `rel32-site (needs 5 bytes, the site has ${room})`;
+    case 'rel32-site': {
+      if (room >= 5) return { form: 'rel32-site', why: `a 5-byte jmp into the site's own trampoline fits the ${room}-byte room` };
+      if (site.movVa !== undefined) {
+        // gVisor's systrap pattern: the `mov $nr,%eax` decoded right before joins the site, and the
+        // 5-byte jmp covers the 7 bytes; the mov runs first in the trampoline.
+        const d = ctx.displacer.find(site, { backs: [1], ...(notBefore !== undefined ? { notBefore } : {}) });
+        if (typeof d !== 'string') return { form: 'displace', displacement: d, why: `the mov $${site.syscallNr ?? '?'},%eax before it joins the site: a 5-byte jmp over the ${Number(d.windowEnd - d.windowStart)}-byte pair` };
+        return `rel32-site (needs 5 bytes; with its mov: ${d})`;
+      }
+      return `rel32-site (needs 5 bytes, the site has ${room})`;
+    }
     case 'abs64':
       if (!ctx.absoluteOk) return 'abs64 (an absolute address of the added code would be wrong after a position-independent file is relocated)';
       if (room >= 21) return { form: 'abs64', why: `leaq + jmp *0(%rip) + .quad fit the ${room}-byte room` };
@@ -94,7 +102,7 @@ function fits(ctx: DecideContext, variant: Variant, site: Site): { form: SiteFor
     }
     case 'displace': {
       if (room >= 5) return `displace (not needed: the site has ${room} bytes)`;
-      const d = ctx.displacer.find(site);
+      const d = ctx.displacer.find(site, notBefore !== undefined ? { notBefore } : {});
       if (typeof d === 'string') return `displace (${d})`;
       const moved = [...d.before, ...d.after].map((m) => m.text).join('; ');
       return { form: 'displace', displacement: d, why: `moved ${moved} into the site's trampoline (window 0x${d.windowStart.toString(16)}-0x${d.windowEnd.toString(16)})` };

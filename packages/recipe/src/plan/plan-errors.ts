@@ -11,7 +11,9 @@ export type PlanErrorCode =
   /** The plan failed its own check (before bytes, overlaps, decoding): a bug, reported as such. */
   | 'PLAN_CHECK_FAILED'
   /** A serialised plan could not be read back. */
-  | 'PLAN_BAD_JSON';
+  | 'PLAN_BAD_JSON'
+  /** A plan applied to a file other than the one it was made for. */
+  | 'PLAN_INPUT_MISMATCH';
 
 export class PlanError extends Error {
   override readonly name = 'PlanError';

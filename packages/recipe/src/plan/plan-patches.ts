@@ -38,7 +38,7 @@ const TEXT = '.libos.text';
 const DATA = '.libos.data';
 
 /** Compiles a recipe and the sites found for it into a checked PatchPlan. */
-export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonly Site[] | { sites: readonly Site[]; analyses?: Map<bigint, FunctionAnalysis> }, options: PlanOptions = {}): Promise<PlanResult> {
+export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonly Site[] | { sites: readonly Site[]; reported?: readonly Site[]; analyses?: Map<bigint, FunctionAnalysis> }, options: PlanOptions = {}): Promise<PlanResult> {
   const entry = options.entry ?? recipe.entry;
   const warnings: string[] = [];
   const sites = [...('sites' in sitesIn ? sitesIn.sites : sitesIn)].sort((x, y) => (x.va < y.va ? -1 : x.va > y.va ? 1 : 0));
@@ -53,7 +53,7 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
     displacer: new DisplacementFinder(elf, 'sites' in sitesIn ? sitesIn.analyses : undefined),
   };
   if (kind === 'relocatable') throw new PlanError('PLAN_UNSUPPORTED_FILE', 'an object file (.o) cannot be rewritten: link it first, then rewrite the result');
-  const decisions = resolveOverlaps(sites.map((s, i) => decideSite(ctx, s, i)));
+  const decisions = decideAll(ctx, sites);
   if (kind === 'shared' && decisions.some((d) => d.form === 'trap')) {
     warnings.push('trapped sites in a shared library are caught only once its initializer has run: code the dynamic loader runs earlier (libc\'s __libc_early_init) dies on a trap there');
   }
@@ -67,6 +67,12 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
   // The code depends on where it goes and its size on little else: lay out, encode, and lay out
   // again until the sizes hold (two rounds in practice).
   // Start from a generous estimate (hooks ~2 KiB, ~160 bytes a site) so one round usually does.
+  const reported = 'sites' in sitesIn ? sitesIn.reported?.length ?? 0 : 0;
+  if (!decisions.some((d) => d.form !== undefined)) {
+    // Nothing to patch: no code to add either.
+    const plan = assemblePlan(elf, recipe, entry, decisions, { text: new Uint8Array(0), data: new Uint8Array(0), dataMemSize: 0, siteTargets: new Map(), symbols: [], debugFrame: new Uint8Array(0) }, 0n, 0n, undefined, reported);
+    return { plan, warnings };
+  }
   let sizes = { text: 4096 + 160 * decisions.length + (handler?.textSize ?? 0), data: handler?.dataMemSize ?? 0 };
   for (let round = 0; round < 4; round++) {
     const requests: { name: string; size: number; flags: 'rx' | 'rw' }[] = [{ name: TEXT, size: sizes.text, flags: 'rx' }];
@@ -77,7 +83,7 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
     const built = buildCode(decisions, entry, entryTargets, textVa, handler?.link(textVa, dataVa), saveVectors, recipe.trampoline.trapInstruction, typeof startup === 'string' ? elf.header.entry : startup.originalVa, elf);
     const need = { text: built.text.length, data: handler?.dataMemSize ?? 0 };
     if (need.text <= sizes.text && need.data <= sizes.data) {
-      const plan = assemblePlan(elf, recipe, entry, decisions, built, textVa, dataVa, typeof startup === 'string' ? undefined : startup);
+      const plan = assemblePlan(elf, recipe, entry, decisions, built, textVa, dataVa, typeof startup === 'string' ? undefined : startup, reported);
       checkPlan(elf, plan);
       return { plan, warnings };
     }
@@ -103,22 +109,30 @@ function startupFields(elf: ElfFile, startup: StartupHook | undefined, stubVa: b
   };
 }
 
-/** A window that overlaps an earlier site's patch is refused: two patches never share a byte. */
-function resolveOverlaps(decisions: SiteDecision[]): SiteDecision[] {
+/**
+ * Decides every site in address order. A window that would reach back over the previous site's
+ * patch is decided again without it (other neighbours, or the next variant); two patches never
+ * share a byte.
+ */
+function decideAll(ctx: DecideContext, sites: readonly Site[]): SiteDecision[] {
   let claimedEnd = -1n;
-  let claimedBy: bigint | undefined;
-  return decisions.map((d) => {
-    if (d.form === undefined) return d;
-    const start = d.displacement?.windowStart ?? d.site.va;
-    const end = d.displacement?.windowEnd ?? d.site.va + BigInt(d.site.room);
-    if (start < claimedEnd) {
+  return sites.map((site, i) => {
+    let d = decideSite(ctx, site, i);
+    if (d.form !== undefined && windowOf(d).start < claimedEnd) d = decideSite(ctx, site, i, claimedEnd);
+    if (d.form !== undefined && windowOf(d).start < claimedEnd) {
       const { variant: _v, form: _f, displacement: _d, ...rest } = d;
-      return { ...rest, reason: `${d.site.rule}; refused: its window overlaps the patch of the site at 0x${claimedBy!.toString(16)}` };
+      d = { ...rest, reason: `${site.rule}; refused: every window overlaps the previous site's patch` };
     }
-    claimedEnd = end;
-    claimedBy = d.site.va;
+    if (d.form !== undefined) claimedEnd = windowOf(d).end;
     return d;
   });
+}
+
+function windowOf(d: SiteDecision): { start: bigint; end: bigint } {
+  return {
+    start: d.displacement?.windowStart ?? d.site.va,
+    end: d.displacement?.windowEnd ?? d.site.va + BigInt(d.site.room),
+  };
 }
 
 /** The unwind row at an address, or undefined where the file's call-frame information is missing or unreadable. */
@@ -374,7 +388,7 @@ function buildCode(
 
 function assemblePlan(
   elf: ElfFile, recipe: Recipe, entry: Entry, decisions: SiteDecision[], built: BuiltCode,
-  textVa: bigint, dataVa: bigint, startup: StartupHook | undefined,
+  textVa: bigint, dataVa: bigint, startup: StartupHook | undefined, reported: number,
 ): PatchPlan {
   const patches: Patch[] = [];
   const refused: Refusal[] = [];
@@ -413,7 +427,7 @@ function assemblePlan(
       relaxations[key] = (relaxations[key] ?? 0) + 1;
     }
   }
-  const segments: PlanSegment[] = [{ name: TEXT, va: textVa, flags: 'rx', bytes: built.text, memsz: built.text.length }];
+  const segments: PlanSegment[] = built.text.length > 0 ? [{ name: TEXT, va: textVa, flags: 'rx', bytes: built.text, memsz: built.text.length }] : [];
   if (built.dataMemSize > 0) {
     segments.push({ name: DATA, va: dataVa, flags: 'rw', bytes: built.data, memsz: Math.max(built.dataMemSize, built.data.length) });
   }
@@ -439,7 +453,7 @@ function assemblePlan(
       sites: decisions.length,
       patched: patches.length,
       refused: refused.length,
-      reported: 0,
+      reported,
       byVariant,
       relaxations,
       bytesAdded,

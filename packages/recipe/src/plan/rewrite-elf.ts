@@ -3,6 +3,8 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { readLibosPlan, writeElf, type ElfEdit, type ElfFile } from '@libos/elfkit';
 import type { PatchPlan } from './plan-types.js';
 import { parsePlan, serializePlan } from './serialize-plan.js';
+import { checkPlan } from './check-plan.js';
+import { PlanError } from './plan-errors.js';
 
 /** The stored plan is deflated JSON behind this tag (the JSON is ~10x larger than the code it describes). */
 const STORED_PLAN_TAG = 'libos-plan/deflate\n';
@@ -47,6 +49,11 @@ export function planToElfEdit(plan: PatchPlan, options: { debugFrame?: boolean }
 
 /** The rewritten file: the input with the plan's patches and added segments. */
 export function rewriteElf(elf: ElfFile, plan: PatchPlan): Uint8Array {
+  // A plan made for another file would write its bytes over the wrong instructions.
+  if (plan.input.size !== elf.bytes.length || plan.input.kind !== elf.kind) {
+    throw new PlanError('PLAN_INPUT_MISMATCH', `the plan was made for a ${plan.input.kind} of ${plan.input.size} bytes, not this ${elf.kind} of ${elf.bytes.length} bytes`);
+  }
+  checkPlan(elf, plan);
   // The writer adds one .debug_frame; a file that has its own keeps it, and the added code goes
   // without unwind rows there (symbols still name it).
   return writeElf(elf, planToElfEdit(plan, { debugFrame: elf.section('.debug_frame') === undefined }));
