@@ -1,0 +1,240 @@
+/**
+ * Rewriting cost: readElf + findSites + planPatches + rewriteElf + write, with the `unannotated`
+ * recipe (every decoded `syscall`), over the system's libc.so.6, /bin/busybox and the node
+ * executable, beside `objdump -d` over the same file in the same run.
+ *
+ * Two figures per file:
+ *  - cold: a fresh process that does the rewrite once (what one `libos-patch apply` costs), spawned
+ *    under `/usr/bin/time -v` for its peak memory (max RSS); the time is measured inside the process
+ *    around the work (module loading and Node's start are given apart, as the process's wall time);
+ *  - warm: the same work repeated in this process after a first run (a tool that rewrites many
+ *    files, or a long-lived service), the JIT warmed up.
+ * objdump runs under the same `/usr/bin/time -v`, output to /dev/null. Medians of several runs;
+ * objdump on node takes seconds, so it runs once there.
+ *
+ * Run alone: `node --conditions=libos-source --import tsx packages/recipe/bench/rewrite.bench.ts`;
+ * the root `npm run bench` imports it and calls {@link run} (and {@link targets}).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readElf } from '@libos/elfkit';
+import { findSites, loadRecipe, planPatches, rewriteElf } from '@libos/recipe';
+
+const SELF = fileURLToPath(import.meta.url);
+const TIME = '/usr/bin/time';
+
+/** What one rewrite did and how long each stage took (ms). */
+interface RewriteTiming {
+  readMs: number;
+  findMs: number;
+  planMs: number;
+  rewriteMs: number;
+  writeMs: number;
+  totalMs: number;
+  sites: number;
+  patched: number;
+  refused: number;
+  byVariant: string;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** The work itself: read, find, plan, rewrite, write. */
+async function rewriteOnce(input: string, output: string): Promise<RewriteTiming> {
+  const t0 = performance.now();
+  const { recipe, errors } = loadRecipe('unannotated');
+  if (recipe === undefined) throw new Error(errors.map(String).join('; '));
+  const bytes = readFileSync(input);
+  const elf = readElf(bytes);
+  const t1 = performance.now();
+  const report = findSites(elf, recipe.match);
+  const t2 = performance.now();
+  const { plan } = await planPatches(elf, recipe, report.sites);
+  const t3 = performance.now();
+  const out = rewriteElf(elf, plan);
+  const t4 = performance.now();
+  writeFileSync(output, out);
+  const t5 = performance.now();
+  return {
+    readMs: t1 - t0, findMs: t2 - t1, planMs: t3 - t2, rewriteMs: t4 - t3, writeMs: t5 - t4, totalMs: t5 - t0,
+    sites: report.sites.length, patched: plan.stats.patched, refused: plan.stats.refused,
+    byVariant: Object.entries(plan.stats.byVariant).map(([v, n]) => `${v} ${n}`).join(', ') || 'none',
+    bytesIn: bytes.length, bytesOut: out.length,
+  };
+}
+
+/** One rewrite measured in a fresh process and by this process. */
+export interface RewriteResult {
+  readonly name: string;
+  readonly unit: 'ms';
+  readonly label: string;
+  /** Cold: in-process time of the work in a fresh process, one per run. */
+  readonly runs: number[];
+  readonly median: number;
+  readonly baseline?: { readonly name: string; readonly runs: number[]; readonly median: number; readonly peakRssMb?: number };
+  /** median / baseline.median. */
+  readonly ratio?: number;
+  /** Wall time of the whole fresh process (Node's start, module loading, the work). */
+  readonly process: { readonly runs: number[]; readonly median: number };
+  /** Peak memory of the fresh process (max RSS, MB), median. */
+  readonly peakRssMb: number;
+  /** Warm: the work repeated in a process that has done it before. */
+  readonly warm: { readonly runs: number[]; readonly median: number; readonly stages: string };
+  readonly sites: number;
+  /** Sites per second, warm. */
+  readonly sitesPerSecond: number;
+  readonly detail: string;
+}
+
+/** A fresh process's figures: wall and peak RSS from /usr/bin/time, and what it printed. */
+interface Spawned { wallMs: number; rssKb: number | undefined; stdout: string }
+
+function spawnTimed(command: string, args: string[], stdoutToNull: boolean): Promise<Spawned> {
+  const useTime = existsSync(TIME);
+  const [cmd, argv] = useTime ? [TIME, ['-v', command, ...args]] : [command, args];
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, argv, { stdio: ['ignore', stdoutToNull ? 'ignore' : 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const wallMs = performance.now() - t0;
+      if (code !== 0) { reject(new Error(`${command} ${args.join(' ')} exited with ${code}: ${stderr.slice(-400)}`)); return; }
+      const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
+      resolve({ wallMs, rssKb: rss ? Number(rss[1]) : undefined, stdout });
+    });
+  });
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+const NODE_ARGS = ['--conditions=libos-source', '--import', 'tsx', SELF];
+
+/** Rewrites in a fresh process; returns its figures (peak RSS from /usr/bin/time, or the child's own maxRSS). */
+async function coldRewrite(input: string, output: string): Promise<{ timing: RewriteTiming; wallMs: number; rssKb: number }> {
+  const s = await spawnTimed(process.execPath, [...NODE_ARGS, '--child', input, output], false);
+  const line = JSON.parse(s.stdout.trim().split('\n').pop()!) as { timing: RewriteTiming; maxRssKb: number };
+  return { timing: line.timing, wallMs: s.wallMs, rssKb: s.rssKb ?? line.maxRssKb };
+}
+
+interface Target { label: string; path: string; cold: number; warm: number; objdump: number }
+
+const TARGETS: Target[] = [
+  { label: 'libc.so.6', path: '/lib/x86_64-linux-gnu/libc.so.6', cold: 3, warm: 5, objdump: 3 },
+  { label: 'busybox', path: '/bin/busybox', cold: 3, warm: 5, objdump: 3 },
+  { label: 'node', path: process.execPath, cold: 2, warm: 3, objdump: 1 },
+];
+
+/** The fresh process with nothing to do (modules loaded, no file read): its wall time and RSS. */
+export interface ProcessFloor { readonly wallMs: number; readonly peakRssMb: number }
+let floor: ProcessFloor | undefined;
+
+/** Node's start and module loading alone, measured by the last {@link run}. */
+export function processFloor(): ProcessFloor | undefined { return floor; }
+
+/** Runs the rewrite benchmark: one result per binary that exists on this machine. */
+export async function run(): Promise<RewriteResult[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'libos-rewrite-'));
+  try {
+    const idle: Spawned[] = [];
+    for (let i = 0; i < 3; i++) idle.push(await spawnTimed(process.execPath, [...NODE_ARGS, '--idle'], false));
+    floor = { wallMs: median(idle.map((s) => s.wallMs)), peakRssMb: median(idle.map((s) => s.rssKb ?? 0)) / 1024 };
+
+    const results: RewriteResult[] = [];
+    for (const t of TARGETS) {
+      if (!existsSync(t.path)) continue;
+      const out = join(dir, `${t.label}.patched`);
+      const cold: { timing: RewriteTiming; wallMs: number; rssKb: number }[] = [];
+      const objdump: Spawned[] = [];
+      // Interleaved so a change in the machine's load hits both.
+      for (let i = 0; i < Math.max(t.cold, t.objdump); i++) {
+        if (i < t.cold) cold.push(await coldRewrite(t.path, out));
+        if (i < t.objdump) objdump.push(await spawnTimed('objdump', ['-d', t.path], true));
+      }
+      await rewriteOnce(t.path, out); // warm-up
+      const warm: RewriteTiming[] = [];
+      for (let i = 0; i < t.warm; i++) warm.push(await rewriteOnce(t.path, out));
+      rmSync(out, { force: true });
+
+      const c = cold[0]!.timing;
+      const coldRuns = cold.map((r) => r.timing.totalMs);
+      const warmRuns = warm.map((r) => r.totalMs);
+      const m = median(coldRuns);
+      const wm = median(warmRuns);
+      const b = median(objdump.map((s) => s.wallMs));
+      const stage = (k: keyof RewriteTiming): string => (median(warm.map((r) => r[k] as number))).toFixed(0);
+      const objRss = objdump.every((s) => s.rssKb !== undefined) ? median(objdump.map((s) => s.rssKb!)) / 1024 : undefined;
+      results.push({
+        name: `recipe: rewrite every syscall site (unannotated) of ${t.label}, fresh process`,
+        unit: 'ms',
+        label: t.label,
+        runs: coldRuns,
+        median: m,
+        baseline: { name: `objdump -d ${t.label}`, runs: objdump.map((s) => s.wallMs), median: b, ...(objRss !== undefined ? { peakRssMb: objRss } : {}) },
+        ratio: m / b,
+        process: { runs: cold.map((r) => r.wallMs), median: median(cold.map((r) => r.wallMs)) },
+        peakRssMb: median(cold.map((r) => r.rssKb)) / 1024,
+        warm: { runs: warmRuns, median: wm, stages: `read ${stage('readMs')}, find ${stage('findMs')}, plan ${stage('planMs')}, rewrite ${stage('rewriteMs')}, write ${stage('writeMs')} ms` },
+        sites: c.sites,
+        sitesPerSecond: c.sites / (wm / 1000),
+        detail: `${(c.bytesIn / 1e6).toFixed(1)} MB in, ${(c.bytesOut / 1e6).toFixed(1)} MB out; ${c.sites} sites, ${c.patched} patched (${c.byVariant}), ${c.refused} refused`,
+      });
+    }
+    return results;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** One target of the issue, checked against this run's figures. */
+export interface TargetCheck { readonly goal: string; readonly measured: string; readonly met: boolean }
+
+/** The issue's targets for the rewriting cost, checked against {@link run}'s results. */
+export function targets(results: readonly RewriteResult[]): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  const both = (r: RewriteResult): string => `warm ${r.warm.median.toFixed(0)} ms, fresh process ${r.median.toFixed(0)} ms (${r.process.median.toFixed(0)} ms with Node's start)`;
+  const node = results.find((r) => r.label === 'node');
+  if (node) {
+    out.push({ goal: 'node analysed and rewritten in under a second (warm)', measured: both(node), met: node.warm.median < 1000 });
+    out.push({ goal: 'node analysed and rewritten in under a second (fresh process, work only)', measured: both(node), met: node.median < 1000 });
+    out.push({ goal: 'node: at least 5x faster than objdump -d (fresh process, work only)', measured: `${(node.baseline!.median / node.median).toFixed(1)}x (objdump ${node.baseline!.median.toFixed(0)} ms; warm ${(node.baseline!.median / node.warm.median).toFixed(1)}x)`, met: node.baseline!.median / node.median >= 5 });
+  }
+  for (const label of ['libc.so.6', 'busybox']) {
+    const r = results.find((x) => x.label === label);
+    if (!r) continue;
+    out.push({ goal: `${label} rewritten in less time than E9Patch (0.2 s), warm`, measured: both(r), met: r.warm.median < 200 });
+    out.push({ goal: `${label} rewritten in less time than E9Patch (0.2 s), fresh process (work only)`, measured: both(r), met: r.median < 200 });
+  }
+  return out;
+}
+
+function print(results: readonly RewriteResult[]): void {
+  const f = processFloor();
+  if (f) console.log(`fresh process with nothing to do: ${f.wallMs.toFixed(0)} ms, ${f.peakRssMb.toFixed(0)} MB`);
+  for (const r of results) {
+    console.log(`${r.label}: fresh ${r.median.toFixed(0)} ms (process ${r.process.median.toFixed(0)} ms, ${r.peakRssMb.toFixed(0)} MB), warm ${r.warm.median.toFixed(0)} ms [${r.warm.stages}], ${r.sitesPerSecond.toFixed(0)} sites/s; objdump -d ${r.baseline!.median.toFixed(0)} ms, ${r.baseline!.peakRssMb?.toFixed(0)} MB\n  ${r.detail}`);
+  }
+  for (const t of targets(results)) console.log(`${t.met ? 'met    ' : 'NOT met'} ${t.goal}: ${t.measured}`);
+}
+
+const argv = process.argv;
+if (argv[1] !== undefined && realpathSync(argv[1]) === realpathSync(SELF)) {
+  if (argv[2] === '--child') {
+    const timing = await rewriteOnce(argv[3]!, argv[4]!);
+    process.stdout.write(`${JSON.stringify({ timing, maxRssKb: process.resourceUsage().maxRSS })}\n`);
+  } else if (argv[2] === '--idle') {
+    process.stdout.write(`${JSON.stringify({ maxRssKb: process.resourceUsage().maxRSS })}\n`);
+  } else {
+    print(await run());
+  }
+}
