@@ -20,7 +20,7 @@ test('the quickstart builds the example, rewrites it with glibc-rfc --entry trac
   assert.match(run.stdout, /^patched\s+\d+ \(rel32 \d+\)$/m);
   assert.match(run.stdout, /^refused\s+0$/m);
   // The trace entry reported each intercepted call, on stderr.
-  for (const call of [/^\[libos\] 1 write\(0x1, /m, /^\[libos\] 39 getpid\(/m, /^\[libos\] 228 clock_gettime\(/m, /^\[libos\] 102 getuid\(/m, /^\[libos\] 231 exit_group\(0x0/m]) {
+  for (const call of [/^\[libos\] 1 write\(0x1, /m, /^\[libos\] 39 getpid\(/m, /^\[libos\] 228 clock_gettime\(/m, /^\[libos\] 102 getuid\(/m, /^\[libos\] 257 openat\(/m, /^\[libos\] 0 read\(0x3, /m, /^\[libos\] 231 exit_group\(0x0/m]) {
     assert.match(run.stderr, call);
   }
   // The rewritten program's own output is unchanged.
