@@ -69,7 +69,7 @@ for (const bin of BINARIES) {
       const fx = await buildRuntimeFixtures();
       const rw = await rewriteWith(fx[bin], c.recipe, c.entry);
       assert.equal(rw.plan.entry, c.planEntry);
-      assert.is(rw.plan.patches.length, 15, `the 15 annotated sites (4 in entry.c, 11 in the ABI probes) (refused: ${rw.plan.refused.map((x) => x.reason).join('; ')})`);
+      assert.is(rw.plan.patches.length, 16, `the 16 annotated sites (4 in entry.c, 12 in the ABI probes) (refused: ${rw.plan.refused.map((x) => x.reason).join('; ')})`);
       const r = runProgram(rw.path);
       assert.is(r.signal, null, `killed by ${r.signal}; stderr ${r.stderr.slice(0, 400)}`);
       assert.is(r.stdout, THROUGH_LIBOS);

@@ -19,6 +19,7 @@ const run = promisify(execFile);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 const srcDir = join(root, 'fixtures', 'runtime');
 const includeDir = join(root, 'fixtures', 'include');
+const handlerIncludeDir = join(root, 'packages', 'recipe', 'include');
 
 /** Paths of the built run-test programs. */
 export interface RuntimeFixtures {
@@ -38,6 +39,9 @@ export interface RuntimeFixtures {
   readonly entry: string;
   readonly entryNonPie: string;
   readonly entryStatic: string;
+  /** handler-vector.c and handler-avx.c as handler objects, built with the vector registers allowed. */
+  readonly handlerVector: string;
+  readonly handlerAvx: string;
 }
 
 interface Step {
@@ -45,10 +49,16 @@ interface Step {
   args: string[];
 }
 
+/** The file a step writes: its name, with `.o` for the handler objects (the planner reads those as objects). */
+function fileOf(out: Step['out']): string {
+  return out.startsWith('handler') ? `${out}.o` : out;
+}
+
 function steps(): Step[] {
   const cc = ['-O2', '-g', '-I', includeDir];
   const pie = [...cc, '-DLIBOS_ANNOTATION_PCREL', '-fPIE', '-pie'];
   const nonPie = [...cc, '-no-pie'];
+  const handler = ['-O2', '-fPIC', '-ffreestanding', '-fno-stack-protector', '-fno-builtin', '-nostdlib', '-I', handlerIncludeDir];
   const src = (...files: string[]) => files.map((f) => join(srcDir, f));
   return [
     { out: 'abi', args: [...pie, ...src('abi.c', 'abi-asm.S')] },
@@ -61,12 +71,15 @@ function steps(): Step[] {
     { out: 'entry', args: [...pie, ...src('entry.c', 'entry-asm.S', 'abi-asm.S')] },
     { out: 'entryNonPie', args: [...nonPie, ...src('entry.c', 'entry-asm.S', 'abi-asm.S')] },
     { out: 'entryStatic', args: [...cc, '-static', ...src('entry.c', 'entry-asm.S', 'abi-asm.S')] },
+    // libos-patch's own handler flags (docs/handlers.md) but for -mgeneral-regs-only.
+    { out: 'handlerVector', args: [...handler, '-c', ...src('handler-vector.c')] },
+    { out: 'handlerAvx', args: [...handler, '-mavx2', '-c', ...src('handler-avx.c')] },
   ];
 }
 
 function sourceHash(): string {
   const h = createHash('sha256');
-  for (const dir of [srcDir, includeDir]) {
+  for (const dir of [srcDir, includeDir, handlerIncludeDir]) {
     for (const f of readdirSync(dir).sort()) {
       h.update(`${f}\0`);
       h.update(readFileSync(join(dir, f)));
@@ -96,7 +109,7 @@ async function build(): Promise<RuntimeFixtures> {
       const worker = async (): Promise<void> => {
         for (let s = queue.shift(); s !== undefined; s = queue.shift()) {
           try {
-            await run('gcc', [...s.args, '-o', join(temp, s.out)]);
+            await run('gcc', [...s.args, '-o', join(temp, fileOf(s.out))]);
           } catch (e) {
             throw new Error(`runtime fixture ${s.out}: gcc failed: ${(e as { stderr?: string }).stderr ?? String(e)}`);
           }
@@ -114,12 +127,13 @@ async function build(): Promise<RuntimeFixtures> {
       await rm(temp, { recursive: true, force: true });
     }
   }
-  const p = (name: Step['out']): string => join(dir, name);
+  const p = (name: Step['out']): string => join(dir, fileOf(name));
   return {
     dir,
     abi: p('abi'), abiNonPie: p('abiNonPie'), abiStatic: p('abiStatic'),
     threads: p('threads'), sigalrm: p('sigalrm'),
     process: p('process'), processNonPie: p('processNonPie'),
     entry: p('entry'), entryNonPie: p('entryNonPie'), entryStatic: p('entryStatic'),
+    handlerVector: p('handlerVector'), handlerAvx: p('handlerAvx'),
   };
 }
