@@ -2,10 +2,10 @@
  * Issue 5: the syscall ABI across a rewritten site, checked by running a probe program
  * (fixtures/runtime/abi.c, abi-asm.S): CF and ZF set and clear by stc/cmp before an annotated site and
  * read by setc/setz after it; all six arithmetic flags (popfq/pushfq); the whole red zone of a leaf
- * function (-8 ... -128(%rsp)); xmm0..xmm15; every general register a syscall keeps; and CF, ZF and
- * the red zone at a site whose number comes from a register, so its trampoline checks it at run time;
- * rcx (the resume address) and r11 (the flags at the site) as `syscall` leaves them; DF set across a
- * write site.
+ * function (-8 ... -128(%rsp)); xmm0..xmm15 (and all of ymm0..ymm15 on an AVX machine); every
+ * general register a syscall keeps; CF, ZF and the red zone at a site whose number comes from a
+ * register, so its trampoline checks it at run time; rcx (the resume address) and r11 (the flags at
+ * the site) as `syscall` leaves them; DF set across a write site.
  *
  * glibc-rfc-relaxed is held to rcx/r11 too: where a site's flags are dead (a `test` writes them before
  * any read) clobber-if-dead drops them, but the code may read r11, which `rcx-r11: syscall` promises
@@ -76,6 +76,10 @@ for (const bin of BINARIES) {
         assert.is(r.stdout, ALL_OK, `${entry.kind}`);
         assert.is(r.status, 0, `${entry.kind}`);
         if (entry.kind === 'trace' && !PARTIAL.has(recipe)) assert.equal(only(traceCounts(r.stderr), Object.keys(TRACE)), TRACE, 'one trace line per call');
+        // All 256 bits of ymm0..ymm15 too, on an AVX machine.
+        const y = runProgram(rw.path, ['ymm']);
+        assert.ok(y.stdout === 'abi: ymm0-ymm15 ok\n' || y.stdout === 'abi: no avx\n', `${entry.kind} ymm: ${y.stdout}`);
+        assert.is(y.status, 0, `${entry.kind} ymm`);
         // The probes still see damage after rewriting: the pass above is not a probe gone blind.
         if (entry.kind === 'passthrough') assertControls(rw.path, `${recipe} ${entry.kind}`);
       }
