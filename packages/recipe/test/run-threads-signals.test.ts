@@ -6,12 +6,15 @@
  * probes (CF/ZF, a leaf's red zone, a run-time-checked site) that the signals interrupt. With `trace`, the line counts are
  * the calls the programs say they made.
  */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Entry } from '@libos/recipe';
 import { buildRuntimeFixtures } from './helpers/build-runtime-fixtures.js';
 import { rewriteWith, runProgram, traceCounts } from './helpers/run-rewritten.js';
 
+const RUNTIME = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'fixtures', 'runtime');
 const THREADS_OK = 'threads: 8 x 20000 getppid, calls 176000, wrong 0\n';
 const CASES: { recipe: string; entry: Entry }[] = [
   { recipe: 'glibc-rfc', entry: { kind: 'passthrough' } },
@@ -19,6 +22,8 @@ const CASES: { recipe: string; entry: Entry }[] = [
   { recipe: 'glibc-rfc-relaxed', entry: { kind: 'passthrough' } },
   { recipe: 'glibc-rfc', entry: { kind: 'trace' } },
   { recipe: 'glibc-rfc-seed-stub', entry: { kind: 'trace' } },
+  // A C handler (compiled by libos-patch) on every thread's calls, and inside signal handlers.
+  { recipe: 'glibc-rfc', entry: { kind: 'handler', source: join(RUNTIME, 'handler-plain.c') } },
   // The other built-in recipes that patch these sites, their entries swapped for passthrough
   // (glibc-rfc-abs64 and trap-only: ud2 and the trap runtime's signal handler, in a PIE).
   { recipe: 'glibc-rfc-abs64', entry: { kind: 'passthrough' } },
