@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -124,6 +124,7 @@ test('an output path that cannot be written: exit 2, nothing left behind, the in
     const run = untouched(fx.pie, ['apply', fx.pie, '--recipe', 'glibc-rfc', '-o', out]);
     failsWith(run, 2, new RegExp(`^libos-patch: error: ${out}: cannot write the output: ${reason}$`));
   }
+  assert.equal(readdirSync(dir).filter((name) => name.endsWith('.tmp')), [], 'no temporary file left behind');
   const planOut = join(dir, 'no-such-dir', 'plan.json');
   failsWith(cli(['plan', fx.pie, '--recipe', 'glibc-rfc', '-o', planOut]), 2, /cannot write the output: no such file or directory$/);
 });
