@@ -392,9 +392,23 @@ export function emitCHandlerBridge(a: Assembler, name: string, handler: Target, 
   frames?.set(a, { ...callRow(16), registers: rbpRow().registers });
   a.mov(rbp, rsp);
   frames?.set(a, rbpRow());
-  if (saveVectors) a.lea(rsp, qword(rsp, -512));
-  a.and(rsp, -16);
-  if (saveVectors) a.fxsave64(mem(rsp, 0));
+  if (saveVectors) {
+    // XSAVE every state component the OS enabled (ymm and zmm upper halves included: a handler
+    // built with -mavx2 ends in vzeroupper) into a 64-byte aligned area below; 4 KiB holds
+    // AVX-512's 2.7 KB. The header's reserved bytes must be zero for XRSTOR.
+    a.lea(rsp, qword(rsp, -4096));
+    a.and(rsp, -64);
+    for (let i = 0; i < 8; i++) a.mov(qword(rsp, 512 + 8 * i), 0);
+    a.mov(r11, rax);
+    a.mov(rcx, rdx);
+    a.mov(eax, -1);
+    a.mov(edx, -1);
+    a.xsave64(mem(rsp, 0));
+    a.mov(rax, r11);
+    a.mov(rdx, rcx);
+  } else {
+    a.and(rsp, -16);
+  }
   a.push(r10);
   a.push(r9);
   a.push(r8);
@@ -417,7 +431,15 @@ export function emitCHandlerBridge(a: Assembler, name: string, handler: Target, 
   a.pop(r8);
   a.pop(r9);
   a.pop(r10);
-  if (saveVectors) a.fxrstor64(mem(rsp, 0));
+  if (saveVectors) {
+    a.mov(r11, rax);
+    a.mov(rcx, rdx);
+    a.mov(eax, -1);
+    a.mov(edx, -1);
+    a.xrstor64(mem(rsp, 0));
+    a.mov(rax, r11);
+    a.mov(rdx, rcx);
+  }
   a.mov(rsp, rbp);
   a.pop(rbp);
   frames?.set(a, callRow());

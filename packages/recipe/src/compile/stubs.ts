@@ -100,19 +100,23 @@ export function emitStub(a: Assembler, shape: StubShape, hook: Target, frames?: 
       moved(-8);
       break;
     case 'clobber':
+      // r11 must still be the flags at the site, as `syscall` leaves it: pushfq is cheap (popfq is
+      // what costs), so take them on the way in and pop them into r11 on the way out.
+      if (shape.rcxR11 === 'syscall') {
+        a.pushfq();
+        moved(8);
+      }
       a.push(rcx);
       moved(8);
       savedRcx();
       a.call(hook);
-      if (shape.rcxR11 === 'syscall') {
-        a.pushfq();
-        moved(8);
-        a.pop(r11);
-        moved(-8);
-      }
       a.pop(rcx);
       moved(-8);
       restoredRcx();
+      if (shape.rcxR11 === 'syscall') {
+        a.pop(r11);
+        moved(-8);
+      }
       break;
   }
   if (rz) {

@@ -45,7 +45,10 @@ const CLONE_VM = 0x100;
  * Emits the runtime; returns the start stub's label (the new entry point), which jumps to
  * `originalEntry` once the handler is installed.
  */
-export function emitTrapRuntime(a: Assembler, sites: TrapSite[], hook: Target, instruction: 'ud2' | 'int3', originalEntry: bigint, note?: Target): Label {
+/** Bytes of writable state the runtime needs (the handler it replaced, as rt_sigaction returned it). */
+export const TRAP_STATE_SIZE = 32;
+
+export function emitTrapRuntime(a: Assembler, sites: TrapSite[], hook: Target, instruction: 'ud2' | 'int3', originalEntry: bigint, stateVa: bigint, note?: Target): Label {
   const start = a.label('libos_trap_start');
   const handler = a.label('libos_trap_handler');
   const restorer = a.label('libos_trap_restorer');
@@ -65,10 +68,10 @@ export function emitTrapRuntime(a: Assembler, sites: TrapSite[], hook: Target, i
   a.lea(rax, rip(restorer));
   a.mov(qword(rsp, 16), rax);
   a.mov(qword(rsp, 24), 0);
-  a.mov(eax, 13); // rt_sigaction
+  a.mov(eax, 13); // rt_sigaction, keeping the handler it replaces (another rewritten object's)
   a.mov(edi, signal);
   a.mov(rsi, rsp);
-  a.xor(edx, edx);
+  a.lea(rdx, rip(stateVa));
   a.mov(r10d, 8);
   a.syscall();
   a.lea(rsp, qword(rsp, 32));
@@ -178,9 +181,19 @@ export function emitTrapRuntime(a: Assembler, sites: TrapSite[], hook: Target, i
   a.mov(greg(REG.RIP), rcx);
   a.jmp(done);
 
-  // Not a site of ours: put the default action back and return; the instruction faults again
-  // and the program dies as it would have without us.
+  // Not a site of ours: hand it to the handler ours replaced (another rewritten object in the
+  // process installs its own runtime too), with the signal's own arguments; else put the default
+  // action back and return, so the instruction faults again and the program dies as without us.
+  const reset = a.label();
   a.bind(notOurs);
+  a.mov(rax, qword(rip(stateVa)));
+  a.cmp(rax, 1); // SIG_DFL 0, SIG_IGN 1
+  a.jbe(reset);
+  a.lea(rsp, qword(rsp, 8));
+  a.pop(r12);
+  a.pop(rbx);
+  a.jmp(rax);
+  a.bind(reset);
   a.lea(rsp, qword(rsp, -32));
   a.mov(qword(rsp, 0), 0); // SIG_DFL
   a.mov(qword(rsp, 8), 0);

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { planLayout, type ElfFile } from '@libos/elfkit';
 import { Assembler, type Label, type Target, fs, gs, qword, rip, rcx } from '@libos/encoder';
-import { emitTrapRuntime, type TrapSite } from '../compile/trap-runtime.js';
+import { emitTrapRuntime, TRAP_STATE_SIZE, type TrapSite } from '../compile/trap-runtime.js';
 import { DisplacementFinder, emitMoved } from '../compile/displace.js';
 import { FrameInfo, fromCfiRow, type FrameRow } from '../compile/debug-frame.js';
 import { cfiRowAt } from '@libos/elfkit';
@@ -60,9 +60,9 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
   const handler = entry.kind === 'handler' ? await resolveHandler(entry, options, ctx.absoluteOk) : undefined;
   const entryTargets = resolveEntryTargets(elf, entry);
   // A handler built -mgeneral-regs-only touches no vector register: nothing to save. One that
-  // does gets fxsave64/fxrstor64 around the call (x87/SSE state; wider AVX state is not saved).
+  // does gets xsave64/xrstor64 of every enabled state component around the call.
   const saveVectors = handler !== undefined && handler.usesVectorRegisters && recipe.abi.vectorState === 'preserve';
-  if (saveVectors) warnings.push(`the handler uses vector registers (${handler!.vectorUse ?? '?'}): its bridge saves x87/SSE state with fxsave64 (slower; build it with -mgeneral-regs-only to avoid this)`);
+  if (saveVectors) warnings.push(`the handler uses vector registers (${handler!.vectorUse ?? '?'}): its bridge saves the vector state with xsave64 (slower; build it with -mgeneral-regs-only to avoid this)`);
 
   // The code depends on where it goes and its size on little else: lay out, encode, and lay out
   // again until the sizes hold (two rounds in practice).
@@ -73,15 +73,18 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
     const plan = assemblePlan(elf, recipe, entry, decisions, { text: new Uint8Array(0), data: new Uint8Array(0), dataMemSize: 0, siteTargets: new Map(), symbols: [], debugFrame: new Uint8Array(0) }, 0n, 0n, undefined, reported);
     return { plan, warnings };
   }
-  let sizes = { text: 4096 + 160 * decisions.length + (handler?.textSize ?? 0), data: handler?.dataMemSize ?? 0 };
+  // Writable data: the handler's data and bss, then the trap runtime's state.
+  const handlerData = handler === undefined ? 0 : alignUp(handler.dataMemSize, 16);
+  const dataNeed = handlerData + (decisions.some((d) => d.form === 'trap') ? TRAP_STATE_SIZE : 0);
+  let sizes = { text: 4096 + 160 * decisions.length + (handler?.textSize ?? 0), data: dataNeed };
   for (let round = 0; round < 4; round++) {
     const requests: { name: string; size: number; flags: 'rx' | 'rw' }[] = [{ name: TEXT, size: sizes.text, flags: 'rx' }];
     if (sizes.data > 0) requests.push({ name: DATA, size: sizes.data, flags: 'rw' as const });
     const placement = planLayout(elf, requests);
     const textVa = placement[0]!.va;
     const dataVa = placement[1]?.va ?? 0n;
-    const built = buildCode(decisions, entry, entryTargets, textVa, handler?.link(textVa, dataVa), saveVectors, recipe.trampoline.trapInstruction, typeof startup === 'string' ? elf.header.entry : startup.originalVa, elf);
-    const need = { text: built.text.length, data: handler?.dataMemSize ?? 0 };
+    const built = buildCode(decisions, entry, entryTargets, textVa, handler?.link(textVa, dataVa), saveVectors, recipe.trampoline.trapInstruction, typeof startup === 'string' ? elf.header.entry : startup.originalVa, elf, dataVa + BigInt(handlerData), dataNeed);
+    const need = { text: built.text.length, data: dataNeed };
     if (need.text <= sizes.text && need.data <= sizes.data) {
       const plan = assemblePlan(elf, recipe, entry, decisions, built, textVa, dataVa, typeof startup === 'string' ? undefined : startup, reported);
       checkPlan(elf, plan);
@@ -174,6 +177,10 @@ function resolveEntryTargets(elf: ElfFile, entry: Entry): EntryTargets {
   }
 }
 
+function alignUp(n: number, a: number): number {
+  return Math.ceil(n / a) * a;
+}
+
 function findSymbolVa(elf: ElfFile, name: string): bigint {
   for (const table of [elf.symbols, elf.dynamicSymbols]) {
     const hit = table.find((s) => s.name === name && s.section !== 0 && s.value !== 0n);
@@ -196,7 +203,7 @@ interface BuiltCode {
 function buildCode(
   decisions: SiteDecision[], entry: Entry, targets: EntryTargets, textVa: bigint,
   handler: ReturnType<ResolvedHandler['link']> | undefined, saveVectors: boolean,
-  trapInstruction: 'ud2' | 'int3', originalEntry: bigint, elf: ElfFile,
+  trapInstruction: 'ud2' | 'int3', originalEntry: bigint, elf: ElfFile, trapStateVa: bigint, dataMemSize: number,
 ): BuiltCode {
   const a = new Assembler();
   const frames = new FrameInfo();
@@ -355,7 +362,7 @@ function buildCode(
   let trapStart: Label | undefined;
   if (trapSites.length > 0) {
     a.align(16);
-    trapStart = emitTrapRuntime(a, trapSites, hook!, trapInstruction, originalEntry, note);
+    trapStart = emitTrapRuntime(a, trapSites, hook!, trapInstruction, originalEntry, trapStateVa, note);
     mark(trapStart, 'libos_trap_start');
   }
 
@@ -380,7 +387,7 @@ function buildCode(
     debugFrame: frames.build(encoded),
     text: encoded.bytes,
     data: handler?.data ?? new Uint8Array(0),
-    dataMemSize: handler?.dataMemSize ?? 0,
+    dataMemSize,
     siteTargets,
     symbols,
   };

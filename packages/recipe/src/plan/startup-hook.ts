@@ -22,6 +22,11 @@ export interface StartupHook {
 /** The hook for a file, or the reason there is none. */
 export function findStartupHook(elf: ElfFile): StartupHook | string {
   if (elf.kind !== 'shared') return { kind: 'entry', originalVa: elf.header.entry };
+  // The dynamic loader calls libc's __libc_early_init before any initializer, and it makes system
+  // calls: a trap there would come before the handler exists.
+  if (elf.dynamicSymbols.some((s) => s.name === '__libc_early_init' && s.value !== 0n)) {
+    return 'the dynamic loader runs this library\'s __libc_early_init before any initializer, so a trap there would come before the handler is installed';
+  }
   const dynamic = elf.section('.dynamic');
   if (dynamic === undefined) return 'the shared library has no .dynamic section to hook an initializer into';
   const entries = elf.dynamic;
