@@ -122,12 +122,13 @@ let cached: Promise<Fixture> | undefined;
 /** The original and both rewritten copies, installed, and the original's run of the script; made once per file. */
 function fixture(): Promise<Fixture> {
   cached ??= (async () => {
-    const original = install(BUSYBOX, 'busybox-original');
+    // Labels of one length: every run sees paths (argv[0], PATH) of the same length.
+    const original = install(BUSYBOX, 'busybox-o');
     const made = async (kind: 'passthrough' | 'trace') => {
       const t0 = performance.now();
       const rw = await rewriteWith(BUSYBOX, 'unannotated', { kind }, freshDir(`busybox-${kind}-out`));
       const ms = performance.now() - t0;
-      return { ...rw, ...install(rw.path, `busybox-${kind}`), ms };
+      return { ...rw, ...install(rw.path, kind === 'trace' ? 'busybox-t' : 'busybox-p'), ms };
     };
     const passthrough = await made('passthrough');
     const trace = await made('trace');
