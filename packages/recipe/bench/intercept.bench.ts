@@ -143,6 +143,7 @@ async function calibrate(p: Program): Promise<void> {
 async function preparePrograms(dir: string): Promise<Program[]> {
   const at = (name: string): string => join(dir, name);
   const annotated = gcc(at('annotated'), 'annotated-loop.c', ['-DLIBOS_ANNOTATION_PCREL']);
+  const annotatedNr = gcc(at('annotated-nr'), 'annotated-loop.c', ['-DLIBOS_ANNOTATION_PCREL', '-DBENCH_NR_AT_SITE']);
   const annotatedNoPie = gcc(at('annotated-nopie'), 'annotated-loop.c', ['-DLIBOS_ANNOTATION_PCREL', '-no-pie']);
   const plain = gcc(at('plain'), 'plain-loop.c', []);
   const sud = gcc(at('sud'), 'sud.c', []);
@@ -172,7 +173,8 @@ async function preparePrograms(dir: string): Promise<Program[]> {
   add('native-call-ret', 'native syscall inside call/ret (control)', 'native', 'native', callRet, 'control: `call f; f: syscall; ret`, no interception: what a `ret` right after a system call costs on this CPU');
 
   const variants: { key: string; label: string; input: string; recipe: Recipe; note?: string }[] = [
-    { key: 'fast', label: 'glibc-rfc (fast stub)', input: annotated, recipe: fast },
+    { key: 'fast', label: 'glibc-rfc (fast stub)', input: annotated, recipe: fast, note: 'number in rax only at run time (`mov %rsi,%rax`): the site\'s trampoline checks it against the native calls first' },
+    { key: 'fast-nr', label: 'glibc-rfc (fast stub), nr known', input: annotatedNr, recipe: fast, note: '`mov $110,%eax` right before the site: the site jumps straight to the stub' },
     { key: 'seed', label: 'seed stub', input: annotated, recipe: builtin('glibc-rfc-seed-stub') },
     { key: 'relaxed', label: 'relaxed flags', input: annotated, recipe: builtin('glibc-rfc-relaxed') },
     { key: 'clobber-unused', label: 'flags clobber + red zone unused', input: annotated, recipe: parsed.recipe },
@@ -186,9 +188,9 @@ async function preparePrograms(dir: string): Promise<Program[]> {
       const how = entry.kind === 'symbol' ? 'entry symbol bench_hook (asm, cached answer)' : 'entry passthrough';
       add(`${v.key}-${suffix}`, `${v.label}, ${suffix === 'hook' ? 'hook-only' : 'passthrough'}`, 'libos-patch', kind, r.path, `${r.detail}; ${how}${v.note ? `; ${v.note}` : ''}`);
     }
-    if (v.key === 'fast') {
-      const r = await rewrite(annotated, at('fast-c'), fast, { kind: 'handler', source: join(SOURCES, 'handler.c') });
-      add('fast-c', `${v.label}, C handler`, 'libos-patch', 'hook-only (C handler)', r.path, `${r.detail}; entry handler bench/c/handler.c (returns 4242 for getppid)`, [], 4242);
+    if (v.key === 'fast' || v.key === 'fast-nr') {
+      const r = await rewrite(v.input, at(`${v.key}-c`), fast, { kind: 'handler', source: join(SOURCES, 'handler.c') });
+      add(`${v.key}-c`, `${v.label}, C handler`, 'libos-patch', 'hook-only (C handler)', r.path, `${r.detail}; entry handler bench/c/handler.c (returns 4242 for getppid); ${v.note}`, [], 4242);
     }
   }
 
@@ -251,19 +253,21 @@ export interface TargetCheck {
 /** The issue's targets for the interception cost, checked against {@link run}'s results. */
 export function targets(results: readonly InterceptResult[]): TargetCheck[] {
   const get = (label: string): InterceptResult | undefined => results.find((r) => r.label === label && r.skipped === undefined);
-  const hook = get('glibc-rfc (fast stub), hook-only');
-  const cHandler = get('glibc-rfc (fast stub), C handler');
-  const pass = get('glibc-rfc (fast stub), passthrough');
   const seed = get('seed stub, hook-only');
   const sud = get('Syscall User Dispatch (SIGSYS)');
-  const native = results.find((r) => r.group === 'native');
+  const native = get('native syscall');
   const out: TargetCheck[] = [];
   const ns = (r: InterceptResult): string => `${r.median.toFixed(2)} ns`;
-  if (hook) out.push({ goal: 'default stub, hook-only asm entry: at most 2 ns a call', measured: ns(hook), met: hook.median <= 2 });
-  if (cHandler) out.push({ goal: 'default stub, C handler: at most 3.5 ns a call', measured: ns(cHandler), met: cHandler.median <= 3.5 });
-  if (hook && seed) out.push({ goal: 'default stub at least 10x cheaper than the seed stub (hook-only, same run)', measured: `${(seed.median / hook.median).toFixed(1)}x (${ns(seed)} / ${ns(hook)})`, met: seed.median / hook.median >= 10 });
-  if (hook && sud) out.push({ goal: 'default stub over 200x cheaper than Syscall User Dispatch', measured: `${(sud.median / hook.median).toFixed(0)}x (${ns(sud)} / ${ns(hook)})`, met: sud.median / hook.median > 200 });
-  if (pass && native) out.push({ goal: 'default stub, passthrough: at most 1.15x native', measured: `${(pass.median / native.median).toFixed(3)}x (${ns(pass)} / ${ns(native)})`, met: pass.median / native.median <= 1.15 });
+  for (const [prefix, where] of [['glibc-rfc (fast stub)', 'number known at run time only'], ['glibc-rfc (fast stub), nr known', 'number known at the site']] as const) {
+    const hook = get(`${prefix}, hook-only`);
+    const cHandler = get(`${prefix}, C handler`);
+    const pass = get(`${prefix}, passthrough`);
+    if (hook) out.push({ goal: `default stub, hook-only asm entry: at most 2 ns a call (${where})`, measured: ns(hook), met: hook.median <= 2 });
+    if (cHandler) out.push({ goal: `default stub, C handler: at most 3.5 ns a call (${where})`, measured: ns(cHandler), met: cHandler.median <= 3.5 });
+    if (hook && seed) out.push({ goal: `default stub at least 10x cheaper than the seed stub, hook-only, same run (${where})`, measured: `${(seed.median / hook.median).toFixed(1)}x (${ns(seed)} / ${ns(hook)})`, met: seed.median / hook.median >= 10 });
+    if (hook && sud) out.push({ goal: `default stub over 200x cheaper than Syscall User Dispatch (${where})`, measured: `${(sud.median / hook.median).toFixed(0)}x (${ns(sud)} / ${ns(hook)})`, met: sud.median / hook.median > 200 });
+    if (pass && native) out.push({ goal: `default stub, passthrough: at most 1.15x native (${where})`, measured: `${(pass.median / native.median).toFixed(3)}x (${ns(pass)} / ${ns(native)})`, met: pass.median / native.median <= 1.15 });
+  }
   return out;
 }
 

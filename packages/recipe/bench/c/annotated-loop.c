@@ -3,6 +3,12 @@
  * NOPs, listed in .libos.instructions.syscall.pcrel), in a tight loop. Unpatched it is the native
  * baseline; libos-patch rewrites the site with each glibc-rfc variant (and trap-only).
  *
+ * Built with -DBENCH_NR_AT_SITE, the number is loaded by `mov $110,%eax` right before the window (as
+ * glibc's syscall macros usually leave it), so the engine knows it statically; otherwise gcc hoists
+ * the constant out of the loop and the site sees only `mov %rsi,%rax`, so the site's trampoline
+ * compares the number at run time against the calls that must be made natively (rt_sigreturn,
+ * clone, vfork, clone3) before it enters the stub.
+ *
  * bench_hook is the hook-only entry (`symbol` entry, hook convention: rax = nr, result in rax, may
  * clobber rcx, r11 and the flags): it answers from a cached value without entering the kernel,
  * like handler_cached in shared/reference/stub-designs.S. It holds no `syscall`, so recipes that
@@ -25,8 +31,13 @@ __asm__(
 static __attribute__((noinline)) long loop(long n)
 {
     long r = 0;
-    for (long i = 0; i < n; i++)
+    for (long i = 0; i < n; i++) {
+#ifdef BENCH_NR_AT_SITE
+        __asm__ volatile("mov $110, %%eax\n\t" SYSCALL_INST : "=a"(r) : : "rcx", "r11", "memory");
+#else
         r = libos_sc0(110);
+#endif
+    }
     return r;
 }
 
