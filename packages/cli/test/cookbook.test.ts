@@ -1,6 +1,6 @@
 // Runs what docs/cookbook.md shows, so the cookbook cannot drift from the code.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -30,6 +30,20 @@ test('a recipe for your LibOS: my-libos.yaml extends glibc-rfc and hands every c
   assert.match(ran.stdout, /^my pid is 4242$/m);
   assert.match(ran.stdout, /^my uid is 1000$/m);
   assert.match(ran.stderr, /^\[fake-identity\] calls seen: \d+$/m);
+});
+
+test('a binary built without annotations: busybox through unannotated, traced', () => {
+  if (!existsSync('/bin/busybox')) return; // busybox-static is optional (.ci/run installs it)
+  const out = join(dir, 'traced', 'busybox');
+  mkdirSync(join(dir, 'traced'));
+  const run = cli(['apply', '/bin/busybox', '--recipe', 'unannotated', '--entry', 'trace', '-o', out, '--json']);
+  assert.is(run.status, 0, run.stderr);
+  const summary = JSON.parse(run.stdout) as { sites: number; patched: number };
+  assert.ok(summary.sites > 0 && summary.patched > 0);
+  const ran = spawnSync(out, ['echo', 'hi'], { encoding: 'utf8' });
+  assert.is(ran.status, 0, ran.stderr);
+  assert.is(ran.stdout, 'hi\n');
+  assert.match(ran.stderr, /^\[libos\] 1 write\(0x1, /m);
 });
 
 test('a C handler given with --entry handler:<file> overrides the recipe\'s entry', () => {
