@@ -158,9 +158,9 @@ for (const recipeName of RECIPES) {
   test(`sharedMain and shared both rewritten x ${recipeName}: the program and its library run together`, async () => {
     // Both objects of one process carry added code (and, for trapping sites, a trap runtime each:
     // the program's start stub and the library's initializer both install a handler).
-    // Known red (reported) for trap-only and glibc-rfc-abs64 (whose fallback in these position-
-    // independent files is the trap): the program's handler replaces the library's, and the
-    // library's first trapping site kills the process (SIGILL).
+    // For trap-only and glibc-rfc-abs64 (whose fallback in these position-independent files is the
+    // trap) the two handlers must chain: the program's, installed last, passes the library's sites on
+    // (red while it replaced the library's handler and the library's first trap killed the process).
     const fixtures = await buildFixtures();
     const dir = freshDir(`both-${recipeName}`);
     const lib = await rewriteWith(fixtures.shared, recipeName, { kind: 'trace' }, dir);

@@ -24,9 +24,9 @@ interface HandlerCase {
 const HANDLERS: HandlerCase[] = [
   { what: 'a C source compiled by libos-patch (-mgeneral-regs-only)', source: () => join(RUNTIME, 'handler-plain.c') },
   { what: 'an object built with SSE, zeroing xmm0..xmm15', source: (fx) => fx.handlerVector },
-  // Known red (reported): the bridge saves vector state with fxsave64, which holds the low 128 bits
-  // of each register only; the vzeroupper gcc puts at the end of an AVX function clears ymm0..15's
-  // upper halves, and they stay cleared (ymm FAILED registers=0xffff).
+  // The bridge must save the whole extended state (xsave): fxsave64 holds the low 128 bits of each
+  // register only, and the vzeroupper gcc puts at the end of an AVX function clears ymm0..15's upper
+  // halves (red, ymm FAILED registers=0xffff, while the bridge used fxsave64).
   { what: 'an object built with -mavx2 (vzeroupper at its end)', source: (fx) => fx.handlerAvx },
 ];
 
