@@ -17,6 +17,9 @@
  *     pending, so how many are delivered depends on timing (strace's slowdown alone changes it).
  *     The count is compared within one run instead: the rewritten busybox run under strace shows
  *     as many rt_sigreturn trace lines as strace sees rt_sigreturn calls in the same run.
+ *   - a call the kernel restarts by itself (a fork interrupted by SIGCHLD: ERESTARTNOINTR) is one
+ *     call to the program and one trace line; strace shows each attempt, so the attempts it marks
+ *     `(To be restarted)` are not counted.
  * calls made inside the vDSO (clock_gettime, gettimeofday, time) are seen by neither.
  *
  * busybox picks its applet from argv[0] and runs applets through /proc/self/exe, so each copy is
@@ -79,14 +82,28 @@ function runScript(at: Install, straceLog?: string): ScriptRun {
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, work };
 }
 
-/** Counts per name of the calls in a strace -f log (a call split by `<unfinished ...>` counts once). */
+/**
+ * Counts per name of the calls in a strace -f log. A call split by `<unfinished ...>` counts once;
+ * an attempt the kernel restarts by itself (`= ? ERESTARTNOINTR (To be restarted)`, a fork
+ * interrupted by a signal) does not count: the program makes that call once and the trace shows
+ * it once, while strace shows each attempt. (Other ERESTART* codes end, in these runs, in an EINTR
+ * the program sees: the only handler, ash's SIGCHLD, has no SA_RESTART.)
+ */
 function straceLogCounts(log: string): Record<string, number> {
   const names: string[] = [];
+  const restarted: string[] = [];
   for (const line of readFileSync(log, 'utf8').split('\n')) {
     const m = /^(?:\d+\s+)?([a-z0-9_]+)\(/.exec(line);
     if (m !== null) names.push(m[1]!);
+    if (/= \? ERESTARTNOINTR \(To be restarted\)$/.test(line)) {
+      const name = /^(?:\d+\s+)?(?:<\.\.\. ([a-z0-9_]+) resumed>|([a-z0-9_]+)\()/.exec(line);
+      if (name === null) throw new Error(`strace: a restarted call without a name: ${line}`);
+      restarted.push((name[1] ?? name[2])!);
+    }
   }
-  return countByName(names);
+  const counts = countByName(names);
+  for (const name of restarted) counts[name]! -= 1;
+  return counts;
 }
 
 /** Signals strace saw delivered, by name. */
