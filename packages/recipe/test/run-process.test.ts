@@ -12,6 +12,8 @@
  * Each runs as the original does under every recipe that patches the sites, the kernel seeing the
  * same calls (strace -f); with `trace`, each call is seen, in each process that returns from it.
  */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Entry } from '@libos/recipe';
@@ -152,6 +154,22 @@ for (const bin of BINARIES) {
       });
     }
   }
+}
+
+// Through a C handler too: fork-like calls return through the handler's frames in both processes;
+// the native calls never reach it.
+const HANDLER: Entry = { kind: 'handler', source: join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'fixtures', 'runtime', 'handler-plain.c') };
+for (const bin of BINARIES) {
+  test(`${bin} x glibc-rfc (handler): every mode runs as the original`, async () => {
+    const fx = await buildRuntimeFixtures();
+    const rw = await rewriteWith(fx[bin], 'glibc-rfc', HANDLER);
+    for (const m of MODES) {
+      const r = runProgram(rw.path, [m.arg]);
+      assert.is(r.signal, null, `${m.arg}: killed by ${r.signal}`);
+      assert.is(r.stdout, m.stdout, m.arg);
+      assert.is(r.status, 0, m.arg);
+    }
+  });
 }
 
 test.run();
