@@ -106,6 +106,12 @@ function straceLogCounts(log: string): Record<string, number> {
   return counts;
 }
 
+/** For a failure message: the strace lines of calls that ended without an ordinary result. */
+function unusualReturns(log: string): string {
+  const lines = readFileSync(log, 'utf8').split('\n').filter((l) => /= \? [A-Z]|ERESTART|restart_syscall/.test(l) && !/^(?:\d+\s+)?(exit_group|exit|execve|rt_sigreturn)\(/.test(l));
+  return lines.length === 0 ? '' : `; strace lines without an ordinary result: ${lines.slice(0, 20).join(' | ')}`;
+}
+
 /** Signals strace saw delivered, by name. */
 function straceSignals(log: string): Record<string, number> {
   const names: string[] = [];
@@ -237,7 +243,7 @@ if (!existsSync(BUSYBOX)) {
     }
     delete expected.rt_sigreturn;
     delete traced.rt_sigreturn;
-    assert.equal(traced, expected, 'trace counts per name = strace counts of the original, with the differences above accounted for');
+    assert.equal(traced, expected, `trace counts per name = strace counts of the original, with the differences above accounted for${unusualReturns(log)}`);
     console.log(`  busybox trace: ${lines.length} trace lines over ${Object.keys(traced).length + 1} syscall names; strace of the original: ${Object.values(expected).reduce((a, b) => a + b, 0)} calls`);
   });
 
@@ -261,7 +267,7 @@ if (!existsSync(BUSYBOX)) {
     if (fx.trace.plan.patches.some((p) => p.variant === 'trap')) expected.rt_sigaction! -= seen.execve!;
     expected.execve! -= 1;
     for (const name of ['clone', 'vfork']) traced[name] = lines.filter((l) => l.name === name && l.result !== '0').length;
-    assert.equal(traced, expected, 'trace counts per name = strace counts of the same run, less the rewritten file\'s own calls');
+    assert.equal(traced, expected, `trace counts per name = strace counts of the same run, less the rewritten file's own calls${unusualReturns(log)}`);
   });
 }
 
