@@ -4,7 +4,8 @@
  * would show) give no wrong result; a SIGALRM handler (setitimer, 2 ms) that makes intercepted calls
  * while the main loop makes them too runs clean for about 0.5 s, and so does a main loop of ABI
  * probes (CF/ZF, a leaf's red zone, a run-time-checked site) that the signals interrupt. With `trace`, the line counts are
- * the calls the programs say they made.
+ * the calls the programs say they made. The threads run once more under a 1 ms SIGALRM whose handler
+ * makes intercepted calls on whichever thread it lands.
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,6 +62,23 @@ for (const c of CASES) {
     }
     else assert.is(r.stderr, '');
     figures.push(`threads x ${c.recipe} (${c.entry.kind}): 176000 intercepted calls in ${Date.now() - started} ms, 0 wrong`);
+  });
+}
+
+const THREADS_ALARM_LINE = /^threads: 8 x 20000 getppid, calls 176000, wrong 0, alarms (\d+) wrong 0\n$/;
+
+for (const c of CASES) {
+  test(`threads x ${c.recipe} (${c.entry.kind}): 8 threads x 20,000 calls under a 1 ms SIGALRM whose handler makes calls too`, async () => {
+    const fx = await buildRuntimeFixtures();
+    const rw = await rewriteWith(fx.threads, c.recipe, c.entry);
+    const r = runProgram(rw.path, ['8', '20000', 'alarm'], { timeoutMs: 120_000 });
+    assert.is(r.signal, null, `killed by ${r.signal}`);
+    const m = THREADS_ALARM_LINE.exec(r.stdout);
+    assert.ok(m !== null, `stdout ${JSON.stringify(r.stdout)}`);
+    assert.is(r.status, 0);
+    const alarms = Number(m![1]);
+    if (c.entry.kind === 'trace') assert.equal(traceCounts(r.stderr), { getppid: 160_000 + alarms, gettid: 16_000 });
+    figures.push(`threads+alarm x ${c.recipe} (${c.entry.kind}): 176000 calls, ${alarms} SIGALRM handler calls, 0 wrong`);
   });
 }
 
