@@ -44,6 +44,33 @@ function samePath(a: string, b: string): boolean {
 }
 
 /**
+ * Fail early, before any work, when `path` clearly cannot be written: its folder is missing or not
+ * a folder, the path is a folder, or it names the input. The write itself may still fail later
+ * (permissions, space) and reports the same way.
+ */
+export function checkOutput(path: string, input?: string): void {
+  if (input !== undefined && samePath(path, input)) {
+    throw new CliError('CLI_OUTPUT_UNWRITABLE', 'the output would replace the input; write it elsewhere', { file: path });
+  }
+  const fail = (code: string) => {
+    throw new CliError('CLI_OUTPUT_UNWRITABLE', `cannot write the output: ${reason({ code })}`, { file: path });
+  };
+  let folder;
+  try {
+    folder = statSync(dirname(resolve(path)));
+  } catch (e) {
+    fail((e as NodeJS.ErrnoException).code ?? 'ENOENT');
+  }
+  if (folder !== undefined && !folder.isDirectory()) fail('ENOTDIR');
+  try {
+    if (statSync(path).isDirectory()) fail('EISDIR');
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    // No file there yet: the usual case.
+  }
+}
+
+/**
  * Write `bytes` to `path` so that a reader never sees half a file: into a temporary file in the
  * output's own folder (a rename across file systems is not atomic), then renamed over `path`.
  * `mode` keeps the input's executable bit. The output may not be the input: the input is never

@@ -2,7 +2,7 @@ import { ENTRY_FORMS, flag, formatEntry, parseEntry, requiredOption, stringOptio
 import { rewriteElf } from '@libos/recipe';
 import type { Command } from '../command.js';
 import { CliError, EXIT } from '../errors.js';
-import { writeOutput } from '../io.js';
+import { checkOutput, writeOutput } from '../io.js';
 import { loadElf, loadRecipeOrFail } from '../load.js';
 import { toCliError } from '../map-error.js';
 import { planSites, warnDiagnostics } from '../plan-sites.js';
@@ -37,6 +37,7 @@ export const applyCommand: Command = {
     const entryText = stringOption(ctx.args, 'entry');
     const entry = entryText !== undefined ? parseEntry(entryText, ctx.cwd) : undefined;
     const strict = flag(ctx.args, 'strict');
+    checkOutput(output, ctx.args.positionals[0]);
     ctx.progress.stage('reading', 0);
     const input = loadElf(file);
     const recipe = loadRecipeOrFail(recipeName, ctx.warn);

@@ -1,7 +1,7 @@
 import { ENTRY_FORMS, parseEntry, requiredOption, stringOption } from '../args.js';
 import { serializePlan } from '@libos/recipe';
 import type { Command } from '../command.js';
-import { writeOutput } from '../io.js';
+import { checkOutput, writeOutput } from '../io.js';
 import { loadElf, loadRecipeOrFail } from '../load.js';
 import { toCliError } from '../map-error.js';
 import { planSites, warnDiagnostics } from '../plan-sites.js';
@@ -28,6 +28,7 @@ export const planCommand: Command = {
     const entryText = stringOption(ctx.args, 'entry');
     const entry = entryText !== undefined ? parseEntry(entryText, ctx.cwd) : undefined;
     const output = stringOption(ctx.args, 'output');
+    if (output !== undefined) checkOutput(output, file);
     ctx.progress.stage('reading', 0);
     const input = loadElf(file);
     const recipe = loadRecipeOrFail(recipeName, ctx.warn);

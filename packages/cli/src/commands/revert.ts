@@ -1,7 +1,7 @@
 import { flag, requiredOption } from '../args.js';
 import { revertElf } from '@libos/elfkit';
 import type { Command } from '../command.js';
-import { writeOutput } from '../io.js';
+import { checkOutput, writeOutput } from '../io.js';
 import { loadElf } from '../load.js';
 import { toCliError } from '../map-error.js';
 import { toJson } from '../report.js';
@@ -20,6 +20,7 @@ export const revertCommand: Command = {
   async run(ctx) {
     const file = ctx.args.positionals[0] ?? '';
     const output = requiredOption(ctx.args, 'output', 'OUT');
+    checkOutput(output, ctx.args.positionals[0]);
     // A rewritten file is still an ELF file: say so first, rather than "no plan" on any file at all.
     const input = loadElf(file);
     let bytes: Uint8Array;
