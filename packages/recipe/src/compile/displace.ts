@@ -5,8 +5,8 @@
  *
  * Never moves an instruction something may jump into: the window's first instruction may be a
  * branch target (the jmp sits there), no other may be. Branch targets come from analyzeFunction
- * (function start, direct jmp/jcc/call targets); functions with an indirect jump (a jump table
- * whose targets are not decoded) and symbol or relocation targets inside the window are refused.
+ * (function start, direct jmp/jcc/call targets), from every entry of the jump tables a function
+ * with an indirect jump addresses (over-approximated), and from symbols and RELATIVE relocations.
  * Moved instructions must not be branches (their targets would need rewriting) nor syscalls; a
  * RIP-relative memory operand is re-aimed at its absolute target from the new address.
  */

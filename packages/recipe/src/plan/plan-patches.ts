@@ -341,6 +341,8 @@ function buildCode(
         a.bind(resumeInside);
         const afterRow = rowAt(d.site.va + BigInt(d.site.length));
         if (afterRow !== undefined) frames.set(a, afterRow);
+        // rcx as `syscall` leaves it: the address after the syscall in the program, not this copy.
+        if (d.shape.rcxR11 === 'syscall') a.lea(rcx, rip(d.site.va + BigInt(d.site.length)));
         for (const m of moved.after) emitMoved(a, m);
         a.jmp(moved.windowEnd, { near: true });
       }
