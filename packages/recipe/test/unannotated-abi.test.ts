@@ -4,15 +4,9 @@
  * issue 5 check both at annotated sites, where no instruction is moved. Here the `cmp` after the
  * site is moved into the trampoline, and the call returns there.
  *
- * Known red (reported on issue 7): r11 is right, rcx is not. The trampoline hands its stub the
- * address inside the trampoline where the moved instructions continue (`lea rcx, resume` with
- * resume = the trampoline's own label), so after the call rcx holds that address, e.g.
- * `libos_site_40100a + 12` in .libos.text instead of 0x40100c. Compilers treat rcx as clobbered
- * by `syscall`, which is why busybox and libc run; hand-written code that reads rcx after a
- * syscall sees the difference. Reproduction: `gcc -nostdlib -static -o rcx-r11
- * fixtures/unannotated/rcx-r11.S; ./rcx-r11; echo $?` prints 0; after `npx libos-patch apply
- * rcx-r11 --recipe unannotated --entry passthrough -o rcx-r11.out`, `./rcx-r11.out; echo $?`
- * prints 1 (bit 0: rcx).
+ * The call returns into the trampoline, where the moved successors run; the trampoline sets rcx
+ * back to the address after the syscall in the program before they do (it once held the
+ * trampoline's own resume label: code that reads rcx after a syscall saw the difference).
  */
 import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
@@ -37,7 +31,7 @@ test('rcx-r11: the original sees rcx and r11 as syscall leaves them', () => {
 });
 
 for (const kind of ['passthrough', 'trace'] as const) {
-  test(`rcx-r11 (${kind}): after a displaced site rcx is the address after the syscall and r11 the flags at it (known red: rcx)`, async () => {
+  test(`rcx-r11 (${kind}): after a displaced site rcx is the address after the syscall and r11 the flags at it`, async () => {
     const rw = await rewriteWith(probe(), 'unannotated', { kind });
     const site = rw.plan.patches.find((p) => /moved cmp rax,/.test(p.reason));
     assert.ok(site !== undefined && site.variant === 'displace', `the getpid site is displaced with the cmp after it: ${rw.plan.patches.map((p) => p.reason).join('; ')}`);
