@@ -96,7 +96,7 @@ function fmt(v: number): string {
 /** One panel at vertical offset y; returns its SVG and height. */
 function panel(y: number, title: string, unit: string, bars: Bar[], width: number): { svg: string; height: number } {
   const labelW = 330;
-  const valueW = 90;
+  const valueW = 160;
   const plotW = width - labelW - valueW - 20;
   const rowH = 20;
   const top = y + 40;
@@ -161,7 +161,12 @@ function chart(intercept: Loose[], rewrite: Loose[], subtitle: string): string {
     [COLOURS.native, 'native'], [COLOURS.ours, 'libos-patch (hook-only / warm)'], [COLOURS.oursPass, 'libos-patch (passthrough / fresh process)'],
     [COLOURS.other, 'other interception methods'], [COLOURS.objdump, 'objdump -d'],
   ];
-  const legendSvg = legend.map(([c, t], i) => `<rect x="${10 + i * 175}" y="${y}" width="10" height="10" fill="${c}"/><text x="${24 + i * 175}" y="${y + 9}" class="tick">${escapeXml(t!)}</text>`).join('\n');
+  let lx = 10;
+  const legendSvg = legend.map(([c, t]) => {
+    const item = `<rect x="${lx}" y="${y}" width="10" height="10" fill="${c}"/><text x="${lx + 14}" y="${y + 9}" class="tick">${escapeXml(t!)}</text>`;
+    lx += 14 + t!.length * 5.6 + 18; // about 5.6 px a character at 10 px
+    return item;
+  }).join('\n');
   y += 18;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y + 20}" viewBox="0 0 ${width} ${y + 20}" font-family="Helvetica, Arial, sans-serif">
 <style>
