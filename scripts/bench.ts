@@ -203,7 +203,7 @@ function interceptSection(results: Loose[]): string[] {
     'programs rewritten by the engine (library API) with the recipe named in the detail. "hook-only" entries answer',
     'from a cached value without entering the kernel (`symbol` entry: an asm function in the program, like',
     '`handler_cached` in the reference harness; "C handler": the `handler` entry returning a constant); "passthrough"',
-    'makes the real call. Each program times its own loop (count calibrated to about 0.3 s a run); every program',
+    'makes the real call. Each program times its own loop (count calibrated to about 0.25 s a run); every program',
     'runs once per round for five rounds. **CPU ns/call** (user + system time of the process, the tracer and its',
     'tracee for ptrace) is the headline figure; wall time also counts the time other processes held the CPU on',
     'this shared machine. Ratios are to the native call and to the seed stub (hook-only) in this run.', '');
@@ -227,13 +227,14 @@ function interceptSection(results: Loose[]): string[] {
   const hookNr = get('glibc-rfc (fast stub), nr known, hook-only');
   const clobber = get('flags clobber + red zone unused, hook-only');
   const seed = get('seed stub, hook-only');
-  if (hook !== undefined && hookNr !== undefined && clobber !== undefined && seed !== undefined) {
+  const seedNr = get('seed stub, nr known, hook-only') ?? seed;
+  if (hook !== undefined && hookNr !== undefined && clobber !== undefined && seed !== undefined && seedNr !== undefined) {
     lines.push(`**Where the stub's time goes.** With the number known at the site the window jumps straight to the stub:`,
       `${fmt(hookNr)} ns a call; where the number is only in rax at run time the site's own trampoline first compares it`,
       `with the calls made natively (rt_sigreturn, clone, vfork, clone3): ${fmt(hook)} ns. The fast stub is the reference`,
       'harness\'s `lahf` design instruction for instruction (shared/reference/stub-designs.S), measured there at 1.5 ns on',
       'a Xeon; the seed stub\'s locked `xchg` and `popfq` cost less on this CPU than there, so the seed stub is only',
-      `${(seed / hookNr).toFixed(1)}x slower here (${fmt(seed)} ns). Dropping the flags and the red-zone step (\`pushf\` for r11 stays,`,
+      `${(seed / hook).toFixed(1)}x slower here on the same loop (${fmt(seed)} ns), ${(seedNr / hookNr).toFixed(1)}x with the number known (${fmt(seedNr)} ns). Dropping the flags and the red-zone step (\`pushf\` for r11 stays,`,
       `as the recipe keeps rcx/r11 as \`syscall\` leaves them) gives ${fmt(clobber)} ns against ${fmt(hook)} ns on the same loop.`, '');
   }
   if (native !== undefined && callRet !== undefined && pass !== undefined && hook !== undefined) {
@@ -298,7 +299,8 @@ function document(runs: SuiteRun[], m: ReturnType<typeof machine>, loadAfter: st
     'figure is a median of several runs, every ratio is between figures of the same run. Nothing here is a pass/fail',
     'test. Run it again to get this machine\'s figures for yours.', '');
   lines.push(`Run: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}, ${totalSeconds.toFixed(0)} s in all. Load average (1, 5, 15 min) before: ${m.loadBefore}; after: ${loadAfter}`,
-    '(a 2-CPU machine shared with other developers\' test runs: expect noise, trust the ratios more than the absolute figures).', '');
+    '(a 2-CPU machine shared with other developers\' test runs: expect noise, trust the ratios more than the absolute figures).',);
+  lines.push(`Time each suite took: ${runs.map((r) => `${r.rel.replace('../packages/', '')} ${r.seconds.toFixed(0)} s`).join(', ')}.`, '');
   lines.push('| machine | |', '|---|---|');
   for (const [k, v] of m.rows) lines.push(`| ${k} | ${cell(v)} |`);
   lines.push('');

@@ -132,7 +132,7 @@ interface Target { label: string; path: string; cold: number; warm: number; objd
 const TARGETS: Target[] = [
   { label: 'libc.so.6', path: '/lib/x86_64-linux-gnu/libc.so.6', cold: 3, warm: 5, objdump: 3 },
   { label: 'busybox', path: '/bin/busybox', cold: 3, warm: 5, objdump: 3 },
-  { label: 'node', path: process.execPath, cold: 2, warm: 3, objdump: 1 },
+  { label: 'node', path: process.execPath, cold: 2, warm: 2, objdump: 1 },
 ];
 
 /** The fresh process with nothing to do (modules loaded, no file read): its wall time and RSS. */
@@ -147,7 +147,7 @@ export async function run(): Promise<RewriteResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'libos-rewrite-'));
   try {
     const idle: Spawned[] = [];
-    for (let i = 0; i < 3; i++) idle.push(await spawnTimed(process.execPath, [...NODE_ARGS, '--idle'], false));
+    for (let i = 0; i < 2; i++) idle.push(await spawnTimed(process.execPath, [...NODE_ARGS, '--idle'], false));
     floor = { wallMs: median(idle.map((s) => s.wallMs)), peakRssMb: median(idle.map((s) => s.rssKb ?? 0)) / 1024 };
 
     const results: RewriteResult[] = [];
