@@ -29,7 +29,7 @@ export async function planSites(
   options.progress.stage('finding sites', 0.1);
   const report = findSites(elf, recipe.match);
   options.progress.stage(`planning ${report.sites.length} sites`, 0.4);
-  const { plan, warnings } = await planPatches(elf, recipe, report.sites, options.entry ? { entry: options.entry } : {});
+  const { plan, warnings } = await planPatches(elf, recipe, report, options.entry ? { entry: options.entry } : {});
   return { report, plan, warnings };
 }
 

@@ -46,7 +46,7 @@ export const sitesCommand: Command = {
     let planFailure: string | undefined;
     try {
       ctx.progress.stage(`planning ${report.sites.length} sites`, 0.4);
-      outcomes = outcomesByVa((await planPatches(input.elf, recipe, report.sites)).plan);
+      outcomes = outcomesByVa((await planPatches(input.elf, recipe, report)).plan);
     } catch (e) {
       planFailure = `no plan: ${toCliError(e, file).message}`;
       ctx.warn(`${file}: ${planFailure}`);
