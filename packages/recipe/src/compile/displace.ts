@@ -42,15 +42,22 @@ const ENDBR64 = [0xf3, 0x0f, 0x1e, 0xfa];
 export class DisplacementFinder {
   private readonly analyses: Map<bigint, FunctionAnalysis>;
   private readonly tables = new Map<bigint, Set<bigint>>();
-  private readonly guarded: Set<bigint>;
+  private guardedSet: Set<bigint> | undefined;
   private readonly instr = new Instruction();
 
   constructor(private readonly elf: ElfFile, analyses?: Map<bigint, FunctionAnalysis>) {
     this.analyses = analyses ?? new Map();
-    // Addresses something outside the function may reach: symbols and relocation targets.
-    this.guarded = new Set<bigint>();
-    for (const table of [elf.symbols, elf.dynamicSymbols]) for (const s of table) if (s.value !== 0n) this.guarded.add(s.value);
-    for (const r of elf.relocations) if (r.kind === 'rela' && r.type === 8 /* RELATIVE */) this.guarded.add(r.addend);
+  }
+
+  /** Addresses something outside the function may reach: symbols and relocation targets (built on first use). */
+  private get guarded(): Set<bigint> {
+    if (this.guardedSet === undefined) {
+      const set = new Set<bigint>();
+      for (const table of [this.elf.symbols, this.elf.dynamicSymbols]) for (const s of table) if (s.value !== 0n) set.add(s.value);
+      for (const r of this.elf.relocations) if (r.kind === 'rela' && r.type === 8 /* RELATIVE */) set.add(r.addend);
+      this.guardedSet = set;
+    }
+    return this.guardedSet;
   }
 
   /** The window to move for a site, or the reason there is none. */
