@@ -35,7 +35,7 @@ const CONTROLS: { arg: string; line: RegExp }[] = [
 ];
 // Per run: write 9, getpid 12 (cf/zf: 4 cases x 3), getppid 30 + 3 + 3 + 3 + 3 + 3, exit_group 1.
 const TRACE = { exit_group: 1, getpid: 12, getppid: 45, write: 9 };
-const BINARIES: (keyof Omit<RuntimeFixtures, 'dir'>)[] = ['abi', 'abiNonPie', 'abiStatic'];
+const BINARIES: (keyof Omit<RuntimeFixtures, 'dir'>)[] = ['abi', 'abiNonPie', 'abiStatic', 'abiStaticPie'];
 // Every built-in recipe keeps the full ABI at these sites: the preserving stubs (glibc-rfc,
 // glibc-rfc-seed-stub), relaxed (the flags are read after each site, so clobber-if-dead must keep
 // them), the per-site and displacing variants, and the trap variant (the kernel's signal frame).

@@ -28,6 +28,8 @@ export interface RuntimeFixtures {
   readonly abi: string;
   readonly abiNonPie: string;
   readonly abiStatic: string;
+  /** abi as a static-pie (pcrel table). */
+  readonly abiStaticPie: string;
   /** threads.c, PIE, -pthread. */
   readonly threads: string;
   /** sigalrm.c + abi-asm.S, PIE. */
@@ -35,6 +37,8 @@ export interface RuntimeFixtures {
   /** process.c + process-asm.S, PIE and non-PIE. */
   readonly process: string;
   readonly processNonPie: string;
+  /** process.c + process-asm.S, static (quad table). */
+  readonly processStatic: string;
   /** entry.c + entry-asm.S + abi-asm.S, PIE, non-PIE and static (quad table). */
   readonly entry: string;
   readonly entryNonPie: string;
@@ -64,10 +68,12 @@ function steps(): Step[] {
     { out: 'abi', args: [...pie, ...src('abi.c', 'abi-asm.S')] },
     { out: 'abiNonPie', args: [...nonPie, ...src('abi.c', 'abi-asm.S')] },
     { out: 'abiStatic', args: [...cc, '-static', ...src('abi.c', 'abi-asm.S')] },
+    { out: 'abiStaticPie', args: [...cc, '-DLIBOS_ANNOTATION_PCREL', '-fPIE', '-static-pie', ...src('abi.c', 'abi-asm.S')] },
     { out: 'threads', args: [...pie, '-pthread', ...src('threads.c')] },
     { out: 'sigalrm', args: [...pie, ...src('sigalrm.c', 'abi-asm.S')] },
     { out: 'process', args: [...pie, ...src('process.c', 'process-asm.S')] },
     { out: 'processNonPie', args: [...nonPie, ...src('process.c', 'process-asm.S')] },
+    { out: 'processStatic', args: [...cc, '-static', ...src('process.c', 'process-asm.S')] },
     { out: 'entry', args: [...pie, ...src('entry.c', 'entry-asm.S', 'abi-asm.S')] },
     { out: 'entryNonPie', args: [...nonPie, ...src('entry.c', 'entry-asm.S', 'abi-asm.S')] },
     { out: 'entryStatic', args: [...cc, '-static', ...src('entry.c', 'entry-asm.S', 'abi-asm.S')] },
@@ -130,9 +136,9 @@ async function build(): Promise<RuntimeFixtures> {
   const p = (name: Step['out']): string => join(dir, fileOf(name));
   return {
     dir,
-    abi: p('abi'), abiNonPie: p('abiNonPie'), abiStatic: p('abiStatic'),
+    abi: p('abi'), abiNonPie: p('abiNonPie'), abiStatic: p('abiStatic'), abiStaticPie: p('abiStaticPie'),
     threads: p('threads'), sigalrm: p('sigalrm'),
-    process: p('process'), processNonPie: p('processNonPie'),
+    process: p('process'), processNonPie: p('processNonPie'), processStatic: p('processStatic'),
     entry: p('entry'), entryNonPie: p('entryNonPie'), entryStatic: p('entryStatic'),
     handlerVector: p('handlerVector'), handlerAvx: p('handlerAvx'),
   };
