@@ -77,6 +77,7 @@ test('schema: the recipes\' JSON Schema', () => {
   const schema = json<{ $schema: string; type: string; properties: Record<string, unknown> }>(run.stdout);
   assert.is(schema.type, 'object');
   for (const key of ['name', 'match', 'trampoline', 'entry']) assert.ok(key in schema.properties, key);
+  assert.is(cli(['schema', '--json']).stdout, run.stdout);
 });
 
 test('sites with a recipe: the annotated sites of every linked fixture, each with its variant', () => {
@@ -164,6 +165,7 @@ test('plan: the PatchPlan as JSON on stdout, or into -o', () => {
   assert.is(toFile.status, 0);
   assert.is(toFile.stdout, '');
   assert.is(readFileSync(out, 'utf8'), run.stdout, 'deterministic');
+  assert.is(cli(['plan', fx.pie, '--recipe', 'glibc-rfc', '--json']).stdout, run.stdout, '--json is accepted and changes nothing');
 });
 
 test('plan --entry overrides the recipe\'s entry', () => {

@@ -10,7 +10,7 @@ import { planSites, warnDiagnostics } from '../plan-sites.js';
 export const planCommand: Command = {
   name: 'plan',
   summary: 'print the patch plan a recipe makes for a binary (JSON)',
-  usage: 'plan <elf> --recipe R [--entry E] [-o plan.json]',
+  usage: 'plan <elf> --recipe R [--entry E] [-o plan.json] [--json]',
   details: [
     'The plan is deterministic JSON (addresses as "0x..." strings, bytes as hex): every byte the',
     'rewrite changes and adds, with the reason for each variant and each refusal. It is what `apply`',
@@ -20,6 +20,7 @@ export const planCommand: Command = {
     recipe: { type: 'string', short: 'r', value: 'R', help: 'a recipe file or the name of a built-in recipe' },
     entry: { type: 'string', short: 'e', value: 'E', help: `override the recipe's entry: ${ENTRY_FORMS}` },
     output: { type: 'string', short: 'o', value: 'FILE', help: 'write the plan to FILE instead of stdout' },
+    json: { type: 'boolean', help: 'accepted for symmetry: the plan is JSON already' },
   },
   operands: { min: 1, max: 1, names: '<elf>' },
   async run(ctx) {

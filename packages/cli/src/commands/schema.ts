@@ -6,9 +6,11 @@ import { toJson } from '../report.js';
 export const schemaCommand: Command = {
   name: 'schema',
   summary: 'print the JSON Schema of recipe files',
-  usage: 'schema',
+  usage: 'schema [--json]',
   details: 'Point your editor\'s YAML language server at it to get completion and checks in recipes.',
-  options: {},
+  options: {
+    json: { type: 'boolean', help: 'accepted for symmetry: the schema is JSON already' },
+  },
   operands: { min: 0, max: 0, names: 'no operands' },
   async run(ctx) {
     ctx.out.write(toJson(recipeJsonSchema));
