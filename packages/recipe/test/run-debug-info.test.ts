@@ -4,7 +4,9 @@
  * program's own frames, and a breakpoint in the trampoline section works. Also: revert gives the
  * input back byte for byte and verify flags a changed byte.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -80,6 +82,20 @@ test('gdb: a breakpoint in a site\'s trampoline stops there and unwinds into the
   assert.ok(frames.length >= 2, `backtrace:\n${frames.join('\n')}`);
   assert.match(frames[0]!, /libos_site_/);
   assert.match(frames[1]!, /main/);
+  assert.not.ok(frames.some((f) => /\?\? \(/.test(f)), `no unknown frame:\n${frames.join('\n')}`);
+});
+
+test('gdb: a backtrace inside a C handler shows the bridge, the stub and the program\'s frames', async () => {
+  if (!hasGdb) return void console.log('  gdb not installed: skipped');
+  const dir = mkdtempSync(join(tmpdir(), 'libos-debug-handler-'));
+  const source = join(dir, 'handler.c');
+  writeFileSync(source, '#include <libos-handler.h>\nstatic long calls;\nlong libos_handler(long nr, long a1, long a2, long a3, long a4, long a5, long a6) {\n  calls++;\n  if (nr == 110) return 4242;\n  return libos_syscall6(nr, a1, a2, a3, a4, a5, a6);\n}\n');
+  const rw = await rewriteWith(fx.pie, 'glibc-rfc', { kind: 'handler', source });
+  const frames = gdbBacktrace(rw.path, 'libos_handler', 3);
+  assert.match(frames[0] ?? '', /libos_handler/);
+  assert.match(frames[1] ?? '', /libos_handler_bridge/);
+  assert.match(frames[2] ?? '', /libos_stub_lahf_rz/);
+  assert.ok(frames.some((f) => / main \(/.test(f)), frames.join('\n'));
   assert.not.ok(frames.some((f) => /\?\? \(/.test(f)), `no unknown frame:\n${frames.join('\n')}`);
 });
 
