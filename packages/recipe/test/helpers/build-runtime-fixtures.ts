@@ -30,8 +30,9 @@ export interface RuntimeFixtures {
   readonly abiStatic: string;
   /** abi as a static-pie (pcrel table). */
   readonly abiStaticPie: string;
-  /** threads.c, PIE, -pthread. */
+  /** threads.c, PIE, -pthread; and static (quad table), where glibc's own clone3 is in the file. */
   readonly threads: string;
+  readonly threadsStatic: string;
   /** sigalrm.c + abi-asm.S, PIE. */
   readonly sigalrm: string;
   /** process.c + process-asm.S, PIE and non-PIE. */
@@ -70,6 +71,7 @@ function steps(): Step[] {
     { out: 'abiStatic', args: [...cc, '-static', ...src('abi.c', 'abi-asm.S')] },
     { out: 'abiStaticPie', args: [...cc, '-DLIBOS_ANNOTATION_PCREL', '-fPIE', '-static-pie', ...src('abi.c', 'abi-asm.S')] },
     { out: 'threads', args: [...pie, '-pthread', ...src('threads.c')] },
+    { out: 'threadsStatic', args: [...cc, '-static', '-pthread', ...src('threads.c')] },
     { out: 'sigalrm', args: [...pie, ...src('sigalrm.c', 'abi-asm.S')] },
     { out: 'process', args: [...pie, ...src('process.c', 'process-asm.S')] },
     { out: 'processNonPie', args: [...nonPie, ...src('process.c', 'process-asm.S')] },
@@ -137,7 +139,7 @@ async function build(): Promise<RuntimeFixtures> {
   return {
     dir,
     abi: p('abi'), abiNonPie: p('abiNonPie'), abiStatic: p('abiStatic'), abiStaticPie: p('abiStaticPie'),
-    threads: p('threads'), sigalrm: p('sigalrm'),
+    threads: p('threads'), threadsStatic: p('threadsStatic'), sigalrm: p('sigalrm'),
     process: p('process'), processNonPie: p('processNonPie'), processStatic: p('processStatic'),
     entry: p('entry'), entryNonPie: p('entryNonPie'), entryStatic: p('entryStatic'),
     handlerVector: p('handlerVector'), handlerAvx: p('handlerAvx'),
