@@ -43,7 +43,7 @@ export interface SiteOutcome {
 /** Index a plan's patches and refusals by site va. */
 export function outcomesByVa(plan: PatchPlan): Map<bigint, SiteOutcome> {
   const outcomes = new Map<bigint, SiteOutcome>();
-  for (const p of plan.patches) outcomes.set(p.va, { variant: p.variant, reason: p.reason, relaxations: p.relaxations });
+  for (const p of plan.patches) outcomes.set(p.siteVa, { variant: p.variant, reason: p.reason, relaxations: p.relaxations });
   for (const r of plan.refused) outcomes.set(r.va, { reason: r.reason, relaxations: [] });
   return outcomes;
 }

@@ -52,7 +52,7 @@ for (const [label, rw] of [['glibc-rfc/trace PIE', traced], ['unannotated static
     assert.ok(verifyElf(out).ok);
     const patch = rw.plan.patches[0]!;
     const damaged = Buffer.from(out);
-    damaged[patch.offset + 1] ^= 0xff;
+    damaged[patch.offset + 1] = (damaged[patch.offset + 1] ?? 0) ^ 0xff;
     const report = verifyElf(damaged);
     assert.not.ok(report.ok);
     assert.ok(report.changed.some((c) => c.offset <= patch.offset + 1 && patch.offset + 1 < c.offset + c.length), JSON.stringify(report.changed));

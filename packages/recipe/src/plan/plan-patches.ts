@@ -418,6 +418,7 @@ function assemblePlan(
     const before = elf.bytes.slice(window.offset, window.offset + window.room);
     patches.push({
       site: d.index,
+      siteVa: site.va,
       va: window.va,
       offset: window.offset,
       before,

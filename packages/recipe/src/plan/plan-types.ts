@@ -7,6 +7,9 @@ export const PLAN_SCHEMA = 'libos-patch/plan@1';
 export interface Patch {
   /** Index of the site in the plan's site list (sorted by va). */
   site: number;
+  /** The syscall instruction's address. */
+  siteVa: bigint;
+  /** Where the patch starts: the site, or the first instruction of a displaced window before it. */
   va: bigint;
   offset: number;
   before: Uint8Array;

@@ -22,7 +22,7 @@ export function serializePlan(plan: PatchPlan): string {
   return `${JSON.stringify(toJsonValue(plan), null, 2)}\n`;
 }
 
-const BIGINT_KEYS = new Set(['va', 'resumeVa', 'trampolineVa', 'entryPoint', 'addend']);
+const BIGINT_KEYS = new Set(['va', 'siteVa', 'resumeVa', 'trampolineVa', 'entryPoint', 'addend', 'originalVa']);
 const BYTES_KEYS = new Set(['before', 'after', 'bytes', 'debugFrame']);
 
 function fromJsonValue(key: string, value: unknown): unknown {
