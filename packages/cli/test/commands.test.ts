@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -175,7 +175,7 @@ test('plan --entry overrides the recipe\'s entry', () => {
 
 test('apply: writes a runnable rewritten binary, keeps the mode, leaves the input alone; --json summary', () => {
   for (const info of fx.list) {
-    if (info.run === undefined || info.name === 'sharedMain') continue;
+    if (info.run === undefined) continue;
     const before = fingerprint(info.path);
     const out = join(dir, `${info.name}.patched`);
     const run = cli(['apply', info.path, '--recipe', 'glibc-rfc', '-o', out, '--json']);
@@ -194,6 +194,19 @@ test('apply: writes a runnable rewritten binary, keeps the mode, leaves the inpu
     assert.is(ran.status, info.run.status, `${info.name} runs: ${ran.stderr}`);
     assert.is(ran.stdout, info.run.stdout);
   }
+});
+
+test('apply on a shared library: the program that loads the rewritten library runs as before', () => {
+  const libDir = join(dir, 'lib');
+  mkdirSync(libDir);
+  const run = cli(['apply', fx.shared, '--recipe', 'glibc-rfc', '--entry', 'trace', '-o', join(libDir, 'libannot.so'), '--json']);
+  assert.is(run.status, 0, run.stderr);
+  const expected = fx.list.find((f) => f.name === 'sharedMain')?.run;
+  assert.ok(expected);
+  const ran = spawnSync(fx.sharedMain, [], { encoding: 'utf8', env: { ...process.env, LD_LIBRARY_PATH: libDir } });
+  assert.is(ran.status, expected.status, ran.stderr);
+  assert.is(ran.stdout, expected.stdout);
+  assert.match(ran.stderr, /^\[libos\] 1 write\(/m, 'the library\'s calls were traced');
 });
 
 test('apply: the text summary names sites, variants, relaxations, refusals, bytes added', () => {
