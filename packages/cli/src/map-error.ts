@@ -37,6 +37,10 @@ export function toCliError(e: unknown, file?: string): CliError {
     const code = e.code;
     // ElfError's message already starts with its code and offset: `ELF_BAD_MAGIC at offset 0x0: ...`.
     const message = e.message.startsWith(code) ? e.message : `${code}: ${e.message}`;
+    if (code === 'ERR_MODULE_NOT_FOUND') {
+      // A package of the monorepo without its dist (a clean clone, or a build in progress).
+      return new CliError('CLI_INTERNAL', `internal error: ${e.message.split('\n')[0]} (run \`npm run build\` at the repository root)`, { cause: e });
+    }
     if (code === 'ELF_SAME_FILE') return new CliError('CLI_OUTPUT_UNWRITABLE', message, { file, engineCode: code, cause: e });
     if (INPUT_FAULTS.has(code)) return new CliError('CLI_BAD_ELF', message, { file, engineCode: code, cause: e });
     if (UNSUPPORTED.has(code) || code.startsWith('LINK_')) return new CliError('CLI_UNSUPPORTED', message, { file, engineCode: code, cause: e });

@@ -40,4 +40,11 @@ test('anything uncoded is an internal error, exit 3; a CliError passes through',
   assert.is(toCliError('a string').exitStatus, 3);
 });
 
+test('a package without its dist says how to build it', () => {
+  const missing = Object.assign(new Error("Cannot find module '/x/node_modules/@libos/recipe/dist/index.js'"), { code: 'ERR_MODULE_NOT_FOUND' });
+  const error = toCliError(missing);
+  assert.is(error.exitStatus, 3);
+  assert.match(error.location(), /^internal error: Cannot find module .*\(run `npm run build` at the repository root\)$/);
+});
+
 test.run();
