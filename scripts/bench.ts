@@ -94,12 +94,12 @@ function fmt(v: number): string {
 }
 
 /** One panel at vertical offset y; returns its SVG and height. */
-function panel(y: number, title: string, unit: string, bars: Bar[], width: number): { svg: string; height: number } {
+function panel(y: number, title: string, unit: string, bars: Bar[], width: number, markers: { value: number; label: string }[] = []): { svg: string; height: number } {
   const labelW = 330;
   const valueW = 160;
   const plotW = width - labelW - valueW - 20;
   const rowH = 20;
-  const top = y + 40;
+  const top = y + 40 + markers.length * 11;
   const values = bars.map((b) => b.value).filter((v) => v > 0);
   const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...values))));
   const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...values))));
@@ -112,6 +112,11 @@ function panel(y: number, title: string, unit: string, bars: Bar[], width: numbe
     parts.push(`<line x1="${gx}" y1="${top - 4}" x2="${gx}" y2="${bottom}" class="grid"/>`);
     parts.push(`<text x="${gx}" y="${bottom + 14}" class="tick" text-anchor="middle">${d >= 1 ? d.toLocaleString('en-US') : d} ${escapeXml(unit)}</text>`);
   }
+  markers.forEach((mk, i) => {
+    const mx = x(mk.value).toFixed(1);
+    parts.push(`<line x1="${mx}" y1="${top - 6}" x2="${mx}" y2="${bottom}" class="marker"/>`);
+    parts.push(`<text x="${mx}" y="${top - 8 - i * 11}" class="marktext" text-anchor="middle">${escapeXml(mk.label)}</text>`);
+  });
   bars.forEach((b, i) => {
     const by = top + i * rowH;
     parts.push(`<text x="${labelW - 8}" y="${by + 14}" class="label" text-anchor="end">${escapeXml(b.label)}</text>`);
@@ -153,7 +158,8 @@ function chart(intercept: Loose[], rewrite: Loose[], subtitle: string): string {
       bars.push({ label: `${label}: libos-patch, fresh process (with start)`, value: proc, colour: COLOURS.oursPass });
       bars.push({ label: `${label}: objdump -d`, value: valueOf(r['baseline'] as Loose)!, colour: COLOURS.objdump });
     }
-    const p = panel(y, 'Rewriting cost: read + find + plan + rewrite + write (unannotated), ms (log scale)', 'ms', bars, width);
+    const p = panel(y, 'Rewriting cost: read + find + plan + rewrite + write (unannotated), ms (log scale)', 'ms', bars, width,
+      [{ value: 200, label: 'E9Patch on libc / busybox: 0.2 s' }, { value: 1000, label: 'target for node: 1 s' }]);
     parts.push(p.svg);
     y += p.height + 10;
   }
@@ -176,6 +182,8 @@ function chart(intercept: Loose[], rewrite: Loose[], subtitle: string): string {
 .tick { font-size: 10px; fill: #555; }
 .grid { stroke: #ddd; stroke-width: 1; }
 .sub { font-size: 10px; fill: #666; }
+.marker { stroke: #c0392b; stroke-width: 1; stroke-dasharray: 4 3; }
+.marktext { font-size: 10px; fill: #c0392b; }
 </style>
 <rect width="100%" height="100%" fill="#ffffff"/>
 <text x="10" y="16" class="sub">${escapeXml(subtitle)}</text>
