@@ -60,7 +60,12 @@ function machine(): { rows: [string, string][]; loadBefore: string } {
   const hypervisor = /^flags\s*:.*\bhypervisor\b/m.test(cpuinfo) ? ', virtual machine' : '';
   const vuln = (name: string): string => readOr(`/sys/devices/system/cpu/vulnerabilities/${name}`, 'unknown');
   let commit = 'unknown';
-  try { commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim(); } catch { /* not a clone */ }
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    // The benchmarks run the sources as they are in the work tree, not as committed.
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'packages', 'recipes'], { encoding: 'utf8' }).trim();
+    if (dirty !== '') commit += ` (work tree: ${dirty.split('\n').length} changed files under packages/ and recipes/ not yet committed)`;
+  } catch { /* not a clone */ }
   const rows: [string, string][] = [
     ['CPU', `${model} (${cpus().length} logical CPUs${mhz ? `, ${Number(mhz).toFixed(0)} MHz` : ''}${hypervisor})`],
     ['kernel', `Linux ${release()}`],
@@ -298,7 +303,7 @@ function genericSection(run: SuiteRun): string[] {
   return lines;
 }
 
-function document(runs: SuiteRun[], m: ReturnType<typeof machine>, loadAfter: string, totalSeconds: number): string {
+function document(runs: SuiteRun[], m: ReturnType<typeof machine>, loadAfter: string, totalSeconds: number, failures: string[]): string {
   const intercept = runs.find((r) => r.rel.endsWith('intercept.bench.ts'));
   const rewrite = runs.find((r) => r.rel.endsWith('rewrite.bench.ts'));
   const lines: string[] = [];
@@ -309,6 +314,7 @@ function document(runs: SuiteRun[], m: ReturnType<typeof machine>, loadAfter: st
   lines.push(`Run: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}, ${totalSeconds.toFixed(0)} s in all. Load average (1, 5, 15 min) before: ${m.loadBefore}; after: ${loadAfter}`,
     '(a 2-CPU machine shared with other developers\' test runs: expect noise, trust the ratios more than the absolute figures).',);
   lines.push(`Time each suite took: ${runs.map((r) => `${r.rel.replace('../packages/', '')} ${r.seconds.toFixed(0)} s`).join(', ')}.`, '');
+  for (const f of failures) lines.push(`**Failed in this run:** ${cell(f)}`, '');
   lines.push('| machine | |', '|---|---|');
   for (const [k, v] of m.rows) lines.push(`| ${k} | ${cell(v)} |`);
   lines.push('');
@@ -336,14 +342,25 @@ const writeDocs = !process.argv.includes('--no-docs') && (only === undefined || 
 const m = machine();
 const started = performance.now();
 const runs: SuiteRun[] = [];
+const failures: string[] = [];
 for (const rel of suites) {
   const url = new URL(rel, import.meta.url);
   if (!existsSync(fileURLToPath(url))) continue;
   if (only !== undefined && !only.some((w) => rel.includes(w))) continue;
   process.stdout.write(`\n== ${rel.replace('../packages/', '')}\n`);
   const t0 = performance.now();
-  const mod = (await import(url.href)) as Mod;
-  const results = await mod.run();
+  let mod: Mod;
+  let results: Loose[];
+  try {
+    mod = (await import(url.href)) as Mod;
+    results = await mod.run();
+  } catch (error) {
+    // One broken suite should not cost the others' figures: report it and go on.
+    const message = error instanceof Error ? error.message : String(error);
+    process.stdout.write(`FAILED: ${message}\n`);
+    failures.push(`${rel.replace('../packages/', '')}: ${message.split('\n')[0]}`);
+    continue;
+  }
   for (const r of results) process.stdout.write(`${figure(r)}\n`);
   const targets = mod.targets?.(results) ?? [];
   for (const t of targets) process.stdout.write(`target ${t.met ? 'met' : 'NOT met'}: ${t.goal}: ${t.measured}\n`);
@@ -358,10 +375,14 @@ if (writeDocs) {
   const md = new URL('../docs/benchmarks.md', import.meta.url);
   const svg = new URL('../docs/benchmarks.svg', import.meta.url);
   const loadAfter = loadavg().map((x) => x.toFixed(2)).join(' ');
-  writeFileSync(md, document(runs, m, loadAfter, totalSeconds));
+  writeFileSync(md, document(runs, m, loadAfter, totalSeconds, failures));
   const intercept = runs.find((r) => r.rel.endsWith('intercept.bench.ts'))?.results ?? [];
   const rewrite = runs.find((r) => r.rel.endsWith('rewrite.bench.ts'))?.results ?? [];
   const cpu = m.rows[0]![1];
   writeFileSync(svg, chart(intercept, rewrite, `${cpu}, Linux ${release()}, node ${process.version}`));
   process.stdout.write(`wrote ${fileURLToPath(md)} and ${fileURLToPath(svg)}\n`);
+}
+if (failures.length > 0) {
+  process.stdout.write(`${failures.length} suite(s) failed:\n${failures.map((f) => `  ${f}`).join('\n')}\n`);
+  process.exitCode = 1;
 }
