@@ -15,7 +15,7 @@ const INPUT_FAULTS = new Set([
 /** The input is a valid file the engine cannot rewrite (exit 2). */
 const UNSUPPORTED = new Set([
   'ELF_WRITE_UNSUPPORTED', 'ELF_LAYOUT_OUT_OF_RANGE', 'ELF_SECTION_EXISTS',
-  'PLAN_UNSUPPORTED_FILE', 'PLAN_SYMBOL_NOT_FOUND', 'PLAN_HANDLER', 'PLAN_BAD_JSON',
+  'PLAN_UNSUPPORTED_FILE', 'PLAN_SYMBOL_NOT_FOUND', 'PLAN_HANDLER', 'PLAN_BAD_JSON', 'PLAN_UNRESOLVED',
 ]);
 
 interface CodedError {

@@ -18,7 +18,7 @@ import { emitTrampoline, encodeSitePatch, needsTrampoline, NR_CLONE, NR_CLONE3, 
 import { decideSite, type DecideContext, type SiteDecision } from './choose-variant.js';
 import { checkPlan } from './check-plan.js';
 import { PlanError } from './plan-errors.js';
-import { PLAN_SCHEMA, type Patch, type PatchPlan, type PlanSegment, type PlanSymbol, type Refusal } from './plan-types.js';
+import { PLAN_SCHEMA, type Patch, type PatchPlan, type PlanRelocation, type PlanSegment, type PlanSymbol, type Refusal } from './plan-types.js';
 import { resolveHandler, type ResolvedHandler } from './handler-entry.js';
 import { findStartupHook, type StartupHook } from './startup-hook.js';
 
@@ -70,7 +70,7 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
   const reported = 'sites' in sitesIn ? sitesIn.reported?.length ?? 0 : 0;
   if (!decisions.some((d) => d.form !== undefined)) {
     // Nothing to patch: no code to add either.
-    const plan = assemblePlan(elf, recipe, entry, decisions, { text: new Uint8Array(0), data: new Uint8Array(0), dataMemSize: 0, siteTargets: new Map(), symbols: [], debugFrame: new Uint8Array(0) }, 0n, 0n, undefined, reported);
+    const plan = assemblePlan(elf, recipe, entry, decisions, { text: new Uint8Array(0), data: new Uint8Array(0), dataMemSize: 0, siteTargets: new Map(), symbols: [], debugFrame: new Uint8Array(0), relocations: [] }, 0n, 0n, undefined, reported);
     return { plan, warnings };
   }
   // Writable data: the handler's data and bss, then the trap runtime's state.
@@ -165,7 +165,8 @@ interface EntryTargets {
 function resolveEntryTargets(elf: ElfFile, entry: Entry): EntryTargets {
   switch (entry.kind) {
     case 'symbol':
-      return { hookVa: findSymbolVa(elf, entry.name) };
+      // A symbol the file does not define is left to whoever loads the plan: a relocation.
+      return { hookVa: findSymbolVa(elf, entry.name, true) };
     case 'address':
       return { absoluteHook: entry.va };
     case 'slot':
@@ -181,16 +182,20 @@ function alignUp(n: number, a: number): number {
   return Math.ceil(n / a) * a;
 }
 
-function findSymbolVa(elf: ElfFile, name: string): bigint {
+function findSymbolVa(elf: ElfFile, name: string, external: true): bigint | undefined;
+function findSymbolVa(elf: ElfFile, name: string): bigint;
+function findSymbolVa(elf: ElfFile, name: string, external = false): bigint | undefined {
   for (const table of [elf.symbols, elf.dynamicSymbols]) {
     const hit = table.find((s) => s.name === name && s.section !== 0 && s.value !== 0n);
     if (hit !== undefined) return hit.value;
   }
+  if (external) return undefined;
   throw new PlanError('PLAN_SYMBOL_NOT_FOUND', `the entry symbol ${name} is not defined in the file (.symtab or .dynsym)`);
 }
 
 interface BuiltCode {
   entryPoint?: bigint;
+  relocations: PlanRelocation[];
   debugFrame: Uint8Array;
   text: Uint8Array;
   data: Uint8Array;
@@ -239,7 +244,7 @@ function buildCode(
       mark(hook as Label, 'libos_handler_bridge');
       break;
     case 'symbol':
-      hook = targets.hookVa!;
+      hook = targets.hookVa ?? a.symbol(entry.name);
       break;
     case 'address': {
       const l = a.label('libos_entry_address');
@@ -370,6 +375,9 @@ function buildCode(
 
   frames.end(a);
   const encoded = a.encode({ va: textVa });
+  const relocations: PlanRelocation[] = encoded.relocations.map((r) => ({
+    segment: TEXT, offset: r.offset, type: r.type === 'PC32' ? 'pc32' : 'abs64', symbol: r.symbol, addend: r.addend,
+  }));
   const siteTargets = new Map<number, { target: bigint; trampolineVa?: bigint }>();
   for (const [index, l] of siteLabels) {
     siteTargets.set(index, {
@@ -387,6 +395,7 @@ function buildCode(
   return {
     ...(trapStart !== undefined ? { entryPoint: encoded.labelVa(trapStart) } : {}),
     debugFrame: frames.build(encoded),
+    relocations,
     text: encoded.bytes,
     data: handler?.data ?? new Uint8Array(0),
     dataMemSize,
@@ -456,7 +465,7 @@ function assemblePlan(
     refused,
     segments,
     symbols: built.symbols,
-    relocations: [],
+    relocations: built.relocations,
     ...(built.entryPoint !== undefined ? startupFields(elf, startup, built.entryPoint) : {}),
     debugFrame: built.debugFrame,
     stats: {

@@ -54,6 +54,10 @@ export function rewriteElf(elf: ElfFile, plan: PatchPlan): Uint8Array {
     throw new PlanError('PLAN_INPUT_MISMATCH', `the plan was made for a ${plan.input.kind} of ${plan.input.size} bytes, not this ${elf.kind} of ${elf.bytes.length} bytes`);
   }
   checkPlan(elf, plan);
+  if (plan.relocations.length > 0) {
+    const names = [...new Set(plan.relocations.map((r) => r.symbol))].join(', ');
+    throw new PlanError('PLAN_UNRESOLVED', `the plan leaves ${plan.relocations.length} reference(s) to ${names} for a loader to resolve: the file does not define them, so it cannot be written as is`);
+  }
   // The writer adds one .debug_frame; a file that has its own keeps it, and the added code goes
   // without unwind rows there (symbols still name it).
   return writeElf(elf, planToElfEdit(plan, { debugFrame: elf.section('.debug_frame') === undefined }));
