@@ -310,7 +310,9 @@ function document(runs: SuiteRun[], m: ReturnType<typeof machine>, loadAfter: st
   lines.push('# Benchmarks', '');
   lines.push('Written by `npm run bench` ([scripts/bench.ts](../scripts/bench.ts)) from one run on the machine below; every',
     'figure is a median of several runs, every ratio is between figures of the same run. Nothing here is a pass/fail',
-    'test. Run it again to get this machine\'s figures for yours.', '');
+    'test. Run it again to get this machine\'s figures for yours; one suite alone prints its figures without touching',
+    'this file: `node --conditions=libos-source --import tsx packages/recipe/bench/intercept.bench.ts` (or',
+    '`rewrite.bench.ts`, ...), or `npm run bench -- --only=intercept`.', '');
   lines.push(`Run: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}, ${totalSeconds.toFixed(0)} s in all. Load average (1, 5, 15 min) before: ${m.loadBefore}; after: ${loadAfter}`,
     '(a 2-CPU machine shared with other developers\' test runs: expect noise, trust the ratios more than the absolute figures).',);
   lines.push(`Time each suite took: ${runs.map((r) => `${r.rel.replace('../packages/', '')} ${r.seconds.toFixed(0)} s`).join(', ')}.`, '');
