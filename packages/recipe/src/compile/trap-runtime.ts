@@ -11,7 +11,7 @@
  */
 import {
   Assembler, type Label, type Target,
-  rax, rbx, rcx, rdx, rsi, rdi, rsp, r8, r9, r10, r11, r12, eax, ecx, edi, edx, r10d,
+  rax, rbx, rcx, rdx, rsi, rdi, rsp, r8, r9, r10, r11, r12, eax, ecx, edi, edx, r10d, r11d,
   qword, dword, mem, rip,
 } from '@libos/encoder';
 
@@ -36,8 +36,18 @@ const greg = (i: number) => qword(rbx, UC_GREGS + 8 * i);
 /** Table entry: int32 site, resume, native, native vfork, native clone, native clone3 (table-relative). */
 const ENTRY = 24;
 
-/** Calls handled natively when trapped: their effect must not be undone by sigreturn. */
-const TRAP_NATIVE = [15, 14, 130, 131, 58, 435] as const;
+/**
+ * Calls handled natively when trapped, after the handler returns: their effect must not be undone
+ * by sigreturn (rt_sigsuspend, sigaltstack) or they cannot run inside a handler's frame.
+ * rt_sigprocmask is emulated on the ucontext's mask instead, and rt_sigaction made with a copy of
+ * its sigaction: both so that the program can never block the runtime's own signal (a trap while
+ * it is blocked would kill the process: glibc's pthread_create blocks every signal around clone3).
+ */
+const TRAP_NATIVE = [15, 130, 131, 58, 435] as const;
+const NR_RT_SIGACTION = 13;
+const NR_RT_SIGPROCMASK = 14;
+const UC_SIGMASK = 296; // offsetof(struct ucontext, uc_sigmask) in the kernel's layout
+const EINVAL = 22;
 const NR_CLONE = 56;
 const CLONE_VM = 0x100;
 
@@ -117,6 +127,93 @@ export function emitTrapRuntime(a: Assembler, sites: TrapSite[], hook: Target, i
   a.bind(found);
   // r12 = entry { int32 site, int32 resume, int32 native } relative to the table.
   a.mov(rax, greg(REG.RAX));
+  const notMask = a.label();
+  const notAction = a.label();
+  const resume = a.label();
+  const ourBit = 1n << BigInt(signal - 1);
+  // rt_sigprocmask(how, set, oldset, 8) on the mask sigreturn will restore, never blocking ours.
+  {
+    const haveNew = a.label();
+    const apply = a.label();
+    const unblock = a.label();
+    const setmask = a.label();
+    const einval = a.label();
+    const store = a.label();
+    a.cmp(rax, NR_RT_SIGPROCMASK);
+    a.jne(notMask);
+    a.cmp(greg(REG.R10), 8);
+    a.jne(einval);
+    a.mov(rcx, qword(rbx, UC_SIGMASK)); // the mask the program had at the trap
+    a.mov(rdx, greg(REG.RDX));
+    a.test(rdx, rdx);
+    a.je(haveNew);
+    a.mov(qword(rdx, 0), rcx); // *oldset
+    a.bind(haveNew);
+    a.mov(rsi, greg(REG.RSI));
+    a.test(rsi, rsi);
+    a.je(store);
+    a.mov(rsi, qword(rsi, 0));
+    a.mov(rdi, greg(REG.RDI));
+    a.bind(apply);
+    a.cmp(rdi, 0); // SIG_BLOCK
+    a.jne(unblock);
+    a.or(rcx, rsi);
+    a.jmp(store);
+    a.bind(unblock);
+    a.cmp(rdi, 1); // SIG_UNBLOCK
+    a.jne(setmask);
+    a.not(rsi);
+    a.and(rcx, rsi);
+    a.jmp(store);
+    a.bind(setmask);
+    a.cmp(rdi, 2); // SIG_SETMASK
+    a.jne(einval);
+    a.mov(rcx, rsi);
+    a.bind(store);
+    a.mov(rax, ~ourBit);
+    a.and(rcx, rax);
+    a.mov(qword(rbx, UC_SIGMASK), rcx);
+    a.mov(greg(REG.RAX), 0);
+    const noted = a.label();
+    a.jmp(noted);
+    a.bind(einval);
+    a.mov(greg(REG.RAX), -EINVAL);
+    a.bind(noted);
+    if (note !== undefined) {
+      // Emulated without the hook: traced here, like every other call.
+      a.mov(rdi, greg(REG.RDI));
+      a.mov(rsi, greg(REG.RSI));
+      a.mov(rdx, greg(REG.RDX));
+      a.mov(r11d, NR_RT_SIGPROCMASK);
+      a.mov(rax, greg(REG.RAX));
+      a.call(note);
+    }
+    a.jmp(resume);
+  }
+  a.bind(notMask);
+  // rt_sigaction: the handler's mask may not hold our signal either; the call is made with a copy.
+  a.cmp(rax, NR_RT_SIGACTION);
+  a.jne(notAction);
+  a.mov(rsi, greg(REG.RSI));
+  a.test(rsi, rsi);
+  a.je(viaHook);
+  a.lea(rsp, qword(rsp, -32));
+  for (let i = 0; i < 32; i += 8) {
+    a.mov(rcx, qword(rsi, i));
+    a.mov(qword(rsp, i), rcx);
+  }
+  a.mov(rcx, ~ourBit);
+  a.and(qword(rsp, 24), rcx);
+  a.mov(rdi, greg(REG.RDI));
+  a.mov(rsi, rsp);
+  a.mov(rdx, greg(REG.RDX));
+  a.mov(r10, greg(REG.R10));
+  a.mov(rax, greg(REG.RAX));
+  a.call(hook);
+  a.lea(rsp, qword(rsp, 32));
+  a.mov(greg(REG.RAX), rax);
+  a.jmp(resume);
+  a.bind(notAction);
   for (const nr of TRAP_NATIVE) {
     a.cmp(rax, nr);
     a.je(toNative);
@@ -136,6 +233,7 @@ export function emitTrapRuntime(a: Assembler, sites: TrapSite[], hook: Target, i
   a.mov(r9, greg(REG.R9));
   a.call(hook);
   a.mov(greg(REG.RAX), rax);
+  a.bind(resume);
   a.lea(r8, rip(table));
   a.movsxd(rcx, dword(r12, 4));
   a.add(rcx, r8);
