@@ -267,7 +267,9 @@ function buildCode(
     for (const d of patched) if (d.form !== 'trap') shapes.set(stubName(d.shape), d.shape);
     for (const name of [...shapes.keys()].sort()) {
       a.align(16);
-      const l = emitStub(a, shapes.get(name)!, hook, frames);
+      // The seed's stub stays exactly the seed's: it calls its entry even for passthrough.
+      const shape = shapes.get(name)!;
+      const l = emitStub(a, shape, entry.kind === 'passthrough' && shape.kind === 'fast' ? 'inline-syscall' : hook, frames);
       stubs.set(name, l);
       mark(l, name);
     }
