@@ -35,12 +35,17 @@ const hex = (v) => `0x${v.toString(16)}`;
 for (const s of plan.segments) {
   console.log(`map   ${s.name.padEnd(12)} bias+${hex(s.va)}  ${s.flags}  ${s.bytes.length} bytes from the plan, ${s.memsz} in memory`);
 }
-for (const r of plan.relocations) console.log(`reloc ${r.segment}+${hex(r.offset)} ${r.type} ${r.symbol}${r.addend >= 0n ? '+' : ''}${r.addend}`);
+for (const r of plan.relocations) console.log(`reloc ${r.segment}+${hex(r.offset)} ${r.type} ${r.symbol} addend ${r.addend}`);
 for (const p of plan.patches) {
   console.log(`patch bias+${hex(p.va)} (file offset ${p.offset}) ${p.variant}: ${Buffer.from(p.after).toString('hex')}`);
 }
 if (plan.entryPoint !== undefined) console.log(`entry bias+${hex(plan.entryPoint)}`);
 
+// Symbols the file does not define are the loader's to resolve: a file cannot be written without them.
+if (plan.relocations.length > 0) {
+  console.log(`not writing ${output}: the plan leaves ${plan.relocations.length} reference(s) for a loader to resolve`);
+  process.exit(0);
+}
 writeFileSync(output, rewriteElf(readElf(bytes), plan));
 chmodSync(output, statSync(input).mode & 0o7777);
 console.log(`wrote ${output}`);

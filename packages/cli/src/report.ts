@@ -27,7 +27,8 @@ export function usePaint(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): P
 
 /** `0x401000`: addresses in lowercase hex, as objdump prints them. */
 export function hex(value: bigint | number): string {
-  return `0x${value.toString(16)}`;
+  // toString(16) of a negative number gives '-4': the sign goes before the prefix.
+  return value < 0 ? `-0x${(-value).toString(16)}` : `0x${value.toString(16)}`;
 }
 
 // Visible width of a string that may hold SGR sequences.

@@ -82,6 +82,15 @@ test('feeding a plan to another tool: apply-plan.mjs writes what libos-patch app
   assert.match(ran.stderr, /^\[libos\] 39 getpid\(/m);
 });
 
+test('a plan whose entry the loader provides: the relocation is listed and no file is written', () => {
+  const plan = join(dir, 'plan-external.json');
+  assert.is(cli(['plan', hello, '--recipe', 'glibc-rfc', '--entry', 'symbol:libos_syscall', '-o', plan]).status, 0);
+  const out = execFileSync(process.execPath, [join(cookbook, 'apply-plan.mjs'), hello, plan, join(dir, 'external.out')], { cwd: root, encoding: 'utf8' });
+  assert.match(out, /^reloc \.libos\.text\+0x[0-9a-f]+ pc32 libos_syscall /m);
+  assert.match(out, /^not writing .*: the plan leaves \d+ reference\(s\) for a loader to resolve$/m);
+  assert.not.ok(existsSync(join(dir, 'external.out')));
+});
+
 test('apply-plan.mjs refuses a plan made for another file', () => {
   const plan = join(dir, 'plan-other.json');
   assert.is(cli(['plan', hello, '--recipe', 'glibc-rfc', '-o', plan]).status, 0);

@@ -47,6 +47,7 @@ test('tables align columns and leave the last unpadded', () => {
 test('JSON: bigints as hex strings, bytes as hex', () => {
   assert.is(toJson({ va: 0x401000n, bytes: new Uint8Array([0x0f, 0x05]) }), '{\n  "va": "0x401000",\n  "bytes": "0f05"\n}\n');
   assert.is(hex(255), '0xff');
+  assert.is(hex(-4n), '-0x4');
 });
 
 test('counts and reasons', () => {
