@@ -6,7 +6,7 @@
  * and sends every other call to the shared stub. Its checks change no flag: `lea` computes
  * `nr - N` into rcx (free: `syscall` clobbers it) and `jrcxz` branches on zero.
  */
-import { Assembler, type Label, type Target, rcx, rsp, edi, r11d, qword, rip } from '@libos/encoder';
+import { Assembler, nopBytes, type Label, type Target, rcx, rsp, edi, r11d, qword, rip } from '@libos/encoder';
 
 export const NR_RT_SIGRETURN = 15;
 export const NR_CLONE = 56;
@@ -151,39 +151,63 @@ export function encodeSitePatch(
   target: bigint,
   trapInstruction: 'ud2' | 'int3' = 'ud2',
 ): Uint8Array {
-  const a = new Assembler();
+  // The common forms are two fixed instructions: written directly (a site is encoded per site of
+  // a file, thousands in a libc), with the same bytes the assembler gives (tests compare them).
+  const out = new Uint8Array(site.room);
+  const view = new DataView(out.buffer);
+  const rel32 = (at: number, from: bigint, to: bigint) => {
+    const d = to - from;
+    if (d < -0x80000000n || d > 0x7fffffffn) throw new Error(`internal: rel32 out of reach at 0x${site.va.toString(16)}`);
+    view.setInt32(at, Number(d), true);
+  };
+  let used: number;
+  let fill: 'nop' | 'int3' = 'nop';
   switch (variant) {
     case 'rel32':
     case 'abs64-hop':
-      a.lea(rcx, rip(resumeVa));
-      a.jmp(target, { near: true });
+      out.set([0x48, 0x8d, 0x0d], 0); // lea rcx, [rip + disp32]
+      rel32(3, site.va + 7n, resumeVa);
+      out[7] = 0xe9; // jmp rel32
+      rel32(8, site.va + 12n, target);
+      used = 12;
       break;
     case 'rel32-site':
-      a.jmp(target, { near: true });
-      break;
     case 'displace':
-      // The rest of the window held moved instructions: int3, so a stray jump into it traps at
-      // once instead of skipping them silently.
-      a.jmp(target, { near: true });
-      a.bytes(new Uint8Array(site.room - 5).fill(0xcc));
+      out[0] = 0xe9;
+      rel32(1, site.va + 5n, target);
+      used = 5;
+      // The rest of a displaced window held moved instructions: int3, so a stray jump into it traps
+      // at once instead of skipping them silently.
+      if (variant === 'displace') fill = 'int3';
       break;
-    case 'abs64':
+    case 'trap':
+      if (trapInstruction === 'ud2') out.set([0x0f, 0x0b], 0);
+      else out[0] = 0xcc;
+      used = trapInstruction === 'ud2' ? 2 : 1;
+      break;
+    case 'abs64': {
+      const a = new Assembler();
       a.lea(rcx, rip(resumeVa));
       a.jmp(qword(rip, 0));
       a.qword(target);
+      const code = a.encode({ va: site.va }).bytes;
+      out.set(code, 0);
+      used = code.length;
       break;
-    case 'trap':
-      if (trapInstruction === 'ud2') a.ud2();
-      else a.int3();
-      break;
+    }
   }
-  const code = a.encode({ va: site.va }).bytes;
-  if (code.length > site.room) throw new Error(`internal: ${variant} patch of ${code.length} bytes in a room of ${site.room}`);
-  if (code.length === site.room) return code;
-  const fill = new Assembler();
-  fill.bytes(code);
-  fill.nop(site.room - code.length);
-  return fill.encode({ va: site.va }).bytes;
+  if (used > site.room) throw new Error(`internal: ${variant} patch of ${used} bytes in a room of ${site.room}`);
+  if (fill === 'int3') {
+    out.fill(0xcc, used);
+  } else {
+    // GNU as's NOPs, longest first (1 to 11 bytes each).
+    for (let at = used; at < site.room;) {
+      const n = Math.min(11, site.room - at);
+      out.set(nopBytes(n), at);
+      at += n;
+    }
+  }
+  return out;
 }
 
 /** Bytes each variant needs at the site. */
