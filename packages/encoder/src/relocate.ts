@@ -1,4 +1,4 @@
-import iced from 'iced-x86';
+import iced from './iced-module.js';
 import { EncoderError, type EncoderErrorCode } from './errors.js';
 import { fitsSigned } from './encode/immediate.js';
 import type { FixedItem, Item } from './encode/item.js';

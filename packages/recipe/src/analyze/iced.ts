@@ -3,7 +3,7 @@
  * analyses share. Everything here runs synchronously, so one reused Instruction is safe and saves a
  * wasm allocation per decoded instruction.
  */
-import iced from 'iced-x86';
+import iced from '../iced-module.js';
 
 export const {
   Code,

@@ -11,12 +11,12 @@
  * RIP-relative memory operand is re-aimed at its absolute target from the new address.
  */
 import type { ElfFile, FunctionRange } from '@libos/elfkit';
-import iced from 'iced-x86';
+import iced from '../iced-module.js';
 import { analyzeFunction, instructionIndexAt, isBranchTarget, InstructionKind, type FunctionAnalysis } from '../analyze/analyze-function.js';
 import { functionIndexOf } from '../analyze/function-index.js';
 import type { Site } from '../model.js';
 
-const { Decoder, DecoderOptions, Instruction } = iced;
+const { Decoder, DecoderOptions, Instruction, Formatter, FormatterSyntax } = iced;
 
 /** An instruction moved out of the window, ready to be re-emitted at a new address. */
 export interface MovedInstruction {
@@ -44,6 +44,8 @@ export class DisplacementFinder {
   private readonly tables = new Map<bigint, Set<bigint>>();
   private guardedSet: Set<bigint> | undefined;
   private readonly instr = new Instruction();
+  /** One formatter for every moved instruction's text (Instruction.toString builds one a call). */
+  private formatter: InstanceType<typeof Formatter> | undefined;
 
   constructor(private readonly elf: ElfFile, analyses?: Map<bigint, FunctionAnalysis>) {
     this.analyses = analyses ?? new Map();
@@ -138,7 +140,8 @@ export class DisplacementFinder {
     decoder.ip = va;
     try {
       decoder.decodeOut(this.instr);
-      const text = this.instr.toString();
+      this.formatter ??= new Formatter(FormatterSyntax.Masm);
+      const text = this.formatter.format(this.instr);
       if (!this.instr.isIpRelMemoryOperand) return { va, bytes, text };
       const c = decoder.getConstantOffsets(this.instr);
       const dispOffset = c.displacementOffset;

@@ -4,7 +4,7 @@
  * (and MXCSR) to survive a system call, so code that touches any of them needs a stub that saves
  * the extended state (xsave), which costs far more than the call itself.
  */
-import iced from 'iced-x86';
+import iced from '../iced-module.js';
 import type { VectorUse } from './link-types.js';
 
 const { Decoder, DecoderOptions, Formatter, FormatterSyntax, Instruction, InstructionInfoFactory, Mnemonic, RegisterExt } = iced;

@@ -4,7 +4,7 @@
  * variant means, with its jump landing where the plan says.
  */
 import type { ElfFile } from '@libos/elfkit';
-import iced from 'iced-x86';
+import iced from '../iced-module.js';
 import { PlanError } from './plan-errors.js';
 import type { PatchPlan } from './plan-types.js';
 
