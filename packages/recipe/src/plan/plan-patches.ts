@@ -4,12 +4,11 @@
  * every site's new bytes, and checks the result before returning it.
  */
 import { createHash } from 'node:crypto';
-import { planLayout, type ElfFile } from '@libos/elfkit';
+import { cfiRowAt, planLayout, type ElfFile } from '@libos/elfkit';
 import { Assembler, type Label, type Target, fs, gs, qword, rip, rcx } from '@libos/encoder';
 import { emitTrapRuntime, TRAP_STATE_SIZE, type TrapSite } from '../compile/trap-runtime.js';
 import { DisplacementFinder, emitMoved } from '../compile/displace.js';
 import { FrameInfo, fromCfiRow, type FrameRow } from '../compile/debug-frame.js';
-import { cfiRowAt } from '@libos/elfkit';
 import type { Entry, Recipe, Site } from '../model.js';
 import type { FunctionAnalysis } from '../analyze/analyze-function.js';
 import { emitCHandlerBridge, emitPassthroughHook, emitTraceRoutines } from '../compile/hooks.js';
@@ -64,9 +63,6 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
   const saveVectors = handler !== undefined && handler.usesVectorRegisters && recipe.abi.vectorState === 'preserve';
   if (saveVectors) warnings.push(`the handler uses vector registers (${handler!.vectorUse ?? '?'}): its bridge saves the vector state with xsave64 (slower; build it with -mgeneral-regs-only to avoid this)`);
 
-  // The code depends on where it goes and its size on little else: lay out, encode, and lay out
-  // again until the sizes hold (two rounds in practice).
-  // Start from a generous estimate (hooks ~2 KiB, ~160 bytes a site) so one round usually does.
   const reported = 'sites' in sitesIn ? sitesIn.reported?.length ?? 0 : 0;
   if (!decisions.some((d) => d.form !== undefined)) {
     // Nothing to patch: no code to add either.
@@ -76,6 +72,9 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
   // Writable data: the handler's data and bss, then the trap runtime's state.
   const handlerData = handler === undefined ? 0 : alignUp(handler.dataMemSize, 16);
   const dataNeed = handlerData + (decisions.some((d) => d.form === 'trap') ? TRAP_STATE_SIZE : 0);
+  // The code depends on where it goes and its size on little else: lay out, encode, and lay out
+  // again until the sizes hold. A generous first estimate (hooks ~2 KiB, ~160 bytes a site) makes
+  // one round the rule.
   let sizes = { text: 4096 + 160 * decisions.length + (handler?.textSize ?? 0), data: dataNeed };
   for (let round = 0; round < 4; round++) {
     const requests: { name: string; size: number; flags: 'rx' | 'rw' }[] = [{ name: TEXT, size: sizes.text, flags: 'rx' }];
@@ -83,7 +82,15 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
     const placement = planLayout(elf, requests);
     const textVa = placement[0]!.va;
     const dataVa = placement[1]?.va ?? 0n;
-    const built = buildCode(decisions, entry, entryTargets, textVa, handler?.link(textVa, dataVa), saveVectors, recipe.trampoline.trapInstruction, typeof startup === 'string' ? elf.header.entry : startup.originalVa, elf, dataVa + BigInt(handlerData), dataNeed);
+    const built = buildCode({
+      elf, decisions, entry, targets: entryTargets, textVa,
+      handler: handler?.link(textVa, dataVa),
+      saveVectors,
+      trapInstruction: recipe.trampoline.trapInstruction,
+      originalEntry: typeof startup === 'string' ? elf.header.entry : startup.originalVa,
+      trapStateVa: dataVa + BigInt(handlerData),
+      dataMemSize: dataNeed,
+    });
     const need = { text: built.text.length, data: dataNeed };
     if (need.text <= sizes.text && need.data <= sizes.data) {
       const plan = assemblePlan(elf, recipe, entry, decisions, built, textVa, dataVa, typeof startup === 'string' ? undefined : startup, reported);
@@ -205,11 +212,24 @@ interface BuiltCode {
   symbols: PlanSymbol[];
 }
 
-function buildCode(
-  decisions: SiteDecision[], entry: Entry, targets: EntryTargets, textVa: bigint,
-  handler: ReturnType<ResolvedHandler['link']> | undefined, saveVectors: boolean,
-  trapInstruction: 'ud2' | 'int3', originalEntry: bigint, elf: ElfFile, trapStateVa: bigint, dataMemSize: number,
-): BuiltCode {
+/** What the added code is built from, at one layout. */
+interface BuildInput {
+  elf: ElfFile;
+  decisions: SiteDecision[];
+  entry: Entry;
+  targets: EntryTargets;
+  textVa: bigint;
+  handler: ReturnType<ResolvedHandler['link']> | undefined;
+  saveVectors: boolean;
+  trapInstruction: 'ud2' | 'int3';
+  /** Where the trap runtime's start stub goes on to: the entry point or the library's initializer. */
+  originalEntry: bigint;
+  trapStateVa: bigint;
+  dataMemSize: number;
+}
+
+function buildCode(input: BuildInput): BuiltCode {
+  const { elf, decisions, entry, targets, textVa, handler, saveVectors, trapInstruction, originalEntry, trapStateVa, dataMemSize } = input;
   const a = new Assembler();
   const frames = new FrameInfo();
   const named: { label: Label; name: string; type: 'func' | 'object' }[] = [];
