@@ -6,7 +6,7 @@ import { PlanError } from './plan-errors.js';
 import { PLAN_SCHEMA, type PatchPlan } from './plan-types.js';
 
 function toJsonValue(value: unknown): unknown {
-  if (typeof value === 'bigint') return `0x${value.toString(16)}`;
+  if (typeof value === 'bigint') return value < 0n ? `-0x${(-value).toString(16)}` : `0x${value.toString(16)}`;
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
   if (Array.isArray(value)) return value.map(toJsonValue);
   if (value !== null && typeof value === 'object') {
@@ -26,7 +26,9 @@ const BIGINT_KEYS = new Set(['va', 'siteVa', 'resumeVa', 'trampolineVa', 'entryP
 const BYTES_KEYS = new Set(['before', 'after', 'bytes', 'debugFrame']);
 
 function fromJsonValue(key: string, value: unknown): unknown {
-  if (typeof value === 'string' && BIGINT_KEYS.has(key) && /^0x[0-9a-f]+$/.test(value)) return BigInt(value);
+  if (typeof value === 'string' && BIGINT_KEYS.has(key) && /^-?0x[0-9a-f]+$/.test(value)) {
+    return value.startsWith('-') ? -BigInt(value.slice(1)) : BigInt(value);
+  }
   if (typeof value === 'string' && BYTES_KEYS.has(key) && /^([0-9a-f]{2})*$/.test(value)) return new Uint8Array(Buffer.from(value, 'hex'));
   if (Array.isArray(value)) return value.map((v) => fromJsonValue('', v));
   if (value !== null && typeof value === 'object') {
