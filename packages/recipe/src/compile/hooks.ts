@@ -33,6 +33,9 @@ export function emitPassthroughHook(a: Assembler, name: string, frames?: FrameIn
  */
 export const NORETURN_SYSCALLS = [60, 231, 59, 322, 15] as const;
 
+/** The trace line's result for a call noted before it happens (`= ?`). */
+export const NO_RESULT = 0x8000000000000000n;
+
 /** Labels of the shared trace routines, emitted once per plan. */
 export interface TraceRoutines {
   /** The hook: writes the line (before or after) and makes the real call. */
@@ -68,28 +71,37 @@ export function emitTraceRoutines(a: Assembler, frames?: FrameInfo): TraceRoutin
   const sUnknown = a.label();
   const maxNr = Math.max(...X86_64_SYSCALLS.map(([nr]) => nr));
 
+  // The hook and the note keep rbx and r12 for the number and the result: pushed on the way in,
+  // popped before each ret (with the unwind rows that go with them).
+  const enter = (label: Label) => {
+    a.bind(label);
+    frames?.begin(a, callRow());
+    a.push(rbx);
+    at(8);
+    a.push(r12);
+    at(16);
+  };
+  const leave = () => {
+    a.pop(r12);
+    at(8);
+    a.pop(rbx);
+    at(0);
+    a.ret();
+  };
+
   // hook: rax = nr, args in rdi rsi rdx r10 r8 r9.
-  a.bind(hook);
-  frames?.begin(a, callRow());
-  a.push(rbx);
-  at(8);
-  a.push(r12);
-  at(16);
+  enter(hook);
   a.mov(rbx, rax); // number
   for (const nr of NORETURN_SYSCALLS) {
     a.cmp(eax, nr);
     const next = a.label();
     a.jne(next);
     // Written before: these calls do not come back when they succeed.
-    a.mov(r12, 0x8000000000000000n); // "no result" marker for format
+    a.mov(r12, NO_RESULT);
     a.call(format);
     a.mov(rax, rbx);
     a.syscall();
-    a.pop(r12);
-    at(8);
-    a.pop(rbx);
-    at(0);
-    a.ret();
+    leave();
     a.bind(next);
     at(16);
   }
@@ -97,27 +109,18 @@ export function emitTraceRoutines(a: Assembler, frames?: FrameInfo): TraceRoutin
   a.mov(r12, rax);
   a.call(format);
   a.mov(rax, r12);
-  a.pop(r12);
-  at(8);
-  a.pop(rbx);
-  at(0);
-  a.ret();
+  leave();
   frames?.end(a);
 
   // note: r11 = nr, rax = result; keeps every register but rcx, r11 and flags.
-  a.bind(note);
-  frames?.begin(a, callRow());
-  a.push(rbx);
-  at(8);
-  a.push(r12);
-  at(16);
+  enter(note);
   a.mov(rbx, r11);
   a.mov(r12, rax);
   for (const nr of NORETURN_SYSCALLS) {
     a.cmp(ebx, nr);
     const next = a.label();
     a.jne(next);
-    a.mov(r12, 0x8000000000000000n);
+    a.mov(r12, NO_RESULT);
     a.bind(next);
   }
   a.push(rax);
@@ -125,11 +128,7 @@ export function emitTraceRoutines(a: Assembler, frames?: FrameInfo): TraceRoutin
   a.call(format);
   a.pop(rax);
   at(16);
-  a.pop(r12);
-  at(8);
-  a.pop(rbx);
-  at(0);
-  a.ret();
+  leave();
   frames?.end(a);
 
   // format: rbx = nr, r12 = result or the marker, rdi rsi rdx = first arguments.
@@ -192,7 +191,7 @@ export function emitTraceRoutines(a: Assembler, frames?: FrameInfo): TraceRoutin
   a.call(putStr);
   const noResult = a.label();
   const resultDone = a.label();
-  a.mov(rax, 0x8000000000000000n);
+  a.mov(rax, NO_RESULT);
   a.cmp(r12, rax);
   a.je(noResult);
   a.mov(rax, r12);

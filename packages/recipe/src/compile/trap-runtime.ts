@@ -14,6 +14,7 @@ import {
   rax, rbx, rcx, rdx, rsi, rdi, rsp, r8, r9, r10, r11, r12, eax, ecx, edi, edx, r10d, r11d,
   qword, dword, mem, rip,
 } from '@libos/encoder';
+import { NO_RESULT } from './hooks.js';
 
 export interface TrapSite {
   siteVa: bigint;
@@ -270,7 +271,7 @@ export function emitTrapRuntime(a: Assembler, sites: TrapSite[], hook: Target, i
     a.mov(rsi, greg(REG.RSI));
     a.mov(rdx, greg(REG.RDX));
     a.mov(r11, greg(REG.RAX));
-    a.mov(rax, 0x8000000000000000n);
+    a.mov(rax, NO_RESULT);
     a.call(note);
   }
   a.lea(r8, rip(table));
