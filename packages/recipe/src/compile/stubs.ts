@@ -25,6 +25,68 @@ export function stubName(shape: StubShape): string {
   return `libos_stub_${flags}_${rz}${r11}`;
 }
 
+/**
+ * Emits instructions that move rsp and keeps the unwind row in step: `below` is how far rsp is
+ * under the site's rsp (the CFA), `ra` where the resume address (rcx) was saved, if it was.
+ */
+class StubStack {
+  private below = 0;
+  private ra: number | undefined;
+
+  constructor(private readonly a: Assembler, private readonly frames: FrameInfo | undefined) {
+    frames?.begin(a, stubRow(0));
+  }
+
+  private row(): void {
+    this.frames?.set(this.a, stubRow(this.below, this.ra));
+  }
+
+  /** `lea rsp, [rsp - n]` (no flag changes), or `sub` when the flags are already saved. */
+  lower(n: number, withSub = false): void {
+    if (withSub) this.a.sub(rsp, n);
+    else this.a.lea(rsp, qword(rsp, -n));
+    this.below += n;
+    this.row();
+  }
+
+  raise(n: number, withAdd = false): void {
+    if (withAdd) this.a.add(rsp, n);
+    else this.a.lea(rsp, qword(rsp, n));
+    this.below -= n;
+    this.row();
+  }
+
+  push(reg: typeof rcx): void {
+    this.a.push(reg);
+    this.below += 8;
+    if (reg === rcx) this.ra = this.below;
+    this.row();
+  }
+
+  pop(reg: typeof rcx): void {
+    this.a.pop(reg);
+    if (reg === rcx) this.ra = undefined;
+    this.below -= 8;
+    this.row();
+  }
+
+  pushfq(): void {
+    this.a.pushfq();
+    this.below += 8;
+    this.row();
+  }
+
+  popfq(): void {
+    this.a.popfq();
+    this.below -= 8;
+    this.row();
+  }
+
+  end(): void {
+    this.frames?.end(this.a);
+  }
+}
+
 /** Emits one shared stub that calls `hook`; returns its label. */
 export function emitStub(a: Assembler, shape: StubShape, hook: Target | 'inline-syscall', frames?: FrameInfo): Label {
   const start = a.label(stubName(shape));
@@ -32,129 +94,75 @@ export function emitStub(a: Assembler, shape: StubShape, hook: Target | 'inline-
   // whose kernel stuffs the return stack on exit (measured: +44 ns on this EPYC); `jmp *%rcx` does not.
   const callHook = () => (hook === 'inline-syscall' ? a.syscall() : a.call(hook));
   a.bind(start);
-  // Unwind rows: `below` is how far rsp is under the site's rsp; `ra` where rcx was saved.
-  let below = 0;
-  let ra: number | undefined;
-  frames?.begin(a, stubRow(0));
-  const moved = (delta: number) => {
-    below += delta;
-    frames?.set(a, stubRow(below, ra));
-  };
-  const savedRcx = () => {
-    ra = below;
-    frames?.set(a, stubRow(below, ra));
-  };
-  const restoredRcx = () => {
-    ra = undefined;
-    frames?.set(a, stubRow(below, ra));
-  };
+  const st = new StubStack(a, frames);
   if (shape.kind === 'seed') {
-    emitSeedStub(a, callHook, moved, savedRcx, restoredRcx);
-    frames?.end(a);
+    emitSeedStub(a, st, callHook);
+    st.end();
     return start;
   }
   const rz = shape.redZone === 'preserve';
-  if (rz) {
-    a.lea(rsp, qword(rsp, -128)); // lea, not sub: the flags are not saved yet
-    moved(128);
-  }
+  if (rz) st.lower(128); // lea, not sub: the flags are not saved yet
+  const r11IsFlags = shape.rcxR11 === 'syscall';
   switch (shape.flags) {
     case 'preserve':
       // seto+lahf keep OF SF ZF AF PF CF in ax; add $0x7f,%al + sahf give them back. popfq
-      // costs ~6.6 ns a call here; this pair costs almost nothing (stub-costs.md: 1.5 ns a call).
-      a.push(rcx);
-      moved(8);
-      savedRcx();
+      // costs ~6.6 ns a call on a Xeon; this pair costs almost nothing (stub-costs.md: 1.5 ns a call).
+      st.push(rcx);
       a.mov(r11, rax);
       a.seto(al);
       a.lahf();
       a.xchg(rax, r11); // register xchg is not locked
-      a.push(r11);
-      moved(8);
+      st.push(r11);
       callHook();
-      a.pop(r11);
-      moved(-8);
+      st.pop(r11);
       a.xchg(rax, r11);
       a.add(al, 0x7f);
       a.sahf();
       a.mov(rax, r11);
-      if (shape.rcxR11 === 'syscall') {
-        a.pushfq();
-        moved(8);
-        a.pop(r11);
-        moved(-8);
+      if (r11IsFlags) {
+        st.pushfq();
+        st.pop(r11);
       }
-      a.pop(rcx);
-      moved(-8);
-      restoredRcx();
+      st.pop(rcx);
       break;
     case 'preserve-all':
-      a.pushfq();
-      moved(8);
-      a.push(rcx);
-      moved(8);
-      savedRcx();
+      st.pushfq();
+      st.push(rcx);
       callHook();
-      a.pop(rcx);
-      moved(-8);
-      restoredRcx();
-      if (shape.rcxR11 === 'syscall') a.mov(r11, qword(rsp, 0));
-      a.popfq();
-      moved(-8);
+      st.pop(rcx);
+      if (r11IsFlags) a.mov(r11, qword(rsp, 0));
+      st.popfq();
       break;
     case 'clobber':
       // r11 must still be the flags at the site, as `syscall` leaves it: pushfq is cheap (popfq is
       // what costs), so take them on the way in and pop them into r11 on the way out.
-      if (shape.rcxR11 === 'syscall') {
-        a.pushfq();
-        moved(8);
-      }
-      a.push(rcx);
-      moved(8);
-      savedRcx();
+      if (r11IsFlags) st.pushfq();
+      st.push(rcx);
       callHook();
-      a.pop(rcx);
-      moved(-8);
-      restoredRcx();
-      if (shape.rcxR11 === 'syscall') {
-        a.pop(r11);
-        moved(-8);
-      }
+      st.pop(rcx);
+      if (r11IsFlags) st.pop(r11);
       break;
   }
-  if (rz) {
-    a.lea(rsp, qword(rsp, 128));
-    moved(-128);
-  }
+  if (rz) st.raise(128);
   a.jmp(rcx);
-  frames?.end(a);
+  st.end();
   return start;
 }
 
 /** The seed's own `syscall_func`, instruction for instruction (its four locked xchg and popfq included). */
-function emitSeedStub(a: Assembler, callHook: () => void, moved: (d: number) => void, savedRcx: () => void, restoredRcx: () => void): void {
+function emitSeedStub(a: Assembler, st: StubStack, callHook: () => void): void {
   a.xchg(qword(rsp, -8), r11);
-  a.pushfq();
-  moved(8);
+  st.pushfq();
   a.xchg(qword(rsp, 0), r11);
-  a.sub(rsp, 120);
-  moved(120);
-  a.push(r11);
-  moved(8);
-  a.push(rcx);
-  moved(8);
-  savedRcx();
+  st.lower(120, true);
+  st.push(r11);
+  st.push(rcx);
   callHook();
-  a.pop(rcx);
-  moved(-8);
-  restoredRcx();
-  a.pop(r11);
-  moved(-8);
-  a.add(rsp, 120);
-  moved(-120);
+  st.pop(rcx);
+  st.pop(r11);
+  st.raise(120, true);
   a.xchg(qword(rsp, 0), r11);
-  a.popfq();
-  moved(-8);
+  st.popfq();
   a.xchg(qword(rsp, -8), r11);
   a.jmp(rcx);
 }
@@ -167,22 +175,16 @@ function emitSeedStub(a: Assembler, callHook: () => void, moved: (d: number) => 
 export function emitNoteStub(a: Assembler, note: Target, frames?: FrameInfo): Label {
   const start = a.label('libos_note_stub');
   a.bind(start);
-  frames?.begin(a, stubRow(0));
-  a.lea(rsp, qword(rsp, -128));
-  frames?.set(a, stubRow(128));
-  a.pushfq();
-  frames?.set(a, stubRow(136));
-  a.push(rcx);
-  frames?.set(a, stubRow(144, 144));
+  const st = new StubStack(a, frames);
+  st.lower(128);
+  st.pushfq();
+  st.push(rcx);
   a.call(note);
-  a.pop(rcx);
-  frames?.set(a, stubRow(136));
+  st.pop(rcx);
   a.mov(r11, qword(rsp, 0));
-  a.popfq();
-  frames?.set(a, stubRow(128));
-  a.lea(rsp, qword(rsp, 128));
-  frames?.set(a, stubRow(0));
+  st.popfq();
+  st.raise(128);
   a.jmp(rcx);
-  frames?.end(a);
+  st.end();
   return start;
 }

@@ -15,6 +15,10 @@ import {
   qword, dword, mem, rip,
 } from '@libos/encoder';
 import { NO_RESULT } from './hooks.js';
+import { NR_CLONE, NR_CLONE3, NR_RT_SIGRETURN, NR_VFORK } from './site-code.js';
+
+const NR_RT_SIGSUSPEND = 130;
+const NR_SIGALTSTACK = 131;
 
 export interface TrapSite {
   siteVa: bigint;
@@ -44,12 +48,11 @@ const ENTRY = 24;
  * its sigaction: both so that the program can never block the runtime's own signal (a trap while
  * it is blocked would kill the process: glibc's pthread_create blocks every signal around clone3).
  */
-const TRAP_NATIVE = [15, 130, 131, 58, 435] as const;
+const TRAP_NATIVE = [NR_RT_SIGRETURN, NR_RT_SIGSUSPEND, NR_SIGALTSTACK, NR_VFORK, NR_CLONE3] as const;
 const NR_RT_SIGACTION = 13;
 const NR_RT_SIGPROCMASK = 14;
 const UC_SIGMASK = 296; // offsetof(struct ucontext, uc_sigmask) in the kernel's layout
 const EINVAL = 22;
-const NR_CLONE = 56;
 const CLONE_VM = 0x100;
 
 /**
@@ -252,7 +255,7 @@ export function emitTrapRuntime(a: Assembler, sites: TrapSite[], hook: Target, i
   a.bind(toNative);
   if (note !== undefined) {
     // vfork, clone and clone3 are noted after the call, in each process, by their own stubs.
-    const forkLike = [[58, 12], [56, 16], [435, 20]] as const;
+    const forkLike = [[NR_VFORK, 12], [NR_CLONE, 16], [NR_CLONE3, 20]] as const;
     const generic = a.label();
     for (const [nr, field] of forkLike) {
       const next = a.label();
