@@ -12,7 +12,7 @@ export const NR_RT_SIGRETURN = 15;
 export const NR_CLONE = 56;
 export const NR_VFORK = 58;
 export const NR_CLONE3 = 435;
-const CLONE_VM = 0x100;
+export const CLONE_VM = 0x100;
 
 /** How the site treats the calls that must be made natively. */
 export type NativeRouting =

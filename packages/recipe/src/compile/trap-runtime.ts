@@ -15,7 +15,7 @@ import {
   qword, dword, mem, rip,
 } from '@libos/encoder';
 import { NO_RESULT } from './hooks.js';
-import { NR_CLONE, NR_CLONE3, NR_RT_SIGRETURN, NR_VFORK } from './site-code.js';
+import { CLONE_VM, NR_CLONE, NR_CLONE3, NR_RT_SIGRETURN, NR_VFORK } from './site-code.js';
 
 const NR_RT_SIGSUSPEND = 130;
 const NR_SIGALTSTACK = 131;
@@ -53,7 +53,6 @@ const NR_RT_SIGACTION = 13;
 const NR_RT_SIGPROCMASK = 14;
 const UC_SIGMASK = 296; // offsetof(struct ucontext, uc_sigmask) in the kernel's layout
 const EINVAL = 22;
-const CLONE_VM = 0x100;
 
 /**
  * Emits the runtime; returns the start stub's label (the new entry point), which jumps to
