@@ -10,7 +10,13 @@ import type { PatchPlan } from './plan-types.js';
 
 const { Decoder, DecoderOptions, Instruction, Mnemonic } = iced;
 
+/** Plans that passed against a file: planPatches checks before returning, rewriteElf need not again. */
+const passed = new WeakMap<PatchPlan, ElfFile>();
+
 export function checkPlan(elf: ElfFile, plan: PatchPlan): void {
+  // A plan object is checked once per file (a plan read back from JSON is a new object and is
+  // checked again); callers do not edit a plan between planning and writing it.
+  if (passed.get(plan) === elf) return;
   let lastEnd = -1;
   const instr = new Instruction();
   for (const p of [...plan.patches].sort((a, b) => a.offset - b.offset)) {
@@ -52,6 +58,7 @@ export function checkPlan(elf: ElfFile, plan: PatchPlan): void {
   if (sp !== undefined && !equal(elf.bytes.subarray(sp.offset, sp.offset + sp.before.length), sp.before)) {
     throw new PlanError('PLAN_CHECK_FAILED', `the ${sp.kind} pointer at file offset 0x${sp.offset.toString(16)} is not what the file holds`);
   }
+  passed.set(plan, elf);
 }
 
 function expectedMnemonics(variant: string, after: Uint8Array): number[] {
