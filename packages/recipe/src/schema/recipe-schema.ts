@@ -125,7 +125,7 @@ const EntryMapSchema = z
     slot: z
       .strictObject({
         segment: z.enum(['fs', 'gs']).meta({ description: 'The segment register holding the slot.' }),
-        offset: z.number().int().min(0).meta({ description: 'The slot offset in bytes.' }),
+        offset: z.number().int().min(0).max(0x7fffffff).meta({ description: 'The slot offset in bytes (a signed 32-bit displacement: at most 0x7fffffff).' }),
       })
       .optional()
       .meta({ description: 'Jump through a pointer kept at %fs:offset or %gs:offset.' }),
