@@ -1,3 +1,4 @@
+import { ANNOTATION_SECTION_PCREL, ANNOTATION_SECTION_QUAD } from '@libos/elfkit';
 import type { ElfFile } from '@libos/elfkit';
 import type { Entry, MatchRule, Recipe, Site } from '@libos/recipe';
 import { findSites, planPatches, type PatchPlan, type SiteReport } from '@libos/recipe';
@@ -8,8 +9,8 @@ import type { Progress } from './progress.js';
  * the seed's annotation table lists (annotations come first, so a site in both is credited to them).
  */
 export const DISCOVERY_RULES: MatchRule[] = [
-  { annotation: '.libos.instructions.syscall' },
-  { annotation: '.libos.instructions.syscall.pcrel' },
+  { annotation: ANNOTATION_SECTION_QUAD },
+  { annotation: ANNOTATION_SECTION_PCREL },
   { instruction: 'syscall' },
 ];
 
@@ -53,7 +54,7 @@ export function allSites(report: SiteReport): Site[] {
   return [...report.sites, ...report.reported].sort((a, b) => (a.va < b.va ? -1 : a.va > b.va ? 1 : 0));
 }
 
-const ANNOTATION_TABLES = ['.libos.instructions.syscall', '.libos.instructions.syscall.pcrel'];
+const ANNOTATION_TABLES = [ANNOTATION_SECTION_QUAD, ANNOTATION_SECTION_PCREL];
 
 /**
  * Print discovery's diagnostics as warnings. A missing annotation table is news only when the file

@@ -1,3 +1,4 @@
+import { ANNOTATION_SECTION_PCREL, ANNOTATION_SECTION_QUAD } from '@libos/elfkit';
 import type { SyscallAnnotation } from '@libos/elfkit';
 import { instructionIndexAt } from '../analyze/analyze-function.js';
 import { createDecoder, hex, isNop, scratch } from '../analyze/iced.js';
@@ -6,8 +7,8 @@ import type { RawSite } from './site-filter.js';
 
 /** Annotation tables a rule may name, and the form elfkit reports for each. */
 export const ANNOTATION_TABLES: Readonly<Record<string, SyscallAnnotation['form']>> = {
-  '.libos.instructions.syscall': 'quad',
-  '.libos.instructions.syscall.pcrel': 'pcrel',
+  [ANNOTATION_SECTION_QUAD]: 'quad',
+  [ANNOTATION_SECTION_PCREL]: 'pcrel',
 };
 
 /**

@@ -3,11 +3,12 @@
  * source of truth: the loader validates with it, fills defaults from it, and the shipped JSON Schema
  * (`schema/recipe.schema.json`, for editors) is generated from it.
  */
+import { ANNOTATION_SECTION_PCREL, ANNOTATION_SECTION_QUAD } from '@libos/elfkit';
 import { z } from 'zod';
 import { syscallNames } from '../syscalls/x86-64.js';
 
 /** Where an annotation rule reads its sites: the seed's table, or the relocation-free one. */
-export const ANNOTATION_SECTIONS = ['.libos.instructions.syscall', '.libos.instructions.syscall.pcrel'] as const;
+export const ANNOTATION_SECTIONS = [ANNOTATION_SECTION_QUAD, ANNOTATION_SECTION_PCREL] as const;
 export const VARIANTS = ['rel32', 'rel32-site', 'abs64', 'displace', 'trap'] as const;
 export const FLAGS_POLICIES = ['preserve', 'preserve-all', 'clobber', 'clobber-if-dead'] as const;
 export const RED_ZONE_POLICIES = ['preserve', 'unused'] as const;
