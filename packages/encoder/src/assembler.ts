@@ -308,8 +308,8 @@ export class Assembler {
   dq(...values: (Immediate | Label | ExternalSymbol)[]): this { return this.qword(...values); }
   /** Pads to a multiple of `alignment` (a power of two) of the virtual address: NOPs, or `fill` bytes. */
   align(alignment: number, fill?: number): this {
-    if (!Number.isInteger(alignment) || alignment < 1 || (alignment & (alignment - 1)) !== 0) {
-      throw new EncoderError('ENC_INVALID_ALIGNMENT', `alignment ${alignment} is not a power of two`, 'align', 0, this.count);
+    if (!Number.isInteger(alignment) || alignment < 1 || alignment > 2 ** 30 || (alignment & (alignment - 1)) !== 0) {
+      throw new EncoderError('ENC_INVALID_ALIGNMENT', `alignment ${alignment} is not a power of two up to 2^30`, 'align', 0, this.count);
     }
     if (fill !== undefined && (!Number.isInteger(fill) || fill < 0 || fill > 255)) {
       throw new EncoderError('ENC_IMMEDIATE_RANGE', `fill byte ${fill}`, 'align', 1, this.count);

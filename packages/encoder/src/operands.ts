@@ -1,3 +1,4 @@
+import { EncoderError } from './errors.js';
 import type { Gpr, Gpr64, OperandSize, SegmentRegister } from './registers.js';
 import { isLabel, isSymbol, type Target } from './labels.js';
 
@@ -41,7 +42,9 @@ export interface MemorySpec {
 }
 
 function toBigInt(v: Immediate): bigint {
-  return typeof v === 'bigint' ? v : BigInt(v);
+  if (typeof v === 'bigint') return v;
+  if (!Number.isSafeInteger(v)) throw new EncoderError('ENC_IMMEDIATE_RANGE', `displacement ${v} is not a safe integer`, 'mem', 0);
+  return BigInt(v);
 }
 
 function build(size: OperandSize | undefined, a: Gpr | RipRegister | MemorySpec | Memory, disp?: Immediate): Memory {
