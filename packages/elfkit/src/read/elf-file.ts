@@ -11,7 +11,7 @@ import { AddressMap } from './address-map.js';
 import { Cursor } from './cursor.js';
 import { readAnnotations } from './read-annotations.js';
 import { readDynamic } from './read-dynamic.js';
-import { readEhFrame, type FdeRange } from './read-eh-frame.js';
+import { readEhFrame, type Fde } from './read-eh-frame.js';
 import { functionsFromFdes, functionsFromSymbols } from './read-functions.js';
 import { readHeader } from './read-header.js';
 import { readNotes } from './read-notes.js';
@@ -152,7 +152,7 @@ export class ElfFileReader implements ElfFile {
     return functionsFromFdes(this.fdes(), this.dynamicSymbols);
   }
 
-  private fdes(): FdeRange[] {
+  private fdes(): Fde[] {
     const s = this.section('.eh_frame');
     // A NOBITS .eh_frame (separate debug files) has no bytes to read.
     if (s !== undefined && s.size > 0) return s.type === SHT_NOBITS ? [] : readEhFrame(this.cursor, s.offset, s.size, s.va);

@@ -13,6 +13,32 @@ export interface FdeRange {
   readonly signalFrame?: boolean;
 }
 
+/** What a CIE says that its FDEs' call-frame instructions need. */
+export interface Cie {
+  /** File offset of the CIE. */
+  readonly offset: number;
+  readonly codeAlign: number;
+  readonly dataAlign: number;
+  readonly returnAddressRegister: number;
+  /** The CIE's initial instructions: file offsets [instructions, end). */
+  readonly instructions: number;
+  readonly end: number;
+  /** DW_EH_PE_* encoding of the FDEs' pc_begin (and of DW_CFA_set_loc). */
+  readonly fdeEncoding: number;
+  /** 'z' augmentation: every FDE carries an augmentation data length. */
+  readonly augmentationData: boolean;
+  /** 'S' augmentation: a signal trampoline, whose FDE starts one byte before its code. */
+  readonly signalFrame: boolean;
+}
+
+/** An FDE with its CIE and where its call-frame instructions are. */
+export interface Fde extends FdeRange {
+  readonly cie: Cie;
+  /** The FDE's instructions: file offsets [instructions, entryEnd). */
+  readonly instructions: number;
+  readonly entryEnd: number;
+}
+
 // DW_EH_PE_* pointer encodings (LSB "Exception Frame" spec).
 const PE_OMIT = 0xff;
 const PE_ABSPTR = 0x00;
@@ -27,16 +53,13 @@ const PE_SDATA8 = 0x0c;
 const PE_PCREL = 0x10;
 const PE_INDIRECT = 0x80;
 
-interface Cie {
-  fdeEncoding: number;
-  /** 'S' augmentation: a signal trampoline, whose FDE starts one byte before its code. */
-  signalFrame: boolean;
-}
-
-/** A small cursor bounded by one CIE/FDE, so that nothing reads into the next entry. */
-class EntryReader {
+/**
+ * A small cursor bounded by one CIE/FDE, so that nothing reads into the next entry. Every failure
+ * is an ELF_BAD_EH_FRAME at the entry's file offset.
+ */
+export class EntryReader {
   at: number;
-  constructor(private readonly c: Cursor, start: number, private readonly end: number, private readonly entry: number) {
+  constructor(private readonly c: Cursor, start: number, readonly end: number, private readonly entry: number) {
     this.at = start;
   }
 
@@ -52,6 +75,16 @@ class EntryReader {
   }
 
   u8(): number { return this.c.u8(this.take(1)); }
+  u16(): number { return this.c.u16(this.take(2)); }
+  u32(): number { return this.c.u32(this.take(4)); }
+
+  /** A DWARF block: a ULEB128 length and that many bytes (a copy). */
+  block(): Uint8Array {
+    const n = this.uleb();
+    if (n > BigInt(this.end - this.at)) this.fail(`block of ${n} bytes at 0x${this.at.toString(16)} runs past the entry's end`);
+    const at = this.take(Number(n));
+    return this.c.bytes.slice(at, at + Number(n));
+  }
 
   cstring(): string {
     let s = '';
@@ -117,14 +150,15 @@ class EntryReader {
 
 /**
  * Walks the CIEs and FDEs of an .eh_frame at [offset, offset+size) whose first byte is at `va`
- * and returns each FDE's pc range. Every entry must fit inside the section, and the walk stops
- * at a zero terminator or the end, so it always ends.
+ * and returns each FDE (pc range, CIE, instructions) in file order. Every entry must fit inside
+ * the section, and the walk stops at a zero terminator or the end, so it always ends. FDEs with
+ * an empty range are left out.
  */
-export function readEhFrame(c: Cursor, offset: number, size: number, va: bigint): FdeRange[] {
+export function readEhFrame(c: Cursor, offset: number, size: number, va: bigint): Fde[] {
   c.need(offset, size, '.eh_frame', 'ELF_BAD_OFFSET');
   const end = offset + size;
   const cies = new Map<number, Cie>();
-  const out: FdeRange[] = [];
+  const out: Fde[] = [];
   let at = offset;
   while (at + 4 <= end) {
     let length = c.u32(at);
@@ -151,7 +185,19 @@ export function readEhFrame(c: Cursor, offset: number, size: number, va: bigint)
       const fieldVa = va + BigInt(idAt + 4 - offset);
       const start = r.pointer(cie.fdeEncoding, fieldVa, true);
       const range = r.pointer(cie.fdeEncoding & 0x0f, 0n, false);
-      if (range > 0n) out.push({ start, end: BigInt.asUintN(64, start + range), offset: at, ...(cie.signalFrame ? { signalFrame: true } : {}) });
+      // The instructions follow the augmentation data; a length past the entry is reported by
+      // whoever runs them (function ranges do not need them).
+      let instructions = r.at;
+      if (cie.augmentationData && r.at < entryEnd) {
+        const length = Number(r.uleb());
+        instructions = r.at + length;
+      }
+      if (range > 0n) {
+        const end = BigInt.asUintN(64, start + range);
+        out.push(cie.signalFrame
+          ? { start, end, offset: at, signalFrame: true, cie, instructions, entryEnd }
+          : { start, end, offset: at, cie, instructions, entryEnd });
+      }
     } else if (!cies.has(at)) {
       cies.set(at, readCie(c, at, end));
     }
@@ -177,15 +223,18 @@ function readCie(c: Cursor, at: number, sectionEnd: number): Cie {
   const augmentation = r.cstring();
   if (version === 4) { r.u8(); r.u8(); }
   if (augmentation.includes('eh')) r.pointer(PE_ABSPTR, 0n, false);
-  r.uleb(); // code alignment
-  r.sleb(); // data alignment
-  if (version === 1) r.u8(); else r.uleb(); // return address register
+  const codeAlign = Number(r.uleb());
+  const dataAlign = Number(r.sleb());
+  const returnAddressRegister = version === 1 ? r.u8() : Number(r.uleb());
   let fdeEncoding = PE_ABSPTR;
-  const signalFrame = augmentation.startsWith('z') && augmentation.includes('S');
-  if (augmentation.startsWith('z')) {
+  const augmentationData = augmentation.startsWith('z');
+  const signalFrame = augmentationData && augmentation.includes('S');
+  let instructions = r.at;
+  if (augmentationData) {
     const augLength = Number(r.uleb());
     const augEnd = r.at + augLength;
     if (augEnd > entryEnd) r.fail('augmentation data runs past the CIE');
+    instructions = augEnd;
     for (const ch of augmentation.slice(1)) {
       if (ch === 'R') fdeEncoding = r.u8();
       else if (ch === 'L') r.u8();
@@ -194,5 +243,5 @@ function readCie(c: Cursor, at: number, sectionEnd: number): Cie {
       else break; // unknown letters: the 'z' length lets us skip the rest
     }
   }
-  return { fdeEncoding, signalFrame };
+  return { offset: at, codeAlign, dataAlign, returnAddressRegister, instructions, end: entryEnd, fdeEncoding, augmentationData, signalFrame };
 }
