@@ -17,6 +17,10 @@ export { analyzeFunction, InstructionKind, instructionIndexAt, isBranchTarget } 
 export type { FunctionAnalysis, AnalyzeErrorCode } from './analyze/analyze-function.js';
 export { flagsLiveAfter } from './analyze/flags-live-after.js';
 export type { FlagsLiveness, FlagsLiveOptions } from './analyze/flags-live-after.js';
+export { r11LiveAfter } from './analyze/r11-live-after.js';
+export type { R11Liveness, R11LiveOptions } from './analyze/r11-live-after.js';
+export { entryEffects, opaqueEntry } from './analyze/entry-effects.js';
+export type { EntryEffects } from './analyze/entry-effects.js';
 export { syscallNumberAt, findSyscallNumber } from './analyze/syscall-number.js';
 export type { SyscallNumberSource, SyscallNumberOptions } from './analyze/syscall-number.js';
 export { FunctionIndex, functionIndexOf } from './analyze/function-index.js';

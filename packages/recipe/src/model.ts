@@ -19,7 +19,11 @@ export type Variant =
 export type FlagsPolicy = 'preserve' | 'preserve-all' | 'clobber' | 'clobber-if-dead';
 export type RedZonePolicy = 'preserve' | 'unused';
 export type VectorPolicy = 'preserve' | 'clobber';
-export type RcxR11Policy = 'syscall' | 'clobber';
+/**
+ * syscall: rcx = return address and r11 = rflags wherever the program can read them (r11 is left
+ * unset where decoding proves no path reads it first); exact: set at every site; clobber: whatever.
+ */
+export type RcxR11Policy = 'syscall' | 'exact' | 'clobber';
 export type StubKind = 'fast' | 'seed';
 
 export type Entry =

@@ -148,7 +148,7 @@ test('rel32: 48 8d 0d 05 00 00 00 e9 at each 12-byte annotated site, lea target 
     assert.is(hex(p.after.subarray(0, 8)), LEA_RCX_RESUME_12);
     assert.is(p.resumeVa, p.va + 12n);
     const target = checkPatch(plan, p, 'glibc-rfc golden static');
-    assert.is(target?.name, 'libos_stub_lahf_rz');
+    assert.match(target?.name ?? '', /^libos_stub_lahf_rz/);
   }
   // The 21-byte window: the same lea with disp 0x0e, so rcx is still the end of the window.
   const wide = plan.patches.find((p) => p.after.length === 21)!;
@@ -160,7 +160,7 @@ test('abs64: the full 21-byte form in a wide window, near hops in 12-byte ones (
   const { plan } = await planFile(goldenFixtures().static.elf, 'glibc-rfc-abs64');
   assert.equal(plan.stats.byVariant, { abs64: 4 });
   const names = plan.patches.map((p) => checkPatch(plan, p, 'glibc-rfc-abs64 golden static')?.name);
-  assert.equal(names, Array(4).fill('libos_stub_lahf_rz'));
+  for (const name of names) assert.match(name ?? '', /^libos_stub_lahf_rz/);
   const wide = plan.patches.find((p) => p.after.length === 21)!;
   assert.is(hex(wide.after.subarray(7, 13)), 'ff2500000000', 'jmp *0(%rip)');
   assert.is(plan.symbols.filter((s) => HOP.test(s.name)).length, 3, 'one hop per 12-byte site');

@@ -3,7 +3,7 @@
 // them (the lahf/sahf stub). fixtures/plan/golden.S holds the sites.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { PatchPlan } from '@libos/recipe';
+import { loadRecipe, type PatchPlan, type Recipe } from '@libos/recipe';
 import { Mnemonic, decode, goldenFixtures, planBytesAt, planFile, vaHex, type LinkKind } from './plan-helpers.js';
 
 /** The stub symbol a rel32 site jumps to. */
@@ -21,6 +21,14 @@ function stubMnemonics(plan: PatchPlan, name: string): number[] {
   return decode(planBytesAt(plan, s.va, s.size), s.va).map((d) => d.mnemonic);
 }
 
+/**
+ * The recipe with the trace entry: a hook that writes the flags, so the stub's choice shows. (The
+ * recipes' passthrough entry needs no flag save at all: the kernel keeps them.)
+ */
+function withTrace(name: string): Recipe {
+  return { ...loadRecipe(name).recipe!, entry: { kind: 'trace' } };
+}
+
 /** The site va of the annotated window inside a function of golden.S (the syscall after `mov $nr,%eax`). */
 function siteIn(kind: LinkKind, fn: string): bigint {
   return goldenFixtures()[kind].sym(fn) + 5n;
@@ -28,7 +36,7 @@ function siteIn(kind: LinkKind, fn: string): bigint {
 
 for (const kind of ['static', 'pie'] as const) {
   test(`clobber-if-dead relaxes the site before cmp and keeps the save before jc/setc (${kind})`, async () => {
-    const { plan } = await planFile(goldenFixtures()[kind].elf, 'glibc-rfc-relaxed');
+    const { plan } = await planFile(goldenFixtures()[kind].elf, withTrace('glibc-rfc-relaxed'));
     const cmpSite = siteIn(kind, 'annot_cmp');
     const jcSite = siteIn(kind, 'annot_jc');
     const setcSite = siteIn(kind, 'annot_setc');
@@ -57,12 +65,25 @@ for (const kind of ['static', 'pie'] as const) {
   });
 }
 
-test('glibc-rfc (flags: preserve) relaxes nothing on the same input: one lahf stub for every site', async () => {
-  const { plan } = await planFile(goldenFixtures().static.elf, 'glibc-rfc');
+test('glibc-rfc (flags: preserve) relaxes nothing on the same input: lahf stubs for every site', async () => {
+  const { plan } = await planFile(goldenFixtures().static.elf, withTrace('glibc-rfc'));
   for (const p of plan.patches) assert.equal(p.relaxations, [], vaHex(p.va));
   assert.equal(plan.stats.relaxations, {});
+  for (const p of plan.patches) {
+    const stub = stubOf(plan, p.va);
+    assert.match(stub, /^libos_stub_lahf_rz/);
+    assert.ok(stubMnemonics(plan, stub).includes(Mnemonic.Lahf), stub);
+  }
+});
+
+test('passthrough: the fast stub makes the call itself and saves no flags (the kernel keeps them, and sets r11)', async () => {
+  const { plan } = await planFile(goldenFixtures().static.elf, 'glibc-rfc');
   const stubs = new Set(plan.patches.map((p) => stubOf(plan, p.va)));
-  assert.equal([...stubs], ['libos_stub_lahf_rz']);
+  for (const stub of stubs) {
+    const m = stubMnemonics(plan, stub);
+    assert.ok(m.includes(Mnemonic.Syscall), stub);
+    assert.not.ok(m.includes(Mnemonic.Lahf) || m.includes(Mnemonic.Pushfq) || m.includes(Mnemonic.Call), stub);
+  }
 });
 
 test.run();

@@ -87,6 +87,48 @@ for (const bin of BINARIES) {
   }
 }
 
+// Hook-only entries in the program itself (fixtures/runtime/entry-table.S), which the fast stub
+// decodes: it copies a straight-line entry into itself instead of calling it, and saves only what
+// the entry can change (flags, rcx) and what the program reads after each site (r11). Every probe
+// must pass as in the original, and still fail its control.
+const TABLE_ENTRIES: { name: string; copied: boolean }[] = [
+  { name: 'table_hook', copied: true },
+  { name: 'table_hook_flags', copied: true },
+  { name: 'table_hook_rcx', copied: false },
+  { name: 'table_hook_frame', copied: false },
+];
+const TABLE_OK = ALL_OK.replace('abi: df set\nabi: direction flag ok\n', '');
+const TABLE_CONTROLS = CONTROLS.filter((c) => c.arg !== 'corrupt-direction');
+
+test('abiTable: the original (every site getpid or getppid) passes every probe, and each control fails', async () => {
+  const fx = await buildRuntimeFixtures();
+  const r = runProgram(fx.abiTable);
+  assert.is(r.stdout, TABLE_OK);
+  assert.is(r.status, 0);
+});
+
+for (const recipe of ['glibc-rfc', 'glibc-rfc-relaxed', 'glibc-rfc-abs64', 'unannotated']) {
+  test(`abiTable x ${recipe}: entries copied into the stub or called keep flags, red zone, xmm, registers, rcx and r11`, async () => {
+    const fx = await buildRuntimeFixtures();
+    for (const { name, copied } of TABLE_ENTRIES) {
+      const rw = await rewriteWith(fx.abiTable, recipe, { kind: 'symbol', name });
+      const own = rw.plan.patches.filter((p) => /^(abi_|main$)/.test(rw.sites[p.site]?.symbol ?? ''));
+      assert.is(own.length, 12, `${name}: the 12 probe sites are patched`);
+      assert.match(rw.plan.entryAnalysis ?? '', copied ? /copied into the stub/ : /./, name);
+      if (!copied) assert.not.match(rw.plan.entryAnalysis ?? '', /copied/, name);
+      const r = runProgram(rw.path);
+      assert.is(r.signal, null, `${name}: killed by ${r.signal}`);
+      assert.is(r.stdout, TABLE_OK, name);
+      assert.is(r.status, 0, name);
+      for (const c of TABLE_CONTROLS) {
+        const k = runProgram(rw.path, [c.arg]);
+        assert.is(k.status, 1, `${name} ${c.arg}: the probe must fail (stdout ${JSON.stringify(k.stdout)})`);
+        assert.match(k.stdout, c.line, `${name} ${c.arg}`);
+      }
+    }
+  });
+}
+
 test('negative control: a recipe that lets the stub use the red zone and drop the flags is caught', async () => {
   const fx = await buildRuntimeFixtures();
   const text = [

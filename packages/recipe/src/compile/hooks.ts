@@ -379,9 +379,8 @@ function buildNameTable(maxNr: number): { blob: Uint8Array; offsets: Uint32Array
 }
 
 /**
- * Emits the C-handler bridge: saves what the C ABI lets `libos_handler` clobber but the syscall
- * ABI does not (rdi, rsi, rdx, r8, r9, r10), aligns the stack to 16 bytes and calls
- * `long libos_handler(long nr, long a1, long a2, long a3, long a4, long a5, long a6)`.
+ * Emits the C-handler bridge, a hook (hook convention) for the callers that need one: the seed's
+ * stub and the trap runtime. The fast stub runs the same code inline (stubs.ts).
  */
 export function emitCHandlerBridge(a: Assembler, name: string, handler: Target, saveVectors = false, frames?: FrameInfo): Label {
   const start = a.label(name);
@@ -391,6 +390,22 @@ export function emitCHandlerBridge(a: Assembler, name: string, handler: Target, 
   frames?.set(a, { ...callRow(16), registers: rbpRow().registers });
   a.mov(rbp, rsp);
   frames?.set(a, rbpRow());
+  emitAlignedHandlerCall(a, handler, saveVectors);
+  a.mov(rsp, rbp);
+  a.pop(rbp);
+  frames?.set(a, callRow());
+  a.ret();
+  frames?.end(a);
+  return start;
+}
+
+/**
+ * With rbp holding rsp (restored by the caller): saves what the C ABI lets `libos_handler`
+ * clobber but the syscall ABI does not (rdi, rsi, rdx, r8, r9, r10), aligns the stack to 16 bytes
+ * (64 for the xsave area) and calls
+ * `long libos_handler(long nr, long a1, long a2, long a3, long a4, long a5, long a6)`.
+ */
+export function emitAlignedHandlerCall(a: Assembler, handler: Target, saveVectors: boolean): void {
   if (saveVectors) {
     // XSAVE every state component the OS enabled (ymm and zmm upper halves included: a handler
     // built with -mavx2 ends in vzeroupper) into a 64-byte aligned area below; 4 KiB holds
@@ -439,10 +454,4 @@ export function emitCHandlerBridge(a: Assembler, name: string, handler: Target, 
     a.mov(rax, r11);
     a.mov(rdx, rcx);
   }
-  a.mov(rsp, rbp);
-  a.pop(rbp);
-  frames?.set(a, callRow());
-  a.ret();
-  frames?.end(a);
-  return start;
 }

@@ -1,10 +1,13 @@
 /**
  * Shared stubs: entered by `jmp` with rcx = the resume address and the syscall's registers as
- * `syscall` sees them; they call a hook (see hooks.ts) and return with `jmp *%rcx`, leaving every
+ * `syscall` sees them; they run the entry (see hooks.ts) and return with `jmp *%rcx`, leaving every
  * register as the `syscall` instruction would (rax = result, rcx = resume address, r11 = rflags),
  * unless the recipe relaxes that.
  */
-import { Assembler, type Label, type Target, rax, rcx, r11, rsp, al, qword } from '@libos/encoder';
+import { Assembler, type Label, type Target, rax, rbp, rcx, r11, rsp, al, qword } from '@libos/encoder';
+import type { EntryEffects } from '../analyze/entry-effects.js';
+import { emitMoved, type MovedInstruction } from './displace.js';
+import { emitAlignedHandlerCall } from './hooks.js';
 import type { FlagsPolicy, RcxR11Policy, RedZonePolicy, StubKind } from '../model.js';
 import { stubRow, type FrameInfo } from './debug-frame.js';
 
@@ -15,30 +18,61 @@ export interface StubShape {
   flags: Exclude<FlagsPolicy, 'clobber-if-dead'>;
   redZone: RedZonePolicy;
   rcxR11: RcxR11Policy;
+  /** Decoding proved the program never reads r11 after the sites of this shape: no need to set it. */
+  r11Dead?: boolean;
 }
 
 export function stubName(shape: StubShape): string {
   if (shape.kind === 'seed') return 'libos_stub_seed';
   const flags = shape.flags === 'preserve' ? 'lahf' : shape.flags === 'preserve-all' ? 'pushf' : 'noflags';
   const rz = shape.redZone === 'preserve' ? 'rz' : 'norz';
-  const r11 = shape.rcxR11 === 'syscall' ? '' : '_nor11';
+  const r11 = setsR11(shape) ? '' : '_nor11';
   return `libos_stub_${flags}_${rz}${r11}`;
 }
+
+/** Whether the stub leaves r11 = rflags, as `syscall` does. */
+export function setsR11(shape: StubShape): boolean {
+  return shape.kind === 'seed' || (shape.rcxR11 !== 'clobber' && shape.r11Dead !== true);
+}
+
+/**
+ * What a stub runs for the call: a `call` of a hook, an entry's body copied in (see
+ * analyze/entry-effects.ts), the `syscall` itself (passthrough), or a C handler called through
+ * the SysV ABI. `effects` says what the hook can change, so that the stub keeps only that.
+ */
+export type StubCall =
+  | { kind: 'call'; target: Target; effects: EntryEffects }
+  | { kind: 'inline'; body: readonly MovedInstruction[]; effects: EntryEffects }
+  | { kind: 'syscall' }
+  | { kind: 'c-handler'; handler: Target; saveVectors: boolean };
+
+/** The kernel keeps the flags and sets rcx and r11 itself. */
+const SYSCALL_EFFECTS: EntryEffects = { writesFlags: false, writesRcx: true, writesR11: true, usesStack: false, reason: 'syscall' };
+/** Marshalling the arguments writes rcx; the C function may write anything the SysV ABI lets it. */
+const C_HANDLER_EFFECTS: EntryEffects = { writesFlags: true, writesRcx: true, writesR11: true, usesStack: true, reason: 'C handler' };
 
 /**
  * Emits instructions that move rsp and keeps the unwind row in step: `below` is how far rsp is
  * under the site's rsp (the CFA), `ra` where the resume address (rcx) was saved, if it was.
+ * Between enterRbpFrame and leaveRbpFrame the CFA is rbp-based (rsp was aligned by `and`).
  */
 class StubStack {
   private below = 0;
   private ra: number | undefined;
+  private rbpAt: number | undefined;
 
   constructor(private readonly a: Assembler, private readonly frames: FrameInfo | undefined) {
     frames?.begin(a, stubRow(0));
   }
 
   private row(): void {
-    this.frames?.set(this.a, stubRow(this.below, this.ra));
+    if (this.frames === undefined) return;
+    const row = stubRow(this.below, this.ra);
+    if (this.rbpAt !== undefined) {
+      row.cfa = { register: RBP_DWARF, offset: this.rbpAt };
+      row.registers.set(RBP_DWARF, { kind: 'offset', offset: -this.rbpAt });
+    }
+    this.frames.set(this.a, row);
   }
 
   /** `lea rsp, [rsp - n]` (no flag changes), or `sub` when the flags are already saved. */
@@ -82,71 +116,124 @@ class StubStack {
     this.row();
   }
 
+  /** `push rbp; mov rbp, rsp`: from here on rsp may be realigned, the rows follow rbp. */
+  enterRbpFrame(): void {
+    this.a.push(rbp);
+    this.below += 8;
+    this.rbpAt = this.below;
+    this.a.mov(rbp, rsp);
+    this.row();
+  }
+
+  /** `mov rsp, rbp; pop rbp`. */
+  leaveRbpFrame(): void {
+    this.a.mov(rsp, rbp);
+    this.a.pop(rbp);
+    this.rbpAt = undefined;
+    this.below -= 8;
+    this.row();
+  }
+
   end(): void {
     this.frames?.end(this.a);
   }
 }
 
-/** Emits one shared stub that calls `hook`; returns its label. */
-export function emitStub(a: Assembler, shape: StubShape, hook: Target | 'inline-syscall', frames?: FrameInfo): Label {
+const RBP_DWARF = 6;
+
+/** Emits one shared stub for `call`; returns its label. */
+export function emitStub(a: Assembler, shape: StubShape, call: StubCall, frames?: FrameInfo): Label {
   const start = a.label(stubName(shape));
-  // Passthrough makes the call right here: a `ret` just after a system call mispredicts on CPUs
-  // whose kernel stuffs the return stack on exit (measured: +44 ns on this EPYC); `jmp *%rcx` does not.
-  const callHook = () => (hook === 'inline-syscall' ? a.syscall() : a.call(hook));
   a.bind(start);
   const st = new StubStack(a, frames);
   if (shape.kind === 'seed') {
-    emitSeedStub(a, st, callHook);
+    // The seed's stub stays exactly the seed's: it calls its entry whatever the entry is.
+    if (call.kind !== 'call') throw new Error(`internal: the seed stub calls its entry (got ${call.kind})`);
+    emitSeedStub(a, st, () => a.call(call.target));
     st.end();
     return start;
   }
-  const rz = shape.redZone === 'preserve';
-  if (rz) st.lower(128); // lea, not sub: the flags are not saved yet
-  const r11IsFlags = shape.rcxR11 === 'syscall';
-  switch (shape.flags) {
-    case 'preserve':
-      // seto+lahf keep OF SF ZF AF PF CF in ax; add $0x7f,%al + sahf give them back. popfq
-      // costs ~6.6 ns a call on a Xeon; this pair costs almost nothing (stub-costs.md: 1.5 ns a call).
-      st.push(rcx);
-      a.mov(r11, rax);
-      a.seto(al);
-      a.lahf();
-      a.xchg(rax, r11); // register xchg is not locked
-      st.push(r11);
-      callHook();
-      st.pop(r11);
-      a.xchg(rax, r11);
-      a.add(al, 0x7f);
-      a.sahf();
-      a.mov(rax, r11);
-      if (r11IsFlags) {
-        st.pushfq();
-        st.pop(r11);
-      }
-      st.pop(rcx);
-      break;
-    case 'preserve-all':
-      st.pushfq();
-      st.push(rcx);
-      callHook();
-      st.pop(rcx);
-      if (r11IsFlags) a.mov(r11, qword(rsp, 0));
-      st.popfq();
-      break;
-    case 'clobber':
-      // r11 must still be the flags at the site, as `syscall` leaves it: pushfq is cheap (popfq is
-      // what costs), so take them on the way in and pop them into r11 on the way out.
-      if (r11IsFlags) st.pushfq();
-      st.push(rcx);
-      callHook();
-      st.pop(rcx);
-      if (r11IsFlags) st.pop(r11);
-      break;
-  }
-  if (rz) st.raise(128);
-  a.jmp(rcx);
+  emitFastStub(a, st, shape, call);
   st.end();
   return start;
+}
+
+/**
+ * The fast stub: keeps what the call can change and the recipe asks to keep, nothing more.
+ * Flags: seto+lahf keep OF SF ZF AF PF CF in ax and add $0x7f,%al + sahf give them back (popfq
+ * costs ~6.6 ns a call on a Xeon; this pair almost nothing). r11 = rflags costs a pushfq (~0.8 ns
+ * on the EPYC of docs/benchmarks.md): left out where decoding proved the program never reads it.
+ * The red zone is stepped over with lea (no flag change) only when something touches the stack.
+ */
+function emitFastStub(a: Assembler, st: StubStack, shape: StubShape, call: StubCall): void {
+  const fx = call.kind === 'syscall' ? SYSCALL_EFFECTS : call.kind === 'c-handler' ? C_HANDLER_EFFECTS : call.effects;
+  const calls = call.kind === 'call' || call.kind === 'c-handler';
+  // The kernel leaves r11 = rflags itself, and the flags as they were.
+  const setR11 = setsR11(shape) && call.kind !== 'syscall';
+  const flags = !fx.writesFlags || shape.flags === 'clobber' ? 'none' : shape.flags === 'preserve-all' ? 'pushf' : 'lahf';
+  // lahf keeps the flags in r11; they go on the stack when the call may write r11.
+  const lahfOnStack = flags === 'lahf' && (calls || fx.writesR11);
+  // With flags clobbered by the call, r11 must still be the flags at the site: take them first.
+  const r11First = setR11 && flags === 'none' && fx.writesFlags;
+  const usesStack = calls || fx.usesStack || fx.writesRcx || setR11 || flags === 'pushf' || lahfOnStack;
+  const lowered = usesStack && shape.redZone === 'preserve';
+  if (lowered) st.lower(128); // lea, not sub: the flags are not saved yet
+  if (flags === 'pushf' || r11First) st.pushfq();
+  if (fx.writesRcx) st.push(rcx);
+  if (flags === 'lahf') {
+    a.mov(r11, rax);
+    a.seto(al);
+    a.lahf();
+    a.xchg(rax, r11); // register xchg is not locked
+    if (lahfOnStack) st.push(r11);
+  }
+  switch (call.kind) {
+    case 'call':
+      a.call(call.target);
+      break;
+    case 'inline':
+      for (const m of call.body) emitMoved(a, m);
+      break;
+    case 'syscall':
+      // Passthrough makes the call right here: a `ret` just after a system call mispredicts on CPUs
+      // whose kernel stuffs the return stack on exit (measured: +44 ns on this EPYC); `jmp *%rcx` does not.
+      a.syscall();
+      break;
+    case 'c-handler':
+      emitHandlerCall(a, st, call.handler, call.saveVectors);
+      break;
+  }
+  if (flags === 'lahf') {
+    if (lahfOnStack) st.pop(r11);
+    a.xchg(rax, r11);
+    a.add(al, 0x7f);
+    a.sahf();
+    a.mov(rax, r11);
+  }
+  if (setR11 && flags !== 'pushf' && !r11First) {
+    st.pushfq();
+    st.pop(r11);
+  }
+  if (fx.writesRcx) st.pop(rcx);
+  if (flags === 'pushf') {
+    if (setR11) a.mov(r11, qword(rsp, 0));
+    st.popfq();
+  } else if (r11First) {
+    st.pop(r11);
+  }
+  if (lowered) st.raise(128);
+  a.jmp(rcx);
+}
+
+/**
+ * Calls `long libos_handler(long nr, long a1, ..., long a6)` from the syscall registers: saves what
+ * the C ABI lets it clobber but the syscall ABI does not (rdi, rsi, rdx, r8, r9, r10), aligns the
+ * stack to 16 bytes (or 64 for xsave of the vector state), moves the arguments into place.
+ */
+function emitHandlerCall(a: Assembler, st: StubStack, handler: Target, saveVectors: boolean): void {
+  st.enterRbpFrame();
+  emitAlignedHandlerCall(a, handler, saveVectors);
+  st.leaveRbpFrame();
 }
 
 /** The seed's own `syscall_func`, instruction for instruction (its four locked xchg and popfq included). */

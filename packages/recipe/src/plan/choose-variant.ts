@@ -4,6 +4,7 @@
  */
 import type { ElfFile } from '@libos/elfkit';
 import { flagsLiveAfter } from '../analyze/flags-live-after.js';
+import { r11LiveAfter } from '../analyze/r11-live-after.js';
 import type { NativeCall, Recipe, Site, Variant } from '../model.js';
 import type { StubShape } from '../compile/stubs.js';
 import type { Displacement, DisplacementFinder } from '../compile/displace.js';
@@ -50,7 +51,7 @@ export function decideSite(ctx: DecideContext, site: Site, index: number, notBef
   const { recipe } = ctx;
   const resumeVa = site.va + BigInt(site.room);
   const routing = routingFor(recipe.native, site);
-  const { shape, relaxations } = shapeFor(ctx, site, resumeVa);
+  const { shape, relaxations, notes } = shapeFor(ctx, site, resumeVa);
   const base = { site, index, resumeVa, routing, shape, relaxations };
   if (site.instruction !== 'syscall') {
     return { ...base, reason: `${site.instruction} uses the 32-bit system call ABI: reported, not patched` };
@@ -65,6 +66,7 @@ export function decideSite(ctx: DecideContext, site: Site, index: number, notBef
     }
     const why = [`${site.rule}`, `${variant}: ${fit.why}`];
     if (misses.length > 0) why.push(`not ${misses.join('; not ')}`);
+    if (variant !== 'trap') why.push(...notes);
     return { ...base, variant, form: fit.form, reason: why.join('; '), ...(fit.displacement !== undefined ? { displacement: fit.displacement } : {}) };
   }
   return { ...base, reason: `${site.rule}; refused: ${misses.join('; ')}` };
@@ -122,9 +124,11 @@ function routingFor(native: readonly NativeCall[], site: Site): NativeRouting {
   return { kind: 'check', nrs };
 }
 
-function shapeFor(ctx: DecideContext, site: Site, resumeVa: bigint): { shape: StubShape; relaxations: string[] } {
+function shapeFor(ctx: DecideContext, site: Site, resumeVa: bigint): { shape: StubShape; relaxations: string[]; notes: string[] } {
   const { abi, stub } = ctx.recipe;
   const relaxations: string[] = [];
+  /** Savings that change nothing the program can see, for the reason. */
+  const notes: string[] = [];
   let flags: StubShape['flags'];
   if (ctx.entryOwnsAbi) {
     flags = 'preserve';
@@ -142,9 +146,19 @@ function shapeFor(ctx: DecideContext, site: Site, resumeVa: bigint): { shape: St
   }
   if (!ctx.entryOwnsAbi && abi.redZone === 'unused') relaxations.push('red zone not skipped (recipe)');
   if (!ctx.entryOwnsAbi && abi.rcxR11 === 'clobber') relaxations.push('rcx/r11 not set as syscall leaves them (recipe)');
+  // r11 = rflags costs the stub a pushfq: skipped where no path after the site reads r11.
+  let r11Dead = false;
+  if (!ctx.entryOwnsAbi && stub === 'fast' && abi.rcxR11 === 'syscall') {
+    const liveness = r11LiveAfter(ctx.elf, resumeVa);
+    if (!liveness.live) {
+      r11Dead = true;
+      notes.push(`r11 not set: no path reads it (${liveness.reason})`);
+    }
+  }
   return {
-    shape: { kind: stub, flags: stub === 'seed' ? 'preserve-all' : flags, redZone: abi.redZone, rcxR11: abi.rcxR11 },
+    shape: { kind: stub, flags: stub === 'seed' ? 'preserve-all' : flags, redZone: abi.redZone, rcxR11: abi.rcxR11, ...(r11Dead ? { r11Dead } : {}) },
     relaxations,
+    notes,
   };
 }
 

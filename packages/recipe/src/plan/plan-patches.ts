@@ -12,7 +12,8 @@ import { FrameInfo, fromCfiRow, type FrameRow } from '../compile/debug-frame.js'
 import type { Entry, Recipe, Site } from '../model.js';
 import type { FunctionAnalysis } from '../analyze/analyze-function.js';
 import { emitCHandlerBridge, emitPassthroughHook, emitTraceRoutines } from '../compile/hooks.js';
-import { emitNoteStub, emitStub, stubName, type StubShape } from '../compile/stubs.js';
+import { emitNoteStub, emitStub, stubName, type StubCall, type StubShape } from '../compile/stubs.js';
+import { entryEffects, opaqueEntry } from '../analyze/entry-effects.js';
 import { emitTrampoline, encodeSitePatch, needsTrampoline, NR_CLONE, NR_CLONE3, NR_VFORK } from '../compile/site-code.js';
 import { decideSite, type DecideContext, type SiteDecision } from './choose-variant.js';
 import { checkPlan } from './check-plan.js';
@@ -210,6 +211,8 @@ interface BuiltCode {
   /** Per decision index: where the site's patch jumps. */
   siteTargets: Map<number, { target: bigint; trampolineVa?: bigint }>;
   symbols: PlanSymbol[];
+  /** What decoding the entry told the fast stubs (see analyze/entry-effects.ts). */
+  entryAnalysis?: string;
 }
 
 /** What the added code is built from, at one layout. */
@@ -243,13 +246,22 @@ function buildCode(input: BuildInput): BuiltCode {
   const patched = decisions.filter((d) => d.form !== undefined);
   const needsNote = entry.kind === 'trace' && patched.some((d) => d.routing.kind !== 'none' || d.form === 'trap');
 
-  // The hook every stub calls.
+  // The shapes in use, and whether anything calls the entry as a hook: the seed's stub and the
+  // trap runtime do; the fast stub runs the entry its own way (StubCall).
+  const shapes = new Map<string, StubShape>();
+  for (const d of patched) if (d.form !== 'trap') shapes.set(stubName(d.shape), d.shape);
+  const hookCalled = patched.some((d) => d.form === 'trap') || [...shapes.values()].some((s) => s.kind === 'seed');
+
   let hook: Target | undefined;
+  let fastCall: StubCall | undefined;
   let note: Label | undefined;
   switch (entry.kind) {
     case 'passthrough':
-      hook = emitPassthroughHook(a, 'libos_entry_passthrough', frames);
-      mark(hook as Label, 'libos_entry_passthrough');
+      fastCall = { kind: 'syscall' };
+      if (hookCalled) {
+        hook = emitPassthroughHook(a, 'libos_entry_passthrough', frames);
+        mark(hook as Label, 'libos_entry_passthrough');
+      }
       break;
     case 'trace': {
       const t = emitTraceRoutines(a, frames);
@@ -257,15 +269,22 @@ function buildCode(input: BuildInput): BuiltCode {
       note = t.note;
       mark(t.hook, 'libos_trace_hook');
       mark(t.note, 'libos_trace_note');
+      fastCall = { kind: 'call', target: hook, effects: opaqueEntry('the trace hook') };
       break;
     }
     case 'handler':
-      hook = emitCHandlerBridge(a, 'libos_handler_bridge', handler!.entryVa, saveVectors, frames);
-      mark(hook as Label, 'libos_handler_bridge');
+      fastCall = { kind: 'c-handler', handler: handler!.entryVa, saveVectors };
+      if (hookCalled) {
+        hook = emitCHandlerBridge(a, 'libos_handler_bridge', handler!.entryVa, saveVectors, frames);
+        mark(hook as Label, 'libos_handler_bridge');
+      }
       break;
-    case 'symbol':
+    case 'symbol': {
       hook = targets.hookVa ?? a.symbol(entry.name);
+      const effects = targets.hookVa !== undefined ? entryEffects(elf, targets.hookVa) : opaqueEntry(`${entry.name} is not in the file`);
+      fastCall = effects.inline !== undefined ? { kind: 'inline', body: effects.inline, effects } : { kind: 'call', target: hook, effects };
       break;
+    }
     case 'address': {
       const l = a.label('libos_entry_address');
       a.bind(l);
@@ -273,6 +292,7 @@ function buildCode(input: BuildInput): BuiltCode {
       a.qword(targets.absoluteHook!);
       hook = l;
       mark(l, 'libos_entry_address');
+      fastCall = { kind: 'call', target: hook, effects: opaqueEntry('an address outside the file') };
       break;
     }
     case 'slot':
@@ -282,14 +302,11 @@ function buildCode(input: BuildInput): BuiltCode {
 
   // One stub per shape in use, in a fixed order.
   const stubs = new Map<string, Label>();
-  if (hook !== undefined) {
-    const shapes = new Map<string, StubShape>();
-    for (const d of patched) if (d.form !== 'trap') shapes.set(stubName(d.shape), d.shape);
+  if (hook !== undefined || fastCall !== undefined) {
     for (const name of [...shapes.keys()].sort()) {
       a.align(16);
-      // The seed's stub stays exactly the seed's: it calls its entry even for passthrough.
       const shape = shapes.get(name)!;
-      const l = emitStub(a, shape, entry.kind === 'passthrough' && shape.kind === 'fast' ? 'inline-syscall' : hook, frames);
+      const l = emitStub(a, shape, shape.kind === 'seed' ? { kind: 'call', target: hook!, effects: opaqueEntry('the seed stub calls its entry') } : fastCall!, frames);
       stubs.set(name, l);
       mark(l, name);
     }
@@ -369,7 +386,7 @@ function buildCode(input: BuildInput): BuiltCode {
         const afterRow = rowAt(d.site.va + BigInt(d.site.length));
         if (afterRow !== undefined) frames.set(a, afterRow);
         // rcx as `syscall` leaves it: the address after the syscall in the program, not this copy.
-        if (d.shape.rcxR11 === 'syscall') a.lea(rcx, rip(d.site.va + BigInt(d.site.length)));
+        if (d.shape.rcxR11 !== 'clobber') a.lea(rcx, rip(d.site.va + BigInt(d.site.length)));
         for (const m of moved.after) emitMoved(a, m);
         a.jmp(moved.windowEnd, { near: true });
       }
@@ -423,6 +440,7 @@ function buildCode(input: BuildInput): BuiltCode {
     dataMemSize,
     siteTargets,
     symbols,
+    ...(fastCall !== undefined && 'effects' in fastCall && [...shapes.values()].some((sh) => sh.kind === 'fast') ? { entryAnalysis: fastCall.effects.reason } : {}),
   };
 }
 
@@ -483,6 +501,7 @@ function assemblePlan(
     },
     recipe: { name: recipe.name, source: recipe.source },
     entry,
+    ...(built.entryAnalysis !== undefined ? { entryAnalysis: built.entryAnalysis } : {}),
     patches,
     refused,
     segments,

@@ -78,6 +78,8 @@ export interface PatchPlan {
   input: { size: number; sha256: string; buildId?: string; kind: string };
   recipe: { name: string; source: string };
   entry: Entry;
+  /** What decoding the entry showed, where the fast stubs keep less for it or copy it in. */
+  entryAnalysis?: string;
   patches: Patch[];
   refused: Refusal[];
   segments: PlanSegment[];

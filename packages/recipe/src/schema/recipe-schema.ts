@@ -13,7 +13,7 @@ export const VARIANTS = ['rel32', 'rel32-site', 'abs64', 'displace', 'trap'] as 
 export const FLAGS_POLICIES = ['preserve', 'preserve-all', 'clobber', 'clobber-if-dead'] as const;
 export const RED_ZONE_POLICIES = ['preserve', 'unused'] as const;
 export const VECTOR_POLICIES = ['preserve', 'clobber'] as const;
-export const RCX_R11_POLICIES = ['syscall', 'clobber'] as const;
+export const RCX_R11_POLICIES = ['syscall', 'exact', 'clobber'] as const;
 export const STUB_KINDS = ['fast', 'seed'] as const;
 export const TRAP_INSTRUCTIONS = ['ud2', 'int3'] as const;
 export const ENTRY_KEYWORDS = ['passthrough', 'trace'] as const;
@@ -107,7 +107,7 @@ export const AbiSchema = z
     flags: z.enum(FLAGS_POLICIES).default(RECIPE_DEFAULTS.abi.flags).meta({ description: 'What the stub keeps of rflags.' }),
     'red-zone': z.enum(RED_ZONE_POLICIES).default(RECIPE_DEFAULTS.abi['red-zone']).meta({ description: 'Whether the 128 bytes below rsp may hold live data at the site.' }),
     'vector-state': z.enum(VECTOR_POLICIES).default(RECIPE_DEFAULTS.abi['vector-state']).meta({ description: 'Whether xmm/ymm/zmm registers survive the call.' }),
-    'rcx-r11': z.enum(RCX_R11_POLICIES).default(RECIPE_DEFAULTS.abi['rcx-r11']).meta({ description: 'syscall: rcx and r11 as after a real syscall; clobber: whatever the stub leaves.' }),
+    'rcx-r11': z.enum(RCX_R11_POLICIES).default(RECIPE_DEFAULTS.abi['rcx-r11']).meta({ description: 'syscall: rcx and r11 as after a real syscall wherever the program reads them (r11 left unset where decoding proves it is never read); exact: set at every site; clobber: whatever the stub leaves.' }),
   })
   .prefault({})
   .meta({ description: 'What the code at a patched site may rely on afterwards.' });

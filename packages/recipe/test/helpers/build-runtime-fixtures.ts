@@ -27,6 +27,8 @@ export interface RuntimeFixtures {
   /** abi.c + abi-asm.S as a PIE (pcrel table), a non-PIE (quad table) and a static binary (quad). */
   readonly abi: string;
   readonly abiNonPie: string;
+  /** abi.c built -DABI_PID_CALLS_ONLY with entry-table.S's hook-only entries, non-PIE. */
+  readonly abiTable: string;
   readonly abiStatic: string;
   /** abi as a static-pie (pcrel table). */
   readonly abiStaticPie: string;
@@ -68,6 +70,7 @@ function steps(): Step[] {
   return [
     { out: 'abi', args: [...pie, ...src('abi.c', 'abi-asm.S')] },
     { out: 'abiNonPie', args: [...nonPie, ...src('abi.c', 'abi-asm.S')] },
+    { out: 'abiTable', args: [...nonPie, '-DABI_PID_CALLS_ONLY', ...src('abi.c', 'abi-asm.S', 'entry-table.S')] },
     { out: 'abiStatic', args: [...cc, '-static', ...src('abi.c', 'abi-asm.S')] },
     { out: 'abiStaticPie', args: [...cc, '-DLIBOS_ANNOTATION_PCREL', '-fPIE', '-static-pie', ...src('abi.c', 'abi-asm.S')] },
     { out: 'threads', args: [...pie, '-pthread', ...src('threads.c')] },
@@ -138,7 +141,7 @@ async function build(): Promise<RuntimeFixtures> {
   const p = (name: Step['out']): string => join(dir, fileOf(name));
   return {
     dir,
-    abi: p('abi'), abiNonPie: p('abiNonPie'), abiStatic: p('abiStatic'), abiStaticPie: p('abiStaticPie'),
+    abi: p('abi'), abiNonPie: p('abiNonPie'), abiTable: p('abiTable'), abiStatic: p('abiStatic'), abiStaticPie: p('abiStaticPie'),
     threads: p('threads'), threadsStatic: p('threadsStatic'), sigalrm: p('sigalrm'),
     process: p('process'), processNonPie: p('processNonPie'), processStatic: p('processStatic'),
     entry: p('entry'), entryNonPie: p('entryNonPie'), entryStatic: p('entryStatic'),

@@ -1,0 +1,136 @@
+import type { ElfFile, FunctionRange } from '@libos/elfkit';
+import { functionIndexOf } from './function-index.js';
+import {
+  Code, FlowControl, IP_BASE, InstructionInfoOptions, OpAccess, OpKind, Register, createDecoder, flowOf, hex,
+  instructionInfoFactory, mnemonicName, scratch, seekDecoder, type IcedInstruction,
+} from './iced.js';
+
+/** Whether r11 can still be read at an address, and what decided it. */
+export interface R11Liveness {
+  live: boolean;
+  reason: string;
+}
+
+export interface R11LiveOptions {
+  /** The function that holds `va`; looked up in `elf.functions()` when absent. */
+  function?: FunctionRange;
+  /** Instructions to decode over all paths before giving up (and answering live). Default 48. */
+  maxInstructions?: number;
+}
+
+/**
+ * Whether the program can read r11 after a site (`va`: the first byte after its room), so that a
+ * stub must leave r11 = rflags there as `syscall` does. Follows every path inside the function
+ * (both ways of a conditional branch, direct jumps) until r11 is written whole, a call or `ret`
+ * ends its life (it carries no argument and no result in the SysV ABI; `syscall` overwrites it),
+ * or something is read from it. Live on a read, a partial write, an indirect branch, leaving the
+ * function, undecodable bytes, or running out of budget: only a proof gives `dead`.
+ */
+export function r11LiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'functions'>, va: bigint, options: R11LiveOptions = {}): R11Liveness {
+  const fn = options.function ?? functionIndexOf(elf).containing(va) ?? (va > 0n ? functionIndexOf(elf).containing(va - 1n) : undefined);
+  if (fn === undefined) return { live: true, reason: `${hex(va)} is in no known function` };
+  if (va < fn.start || va >= fn.end) return { live: true, reason: `${hex(va)} is at the end of or outside the function at ${hex(fn.start)}` };
+  const size = Number(fn.end - fn.start);
+  const fileOffset = elf.vaToOffset(fn.start);
+  if (fileOffset === undefined || elf.vaToOffset(fn.end - 1n) !== fileOffset + size - 1) {
+    return { live: true, reason: `the function at ${hex(fn.start)} is not file-backed` };
+  }
+  let budget = options.maxInstructions ?? 48;
+  const decoder = createDecoder(elf.bytes.subarray(fileOffset, fileOffset + size));
+  const seen = new Set<number>();
+  const work = [Number(va - fn.start)];
+  const ends: string[] = [];
+  try {
+    while (work.length > 0) {
+      let position = work.pop() as number;
+      // One path, straight on until it ends or forks.
+      for (;;) {
+        if (seen.has(position)) break;
+        seen.add(position);
+        const at = hex(fn.start + BigInt(position));
+        if (position >= size) return { live: true, reason: `runs out of the function at ${at}` };
+        if (budget-- <= 0) return { live: true, reason: 'no decision within the instruction budget' };
+        seekDecoder(decoder, position);
+        const instr = scratch;
+        decoder.decodeOut(instr);
+        const c = instr.code;
+        if (c === Code.INVALID) return { live: true, reason: `undecodable bytes at ${at}` };
+        if (position + instr.length > size) return { live: true, reason: `${mnemonicName(instr)} at ${at} crosses the end of the function` };
+        if (c === Code.Syscall) {
+          ends.push(`syscall at ${at}`);
+          break;
+        }
+        const use = r11Use(instr);
+        if (use === 'read') return { live: true, reason: `read by ${mnemonicName(instr)} at ${at}` };
+        if (use === 'write') {
+          ends.push(`written by ${mnemonicName(instr)} at ${at}`);
+          break;
+        }
+        const flow = flowOf(instr, c);
+        if (flow === FlowControl.Next) {
+          position += instr.length;
+          continue;
+        }
+        if (flow === FlowControl.Return || flow === FlowControl.Call || flow === FlowControl.IndirectCall) {
+          ends.push(`${mnemonicName(instr)} at ${at}`);
+          break;
+        }
+        if (flow === FlowControl.UnconditionalBranch || flow === FlowControl.ConditionalBranch) {
+          if (instr.op0Kind !== OpKind.NearBranch64) return { live: true, reason: `${mnemonicName(instr)} at ${at} has no near target` };
+          const target = ((instr.nearBranch32 >>> 0) - IP_BASE) | 0;
+          if (target < 0 || target >= size) return { live: true, reason: `${mnemonicName(instr)} at ${at} leaves the function` };
+          work.push(target);
+          if (flow === FlowControl.ConditionalBranch) {
+            position += instr.length;
+            continue;
+          }
+          break;
+        }
+        return { live: true, reason: `${mnemonicName(instr)} at ${at} changes control flow` };
+      }
+    }
+    return { live: false, reason: ends.length === 1 ? `dead: ${ends[0]}` : `dead on every path (${ends.length} paths)` };
+  } finally {
+    decoder.free();
+  }
+}
+
+const R11_WHOLE = new Set<number>([Register.R11, Register.R11D]); // a 32-bit write zero-extends: whole
+const R11_ANY = new Set<number>([Register.R11, Register.R11D, Register.R11W, Register.R11L]);
+const READS = new Set<number>([OpAccess.Read, OpAccess.CondRead, OpAccess.ReadWrite, OpAccess.ReadCondWrite]);
+
+/**
+ * How an instruction uses r11: most name no register of it at all, which the operands tell
+ * without asking iced's (slow) InstructionInfo; r11 is no instruction's implicit operand in user
+ * code but `syscall`'s, which the caller handles.
+ */
+function r11Use(instr: IcedInstruction): 'read' | 'write' | undefined {
+  let mentioned = R11_ANY.has(instr.memoryBase) || R11_ANY.has(instr.memoryIndex);
+  for (let i = 0; i < instr.opCount && !mentioned; i++) {
+    if (instr.opKind(i) === OpKind.Register && R11_ANY.has(instr.opRegister(i))) mentioned = true;
+  }
+  if (!mentioned) return undefined;
+  const info = instructionInfoFactory().infoOptions(instr, InstructionInfoOptions.None);
+  let read = false;
+  let whole = false;
+  let partial = false;
+  try {
+    for (const used of info.usedRegisters()) {
+      const r = used.register;
+      if (R11_ANY.has(r)) {
+        if (READS.has(used.access)) read = true;
+        else if (used.access === OpAccess.Write && R11_WHOLE.has(r)) whole = true;
+        else partial = true; // a 16/8-bit or conditional write keeps the rest of the old value
+      }
+      used.free();
+    }
+    for (const m of info.usedMemory()) {
+      if (R11_ANY.has(m.base) || R11_ANY.has(m.index)) read = true;
+      m.free();
+    }
+  } finally {
+    info.free();
+  }
+  if (read || partial) return 'read';
+  return whole ? 'write' : undefined;
+}
