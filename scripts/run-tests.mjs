@@ -2,7 +2,9 @@
 // Runs every package's uvu suite as real ESM (tsx loader) and prints one closing line,
 // `N passed, N failed`, summed over all packages. uvu prints Total/Passed only, so the
 // failed count is derived; a package whose run dies before uvu's summary counts as one
-// failure so that a crash can never look like a green run.
+// failure so that a crash can never look like a green run. Tests skipped for a missing prerequisite
+// (fixtures/prerequisites.ts prints a `SKIP:` line for each) count in neither figure; their number
+// is said on the line before.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -18,6 +20,7 @@ const packages = readdirSync(join(root, 'packages'))
 
 let passed = 0;
 let failed = 0;
+let skipped = 0;
 for (const pkg of packages) {
   const dir = join(root, 'packages', pkg);
   process.stdout.write(`\n=== @libos/${pkg} ===\n`);
@@ -37,9 +40,11 @@ for (const pkg of packages) {
   }
   const t = Number(total[1]);
   const p = Number(pass[1]);
+  skipped += Number(/Skipped:\s+(\d+)/.exec(out)?.[1] ?? 0);
   passed += p;
   failed += t - p;
   if (run.status !== 0 && t === p) failed += 1; // crashed after reporting
 }
+if (skipped > 0) process.stdout.write(`\n${skipped} skipped (a prerequisite is missing: see the SKIP: lines)`);
 process.stdout.write(`\n${passed} passed, ${failed} failed\n`);
 process.exit(failed === 0 && passed > 0 ? 0 : 1);

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { missingFile, testNeeding } from '../../../fixtures/prerequisites.js';
 import { cli, ensureBuilt, root, tempDir } from './support.js';
 
 const cookbook = join(root, 'examples', 'cookbook');
@@ -32,8 +33,7 @@ test('a recipe for your LibOS: my-libos.yaml extends glibc-rfc and hands every c
   assert.match(ran.stderr, /^\[fake-identity\] calls seen: \d+$/m);
 });
 
-test('a binary built without annotations: busybox through unannotated, traced', () => {
-  if (!existsSync('/bin/busybox')) return; // busybox-static is optional (.ci/run installs it)
+testNeeding(test, missingFile('/bin/busybox', 'Debian: apt-get install busybox-static'), 'a binary built without annotations: busybox through unannotated, traced', () => {
   const out = join(dir, 'traced', 'busybox');
   mkdirSync(join(dir, 'traced'));
   const run = cli(['apply', '/bin/busybox', '--recipe', 'unannotated', '--entry', 'trace', '-o', out, '--json']);

@@ -6,6 +6,7 @@ import {
   ElfError, PT_LOAD, readElf, SHT_NOTE, SHT_RELR, SHT_SYMTAB, type ElfFile,
 } from '../src/index.js';
 import { buildFixtures, type Fixtures } from '../../../fixtures/build.js';
+import { missingRelr, testNeeding } from '../../../fixtures/prerequisites.js';
 import { expectElfError, writer } from './helpers/expect-error.js';
 
 const test = suite('error codes');
@@ -138,14 +139,14 @@ test('notes: a note larger than its section', () => {
   expectElfError(() => readElf(b).notes, 'ELF_BAD_NOTE', note.offset);
 });
 
-test('RELR: a bitmap before any address, addresses that go back', () => {
-  if (fx.relr === undefined) return;
-  const base = readElf(copyOf(fx.relr));
+testNeeding(test, await missingRelr(), 'RELR: a bitmap before any address, addresses that go back', () => {
+  const path = fx.relr!;
+  const base = readElf(copyOf(path));
   const relr = base.sections.find((s) => s.type === SHT_RELR)!;
-  let b = copyOf(fx.relr);
+  let b = copyOf(path);
   writer(b).u64(relr.offset, 0xffn);
   expectElfError(() => readElf(b).relocations, 'ELF_BAD_RELOCATION', relr.offset, 'bitmap first');
-  b = copyOf(fx.relr);
+  b = copyOf(path);
   // Second word: an address below the first.
   const w = writer(b);
   const firstWord = w.u64At(relr.offset);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildFixtures, type Fixtures } from '../../../fixtures/build.js';
+import { missingRelr, testNeeding } from '../../../fixtures/prerequisites.js';
 import { PT_LOAD, PT_PHDR, readElf, revertElf, verifyElf, writeElf } from '../src/index.js';
 import { jumpEdit, load, run, removeTempDirs, tempDir, writeExecutable } from './write-support.js';
 
@@ -144,14 +145,11 @@ test('gdb stops in a trampoline by its symbol', async () => {
   }
 });
 
-test('relr (a PIE with -z pack-relative-relocs, when the linker can make one) runs rewritten', async () => {
-  if (fx.relr === undefined) {
-    console.log('  (no relr fixture: the linker cannot pack relative relocations)');
-    return;
-  }
-  const { elf } = load(fx.relr);
+testNeeding(test, await missingRelr(), 'relr (a PIE with -z pack-relative-relocs) runs rewritten', async () => {
+  const path = fx.relr!;
+  const { elf } = load(path);
   const out = writeExecutable(dir, 'relr.out', writeElf(elf, jumpEdit(elf).edit));
-  const before = await run(fx.relr, []);
+  const before = await run(path, []);
   const after = await run(out, []);
   assert.is(after.stdout, before.stdout);
   assert.is(after.status, 42);

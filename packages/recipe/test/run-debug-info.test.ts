@@ -13,12 +13,13 @@ import * as assert from 'uvu/assert';
 import { readElf, revertElf, verifyElf } from '@libos/elfkit';
 import { readStoredPlan } from '@libos/recipe';
 import { buildFixtures } from '../../../fixtures/build.js';
+import { missingTool, testNeeding } from '../../../fixtures/prerequisites.js';
 import { rewriteWith } from './helpers/run-rewritten.js';
 
 const fx = await buildFixtures();
 const traced = await rewriteWith(fx.pie, 'glibc-rfc', { kind: 'trace' });
 const displaced = await rewriteWith(fx.static, 'unannotated', { kind: 'passthrough' });
-const hasGdb = spawnSync('gdb', ['--version']).status === 0;
+const noGdb = missingTool('gdb');
 
 function run(cmd: string, args: string[]): { stdout: string; stderr: string; status: number | null } {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 60_000 });
@@ -60,8 +61,7 @@ for (const [label, rw] of [['glibc-rfc/trace PIE', traced], ['unannotated static
   });
 }
 
-test('gdb: a backtrace inside the trace hook shows hook, stub, the program function and main', () => {
-  if (!hasGdb) return void console.log('  gdb not installed: skipped');
+testNeeding(test, noGdb, 'gdb: a backtrace inside the trace hook shows hook, stub, the program function and main', () => {
   const frames = gdbBacktrace(traced.path, 'libos_trace_hook', 4);
   assert.ok(frames.length >= 4, frames.join('\n'));
   assert.match(frames[0]!, /libos_trace_hook/);
@@ -70,8 +70,7 @@ test('gdb: a backtrace inside the trace hook shows hook, stub, the program funct
   assert.not.ok(frames.some((f) => /\?\? \(/.test(f)), `no unknown frame:\n${frames.join('\n')}`);
 });
 
-test('gdb: a breakpoint in a site\'s trampoline stops there and unwinds into the program', () => {
-  if (!hasGdb) return void console.log('  gdb not installed: skipped');
+testNeeding(test, noGdb, 'gdb: a breakpoint in a site\'s trampoline stops there and unwinds into the program', () => {
   // The trampoline of the site in the program's c_write (run six times), whatever its variant.
   const elf = readElf(readFileSync(fx.static));
   const fn = elf.symbols.find((s) => s.name === 'c_write')!;
@@ -85,8 +84,7 @@ test('gdb: a breakpoint in a site\'s trampoline stops there and unwinds into the
   assert.not.ok(frames.some((f) => /\?\? \(/.test(f)), `no unknown frame:\n${frames.join('\n')}`);
 });
 
-test('gdb: a backtrace inside a C handler shows the stub (the bridge is inline in it, its frame rbp-based) and the program\'s frames', async () => {
-  if (!hasGdb) return void console.log('  gdb not installed: skipped');
+testNeeding(test, noGdb, 'gdb: a backtrace inside a C handler shows the stub (the bridge is inline in it, its frame rbp-based) and the program\'s frames', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'libos-debug-handler-'));
   const source = join(dir, 'handler.c');
   writeFileSync(source, '#include <libos-handler.h>\nstatic long calls;\nlong libos_handler(long nr, long a1, long a2, long a3, long a4, long a5, long a6) {\n  calls++;\n  if (nr == 110) return 4242;\n  return libos_syscall6(nr, a1, a2, a3, a4, a5, a6);\n}\n');

@@ -13,6 +13,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { listBuiltinRecipes } from '@libos/recipe';
 import { buildFixtures, type FixtureName } from '../../../fixtures/build.js';
+import { missingRelr, testNeeding } from '../../../fixtures/prerequisites.js';
 import {
   builtinRecipe, expectedTraceCounts, freshDir, only, rewriteWith, runProgram, straceCounts, traceCounts, traceLines,
   type KnownCall,
@@ -71,10 +72,10 @@ async function original(name: FixtureName) {
   return { fixtures, info, program, runInfo, env, names, run, strace };
 }
 
+const noRelr = await missingRelr();
 for (const name of [...PROGRAMS, 'shared' as const]) {
   for (const recipeName of RECIPES) {
-    test(`${name} x ${recipeName}: runs as the original (passthrough, strace) and traces one line per intercepted call`, async () => {
-      if (name === 'relr' && (await buildFixtures()).relr === undefined) return; // the linker cannot make RELR
+    testNeeding(test, name === 'relr' ? noRelr : undefined, `${name} x ${recipeName}: runs as the original (passthrough, strace) and traces one line per intercepted call`, async () => {
       const o = await original(name);
       assert.is(o.run.status, o.runInfo.status, 'the original run');
       assert.is(o.run.stdout, o.runInfo.stdout, 'the original run');

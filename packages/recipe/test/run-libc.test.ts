@@ -6,11 +6,11 @@
  * threads (pthread_create makes clone3 in libc: the child returns on its own stack, so the call must
  * be made natively) and signals (__restore_rt makes rt_sigreturn). With `trace`, those calls are seen.
  */
-import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Entry } from '@libos/recipe';
+import { missingFile, testNeeding } from '../../../fixtures/prerequisites.js';
 import { buildRuntimeFixtures } from './helpers/build-runtime-fixtures.js';
 import { rewriteWith, runProgram, straceCounts, traceCounts, type Rewritten } from './helpers/run-rewritten.js';
 
@@ -38,8 +38,9 @@ function rewrittenLibc(recipe: string, entry: Entry): Promise<Rewritten> {
   return p;
 }
 
-if (!existsSync(LIBC)) {
-  test(`${LIBC} is not on this machine: nothing to rewrite`, () => {});
+const noLibc = missingFile(LIBC);
+if (noLibc !== undefined) {
+  testNeeding(test, noLibc, 'libc.so.6: the rewritten system libc', () => {});
 } else {
   for (const recipe of RECIPES) {
     test(`libc.so.6 x ${recipe}: the plan patches the decoded syscalls`, async () => {

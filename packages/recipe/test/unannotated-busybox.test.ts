@@ -33,6 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { PatchPlan } from '@libos/recipe';
+import { missingFile, testNeeding } from '../../../fixtures/prerequisites.js';
 import { countByName, freshDir, rewriteWith, traceLines, type Rewritten } from './helpers/run-rewritten.js';
 
 const BUSYBOX = '/bin/busybox';
@@ -164,10 +165,9 @@ function fixture(): Promise<Fixture> {
   return cached;
 }
 
-if (!existsSync(BUSYBOX)) {
-  test('busybox: skipped, /bin/busybox is absent (Debian: apt-get install busybox-static; .ci/run installs it)', () => {
-    console.log('  SKIPPED: /bin/busybox is absent, the busybox tests of issue 7 did not run');
-  });
+const noBusybox = missingFile(BUSYBOX, 'Debian: apt-get install busybox-static');
+if (noBusybox !== undefined) {
+  testNeeding(test, noBusybox, 'busybox: the unannotated busybox tests of issue 7', () => {});
 } else {
   test('busybox: every syscall site is patched, none refused; each trap says why displacement failed', async () => {
     const fx = await fixture();
