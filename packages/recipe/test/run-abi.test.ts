@@ -21,6 +21,7 @@ import { parseRecipe } from '@libos/recipe';
 import type { Entry } from '@libos/recipe';
 import { buildRuntimeFixtures, type RuntimeFixtures } from './helpers/build-runtime-fixtures.js';
 import { only, rewriteWith, runProgram, traceCounts } from './helpers/run-rewritten.js';
+import { decode, planBytesAt } from './plan-helpers.js';
 
 const ALL_OK = 'abi: cf/zf ok\nabi: arithmetic flags ok\nabi: red zone ok\nabi: xmm0-xmm15 ok\nabi: general registers ok\nabi: run-time-checked site ok\nabi: rcx/r11 ok\nabi: df set\nabi: direction flag ok\n';
 const CONTROLS: { arg: string; line: RegExp }[] = [
@@ -116,6 +117,15 @@ for (const recipe of ['glibc-rfc', 'glibc-rfc-relaxed', 'glibc-rfc-abs64', 'unan
       assert.is(own.length, 12, `${name}: the 12 probe sites are patched`);
       assert.match(rw.plan.entryAnalysis ?? '', copied ? /copied into the stub/ : /./, name);
       if (!copied) assert.not.match(rw.plan.entryAnalysis ?? '', /copied/, name);
+      // Where r11 is not needed the copied stub uses no stack, and the sites' own trampolines (the
+      // run-time-checked site, displaced neighbours) run a copy of it: no call, no jump to a stub.
+      const tramps = rw.plan.symbols.filter((sym) => sym.name.startsWith('libos_site_'));
+      const withCopy = tramps.filter((sym) => {
+        const code = decode(planBytesAt(rw.plan, sym.va, sym.size), sym.va).map((d) => d.text);
+        return code.some((t) => t.includes('libos_answers') || /\(,%rax,8\)/.test(t));
+      });
+      if (copied && recipe === 'unannotated') assert.ok(withCopy.length >= 6, `${name}: ${withCopy.length} of ${tramps.length} trampolines hold the entry's copy`);
+      if (!copied) assert.is(withCopy.length, 0, `${name}: a called entry is never copied`);
       const r = runProgram(rw.path);
       assert.is(r.signal, null, `${name}: killed by ${r.signal}`);
       assert.is(r.stdout, TABLE_OK, name);

@@ -158,6 +158,36 @@ export function emitStub(a: Assembler, shape: StubShape, call: StubCall, frames?
   return start;
 }
 
+/** What the fast stub does for a shape and a call (emitFastStub follows it). */
+function planFastStub(shape: StubShape, call: StubCall) {
+  const fx = call.kind === 'syscall' ? SYSCALL_EFFECTS : call.kind === 'c-handler' ? C_HANDLER_EFFECTS : call.effects;
+  const calls = call.kind === 'call' || call.kind === 'c-handler';
+  // The kernel leaves r11 = rflags itself, and the flags as they were.
+  const setR11 = setsR11(shape) && call.kind !== 'syscall';
+  const flags: 'none' | 'pushf' | 'lahf' = !fx.writesFlags || shape.flags === 'clobber' ? 'none' : shape.flags === 'preserve-all' ? 'pushf' : 'lahf';
+  // lahf keeps the flags in r11; they go on the stack when the call may write r11.
+  const lahfOnStack = flags === 'lahf' && (calls || fx.writesR11);
+  // With flags clobbered by the call, r11 must still be the flags at the site: take them first.
+  const r11First = setR11 && flags === 'none' && fx.writesFlags;
+  const usesStack = calls || fx.usesStack || fx.writesRcx || setR11 || flags === 'pushf' || lahfOnStack;
+  return { fx, setR11, flags, lahfOnStack, r11First, usesStack, lowered: usesStack && shape.redZone === 'preserve' };
+}
+
+/**
+ * Whether the stub for `shape` and `call` never touches the stack: then a trampoline can run a copy
+ * of it (emitStubCopy) instead of jumping to it, one taken branch less, with no unwind rows of its
+ * own to keep (rsp never moves).
+ */
+export function stubIsFrameless(shape: StubShape, call: StubCall): boolean {
+  return shape.kind === 'fast' && !planFastStub(shape, call).usesStack;
+}
+
+/** A frameless stub's code at the assembler's position (rcx = the resume address, as for the stub). */
+export function emitStubCopy(a: Assembler, shape: StubShape, call: StubCall): void {
+  if (!stubIsFrameless(shape, call)) throw new Error('internal: only a frameless stub is copied into a trampoline');
+  emitFastStub(a, new StubStack(a, undefined), shape, call);
+}
+
 /**
  * The fast stub: keeps what the call can change and the recipe asks to keep, nothing more.
  * Flags: seto+lahf keep OF SF ZF AF PF CF in ax and add $0x7f,%al + sahf give them back (popfq
@@ -166,17 +196,7 @@ export function emitStub(a: Assembler, shape: StubShape, call: StubCall, frames?
  * The red zone is stepped over with lea (no flag change) only when something touches the stack.
  */
 function emitFastStub(a: Assembler, st: StubStack, shape: StubShape, call: StubCall): void {
-  const fx = call.kind === 'syscall' ? SYSCALL_EFFECTS : call.kind === 'c-handler' ? C_HANDLER_EFFECTS : call.effects;
-  const calls = call.kind === 'call' || call.kind === 'c-handler';
-  // The kernel leaves r11 = rflags itself, and the flags as they were.
-  const setR11 = setsR11(shape) && call.kind !== 'syscall';
-  const flags = !fx.writesFlags || shape.flags === 'clobber' ? 'none' : shape.flags === 'preserve-all' ? 'pushf' : 'lahf';
-  // lahf keeps the flags in r11; they go on the stack when the call may write r11.
-  const lahfOnStack = flags === 'lahf' && (calls || fx.writesR11);
-  // With flags clobbered by the call, r11 must still be the flags at the site: take them first.
-  const r11First = setR11 && flags === 'none' && fx.writesFlags;
-  const usesStack = calls || fx.usesStack || fx.writesRcx || setR11 || flags === 'pushf' || lahfOnStack;
-  const lowered = usesStack && shape.redZone === 'preserve';
+  const { fx, setR11, flags, lahfOnStack, r11First, lowered } = planFastStub(shape, call);
   if (lowered) st.lower(128); // lea, not sub: the flags are not saved yet
   if (flags === 'pushf' || r11First) st.pushfq();
   if (fx.writesRcx) st.push(rcx);

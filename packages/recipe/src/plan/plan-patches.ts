@@ -12,7 +12,7 @@ import { FrameInfo, fromCfiRow, type FrameRow } from '../compile/debug-frame.js'
 import type { Entry, Recipe, Site } from '../model.js';
 import type { FunctionAnalysis } from '../analyze/analyze-function.js';
 import { emitCHandlerBridge, emitPassthroughHook, emitTraceRoutines } from '../compile/hooks.js';
-import { emitNoteStub, emitStub, stubName, type StubCall, type StubShape } from '../compile/stubs.js';
+import { emitNoteStub, emitStub, emitStubCopy, stubIsFrameless, stubName, type StubCall, type StubShape } from '../compile/stubs.js';
 import { entryEffects, opaqueEntry } from '../analyze/entry-effects.js';
 import { emitTrampoline, encodeSitePatch, needsTrampoline, NR_CLONE, NR_CLONE3, NR_VFORK } from '../compile/site-code.js';
 import { decideSite, type DecideContext, type SiteDecision } from './choose-variant.js';
@@ -318,9 +318,28 @@ function buildCode(input: BuildInput): BuiltCode {
     mark(noteStub, 'libos_note_stub');
   }
 
+  // A stub that never touches the stack (an entry copied in, r11 not needed) is copied into each
+  // trampoline that would jump to it: one taken branch less a call. Its length is fixed (no
+  // relaxable branch), measured once per shape.
+  const copyLengths = new Map<string, number | undefined>();
+  const stubCopyLength = (shape: StubShape): number | undefined => {
+    const name = stubName(shape);
+    if (!copyLengths.has(name)) {
+      let length: number | undefined;
+      if (fastCall !== undefined && stubIsFrameless(shape, fastCall)) {
+        const probe = new Assembler();
+        emitStubCopy(probe, shape, fastCall);
+        length = probe.encode({ va: textVa }).bytes.length;
+      }
+      copyLengths.set(name, length);
+    }
+    return copyLengths.get(name);
+  };
   const emitIntercept = (d: SiteDecision) => (asm: Assembler) => {
     const jump = targets.jump;
-    if (jump === undefined) {
+    if (jump === undefined && stubCopyLength(d.shape) !== undefined) {
+      emitStubCopy(asm, d.shape, fastCall!);
+    } else if (jump === undefined) {
       asm.jmp(stubs.get(stubName(d.shape))!, { near: true });
     } else if ('segment' in jump) {
       asm.jmp(qword({ segment: jump.segment === 'gs' ? gs : fs, disp: jump.offset }));
@@ -354,7 +373,7 @@ function buildCode(input: BuildInput): BuiltCode {
       rcxSet,
       routing: d.routing,
       emitIntercept: emitIntercept(d),
-      interceptLength: targets.jump === undefined ? 5 : 'segment' in targets.jump ? 8 : 6,
+      interceptLength: targets.jump === undefined ? stubCopyLength(d.shape) ?? 5 : 'segment' in targets.jump ? 8 : 6,
       ...(noteStub !== undefined ? { noteStub } : {}),
     };
     let target: Label;
