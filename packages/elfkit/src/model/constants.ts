@@ -21,6 +21,9 @@ export const SHN_ABS = 0xfff1;
 export const SHN_COMMON = 0xfff2;
 export const SHN_XINDEX = 0xffff;
 
+/** e_phnum escape (gABI extended numbering): the real count is section 0's sh_info. */
+export const PN_XNUM = 0xffff;
+
 /** p_type */
 export const PT_NULL = 0;
 export const PT_LOAD = 1;

@@ -1,13 +1,10 @@
 import { ElfError } from '../errors.js';
 import {
   EHDR_SIZE, ELFCLASS64, ELFDATA2LSB, EM_X86_64, ET_DYN, ET_EXEC, ET_REL, EV_CURRENT, PHDR_SIZE,
-  SHDR_SIZE, SHN_UNDEF, SHN_XINDEX,
+  PN_XNUM, SHDR_SIZE, SHN_UNDEF, SHN_XINDEX,
 } from '../model/constants.js';
 import type { ElfHeader } from '../model/types.js';
 import type { Cursor } from './cursor.js';
-
-// Extended numbering escape for e_phnum (gABI): the real count is section 0's sh_info.
-const PN_XNUM = 0xffff;
 
 /**
  * Reads and checks the ELF header: magic, ELF64, little-endian, x86-64, and that the program and

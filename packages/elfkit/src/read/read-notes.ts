@@ -1,3 +1,4 @@
+import { alignUp } from '../align.js';
 import { ElfError } from '../errors.js';
 import { PT_NOTE, SHT_NOTE } from '../model/constants.js';
 import type { Note, Section, Segment } from '../model/types.js';
@@ -29,8 +30,8 @@ function walk(c: Cursor, offset: number, size: number, align: number, out: Note[
     const type = c.u32(at + 8);
     const nameAt = at + 12;
     // Padding aligns positions relative to the (aligned) container, not the field sizes.
-    const descAt = offset + roundUp(nameAt + namesz - offset, pad);
-    const next = offset + roundUp(descAt + descsz - offset, pad);
+    const descAt = offset + alignUp(nameAt + namesz - offset, pad);
+    const next = offset + alignUp(descAt + descsz - offset, pad);
     if (descAt + descsz > end || nameAt + namesz > end) {
       throw new ElfError('ELF_BAD_NOTE', at, `note of ${namesz}+${descsz} bytes runs past the end of its ${size}-byte container`);
     }
@@ -46,8 +47,4 @@ function walk(c: Cursor, offset: number, size: number, align: number, out: Note[
     out.push(note);
     at = Math.min(next, end);
   }
-}
-
-function roundUp(n: number, a: number): number {
-  return Math.ceil(n / a) * a;
 }

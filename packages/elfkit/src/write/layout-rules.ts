@@ -17,11 +17,6 @@ export const REL32_REACH = 0x7fffffffn;
 export const PLAN_SECTION = '.libos.plan';
 export const DEBUG_FRAME_SECTION = '.debug_frame';
 
-/** `value` rounded up to a multiple of `align` (a power of two). */
-export function alignUp(value: number, align: number): number {
-  return Math.ceil(value / align) * align;
-}
-
 /** `va` rounded up to the next page boundary. */
 export function pageUp(va: bigint): bigint {
   return ((va + PAGE_N - 1n) / PAGE_N) * PAGE_N;

@@ -1,7 +1,8 @@
 import { PHDR_SIZE } from '../model/constants.js';
 import type { ElfFile } from '../model/types.js';
 import type { CheckedSegment } from './check-edit.js';
-import { alignUp, congruentOffset, loadSegments, pageUp } from './layout-rules.js';
+import { alignUp } from '../align.js';
+import { congruentOffset, loadSegments, pageUp } from './layout-rules.js';
 import { writeError } from './write-errors.js';
 
 /** Where the program header table of the output lives. */

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { alignUp } from '../align.js';
+import { SHN_XINDEX } from '../model/constants.js';
 import { viewOf } from './elf-structs.js';
 import { PLAN_SECTION } from './layout-rules.js';
 import { writeError } from './write-errors.js';
@@ -45,12 +47,10 @@ export interface PlanRecord {
   readonly digestCount: number;
 }
 
-const pad8 = (n: number): number => Math.ceil(n / 8) * 8;
-
 /** Bytes of a record before its digest area. */
 export function planRecordFixedSize(ranges: readonly OriginalRange[], metadataLength: number): number {
   const originals = ranges.reduce((sum, r) => sum + r.original.length, 0);
-  return HEADER_SIZE + ranges.length * 16 + pad8(originals) + pad8(metadataLength);
+  return HEADER_SIZE + ranges.length * 16 + alignUp(originals, 8) + alignUp(metadataLength, 8);
 }
 
 /**
@@ -83,9 +83,9 @@ export function putPlanRecord(
     out.set(r.original, p);
     p += r.original.length;
   }
-  p = originalsAt + pad8(p - originalsAt);
+  p = originalsAt + alignUp(p - originalsAt, 8);
   out.set(metadata, p);
-  return p + pad8(metadata.length);
+  return p + alignUp(metadata.length, 8);
 }
 
 /** One SHA-256 per chunk of `bytes`, computed as if [zeroAt, zeroAt + zeroLength) held zeros. */
@@ -176,17 +176,17 @@ function decodePlanRecord(bytes: Uint8Array, at: number): PlanRecord {
     spans.push({ offset, length });
     originals += length;
   }
-  need(p + pad8(originals), 'original bytes');
+  need(p + alignUp(originals, 8), 'original bytes');
   const ranges: OriginalRange[] = [];
   let q = p;
   for (const s of spans) {
     ranges.push({ offset: s.offset, original: bytes.subarray(q, q + s.length) });
     q += s.length;
   }
-  p += pad8(originals);
+  p += alignUp(originals, 8);
   need(p + metadataLength, 'metadata');
   const metadata = bytes.subarray(p, p + metadataLength);
-  const digestOffset = p + pad8(metadataLength);
+  const digestOffset = p + alignUp(metadataLength, 8);
   need(digestOffset + digestCount * DIGEST_SIZE, 'digest area');
   return { at, originalLength, outputLength, chunkSize, ranges, metadata, digestOffset, digestCount };
 }
@@ -201,7 +201,7 @@ function planOffsetFromSections(bytes: Uint8Array): number | undefined {
   let shstrndx = view.getUint16(62, true);
   if (shoff === 0 || !Number.isSafeInteger(shoff) || shoff + 64 > bytes.length) return undefined;
   if (shnum === 0) shnum = Number(view.getBigUint64(shoff + 32, true));
-  if (shstrndx === 0xffff) shstrndx = view.getUint32(shoff + 40, true);
+  if (shstrndx === SHN_XINDEX) shstrndx = view.getUint32(shoff + 40, true);
   if (!Number.isSafeInteger(shnum) || shoff + shnum * 64 > bytes.length || shstrndx >= shnum) return undefined;
   const strOffset = Number(view.getBigUint64(shoff + shstrndx * 64 + 24, true));
   const strSize = Number(view.getBigUint64(shoff + shstrndx * 64 + 32, true));

@@ -1,19 +1,17 @@
 import {
-  EHDR_SIZE, PF_R, PHDR_SIZE, PT_LOAD, PT_PHDR, SHDR_SIZE, SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE,
+  EHDR_SIZE, PF_R, PHDR_SIZE, PN_XNUM, PT_LOAD, PT_PHDR, SHDR_SIZE, SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE,
   SHN_LORESERVE, SHN_XINDEX, SHT_NOBITS, SHT_PROGBITS,
 } from '../model/constants.js';
+import { alignUp } from '../align.js';
 import type { ElfFile } from '../model/types.js';
 import { prepareSymbols, type SectionPart } from './add-symbols.js';
 import { checkEntryAndDebugFrame, checkPatches, checkSegments, checkSymbols, type CheckedSegment } from './check-edit.js';
 import { putPhdr, putShdr, viewOf } from './elf-structs.js';
-import { alignUp, congruentOffset, DEBUG_FRAME_SECTION, layoutBase, PAGE, PLAN_SECTION, segmentFlagBits } from './layout-rules.js';
+import { congruentOffset, DEBUG_FRAME_SECTION, layoutBase, PAGE, PLAN_SECTION, segmentFlagBits } from './layout-rules.js';
 import { placePhdrTable } from './place-phdr-table.js';
 import { CHUNK_SIZE, DIGEST_SIZE, fillDigests, planRecordFixedSize, putPlanRecord, type OriginalRange } from './plan-record.js';
 import { SectionTable } from './section-table.js';
 import type { ElfEdit } from './types.js';
-
-// e_phnum escape value: the real count is in section 0's sh_info (gABI extended numbering).
-const PN_XNUM = 0xffff;
 
 /**
  * Applies an edit and returns the new file's bytes; `elf.bytes` is copied once and never changed.
