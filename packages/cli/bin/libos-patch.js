@@ -1,6 +1,53 @@
 #!/usr/bin/env node
 // Loads the built CLI. Kept as a committed file so npm links the bin at `npm ci` time.
-import('../dist/bin.js').then((m) => m.main(process.argv.slice(2))).catch((err) => {
+//
+// The fast way is dist/cli-bundle.js (scripts/bundle.ts): the whole CLI in one file, compiled with
+// the V8 code cache beside it; loading the modules one by one costs more than most rewrites. The
+// bundle is used only while it is at least as new as every file it was made from; otherwise, or
+// when it is missing, the CLI's modules are imported as usual.
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Script } from 'node:vm';
+
+const dist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
+
+/** The bundle's exports, or undefined when it is missing or older than what it was made from. */
+function loadBundle() {
+  const filename = join(dist, 'cli-bundle.js');
+  let source;
+  try {
+    source = readFileSync(filename, 'utf8');
+    const { inputs } = JSON.parse(source.slice(3, source.indexOf('\n')));
+    const built = statSync(filename).mtimeMs;
+    for (const input of inputs) if (statSync(join(dist, input)).mtimeMs > built) return undefined;
+  } catch {
+    return undefined;
+  }
+  const cacheOut = process.env.LIBOS_PATCH_WRITE_CODE_CACHE;
+  let cachedData;
+  if (!cacheOut) {
+    try {
+      cachedData = readFileSync(join(dist, 'cli-bundle.cache'));
+    } catch {
+      // No cache: V8 compiles the bundle instead.
+    }
+  }
+  const script = new Script(source, { filename, cachedData });
+  const module = { exports: {} };
+  try {
+    script.runInThisContext()(module.exports, createRequire(filename), module, filename, dist);
+  } catch {
+    return undefined;
+  }
+  // scripts/bundle.ts's training run: keep the bytecode of everything this run compiled.
+  if (cacheOut) process.once('beforeExit', () => writeFileSync(cacheOut, script.createCachedData()));
+  return module.exports;
+}
+
+const cli = loadBundle();
+(cli !== undefined ? Promise.resolve(cli) : import('../dist/bin.js')).then((m) => m.main(process.argv.slice(2))).catch((err) => {
   process.stderr.write(`libos-patch: error: ${err && err.code === 'ERR_MODULE_NOT_FOUND' ? 'the CLI is not built; run `npm run build` first' : String(err && err.message || err)}\n`);
   process.exit(3);
 });
