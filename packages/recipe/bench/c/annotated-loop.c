@@ -11,8 +11,9 @@
  *
  * bench_hook is the hook-only entry (`symbol` entry, hook convention: rax = nr, result in rax, may
  * clobber rcx, r11 and the flags): it answers from a cached value without entering the kernel,
- * like handler_cached in shared/reference/stub-designs.S. It holds no `syscall`, so recipes that
- * decode every function leave it alone.
+ * like handler_cached in shared/reference/stub-designs.S; libos-patch copies it into the stub.
+ * bench_hook_opaque gives the same answer through a frame and a branch, so it is called. Neither
+ * holds a `syscall`, so recipes that decode every function leave them alone.
  */
 #include "bench-loop.h"
 #include <unistd.h>
@@ -26,7 +27,21 @@ __asm__(
     "bench_hook:\n"
     "    movq bench_cached(%rip), %rax\n"
     "    ret\n"
-    "    .size bench_hook, . - bench_hook\n");
+    "    .size bench_hook, . - bench_hook\n"
+    /* The same answer through a frame and a branch: the stub cannot see through it, so it calls it
+     * and saves everything the hook convention lets a hook change (the generic path). */
+    "    .globl bench_hook_opaque\n"
+    "    .type bench_hook_opaque, @function\n"
+    "    .p2align 4\n"
+    "bench_hook_opaque:\n"
+    "    push %rbx\n"
+    "    movq bench_cached(%rip), %rbx\n"
+    "    test %rbx, %rbx\n"
+    "    jz 1f\n"
+    "    mov %rbx, %rax\n"
+    "1:  pop %rbx\n"
+    "    ret\n"
+    "    .size bench_hook_opaque, . - bench_hook_opaque\n");
 
 static __attribute__((noinline)) long loop(long n)
 {
