@@ -19,8 +19,14 @@ function defaultIo(): CommandIo {
   return { out: process.stdout, err: process.stderr, env: process.env, cwd: process.cwd() };
 }
 
-function report(io: CommandIo, error: CliError, debug: boolean): number {
-  io.err.write(`libos-patch: error: ${error.location()}\n`);
+/**
+ * The one place a failure is printed: `libos-patch: error: <file>[:line:col]: <message>`. A usage
+ * error of a known command has the usage after the message, on the same line, so that scripts can
+ * keep reading the first line only.
+ */
+function report(io: CommandIo, error: CliError, debug: boolean, usage?: string): number {
+  const text = error.code === 'CLI_USAGE' && usage !== undefined ? `${error.message} (usage: libos-patch ${usage})` : error.location();
+  io.err.write(`libos-patch: error: ${text}\n`);
   if (debug) {
     const cause = error.cause instanceof Error ? error.cause : error;
     io.err.write(`${cause.stack ?? String(cause)}\n`);
@@ -85,16 +91,12 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
     const warn = (text: string): void => {
       io.err.write(`libos-patch: ${warnPaint.yellow('warning')}: ${text}\n`);
     };
-    return await command.run({ ...io, args, paint, progress, warn });
+    const result = await command.run({ ...io, args, paint, progress, warn });
+    // A failure the command ends with after printing its results: an outcome, not a crash, so no
+    // stack trace even with --debug.
+    return typeof result === 'number' ? result : report(io, result, false);
   } catch (e) {
-    const error = toCliError(e);
-    if (error.code === 'CLI_USAGE') {
-      // Still one line: the usage follows the message, so scripts can keep reading the first line only.
-      io.err.write(`libos-patch: error: ${error.message} (usage: libos-patch ${command.usage})\n`);
-      if (debug) io.err.write(`${error.stack ?? ''}\n`);
-      return error.exitStatus;
-    }
-    return report(io, error, debug);
+    return report(io, toCliError(e), debug, command.usage);
   } finally {
     progress.done();
   }

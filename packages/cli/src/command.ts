@@ -1,4 +1,5 @@
 import type { OptionSpec, ParsedArgs } from './args.js';
+import type { CliError } from './errors.js';
 import type { Progress } from './progress.js';
 import type { Paint } from './report.js';
 
@@ -30,6 +31,10 @@ export interface Command {
   details?: string;
   options: Record<string, OptionSpec>;
   operands: { min: number; max: number; names: string };
-  /** Returns the exit status; failures are thrown as CliError. */
-  run(ctx: CommandContext): Promise<number>;
+  /**
+   * Returns the exit status, or the CliError a command ends with after printing its results
+   * (`apply --strict` refusals, `verify` changes); other failures are thrown as CliError. bin.ts
+   * prints either as the one `libos-patch: error:` line.
+   */
+  run(ctx: CommandContext): Promise<number | CliError>;
 }

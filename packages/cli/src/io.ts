@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { isElfError, writeFileAtomic } from '@libos/elfkit';
 import { CliError } from './errors.js';
 
 /** An input file's bytes and the permission bits the output inherits. */
@@ -71,32 +71,18 @@ export function checkOutput(path: string, input?: string): void {
 }
 
 /**
- * Write `bytes` to `path` so that a reader never sees half a file: into a temporary file in the
- * output's own folder (a rename across file systems is not atomic), then renamed over `path`.
- * `mode` keeps the input's executable bit. The output may not be the input: the input is never
- * touched.
+ * Write `bytes` to `path` with elfkit's atomic writer (a temporary file in the output's folder,
+ * fsynced, renamed over `path`), so that a reader never sees half a file. `mode` keeps the input's
+ * executable bit (0o644 without it). The output may not be the input: the input is never touched.
+ * Fails with CLI_OUTPUT_UNWRITABLE (exit 2).
  */
-export function writeOutput(path: string, bytes: Uint8Array | string, options: { mode?: number; input?: string } = {}): void {
-  if (options.input !== undefined && samePath(path, options.input)) {
-    throw new CliError('CLI_OUTPUT_UNWRITABLE', 'the output would replace the input; write it elsewhere', { file: path });
-  }
-  const dir = dirname(resolve(path));
-  const temp = join(dir, `.${basename(path)}.libos-patch-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
-  let fd: number | undefined;
+export async function writeOutput(path: string, bytes: Uint8Array | string, options: { mode?: number; input?: string } = {}): Promise<void> {
   try {
-    fd = openSync(temp, 'wx', 0o600);
-    // The umask would strip bits from openSync's mode; fchmod sets exactly the input's.
-    fchmodSync(fd, options.mode ?? 0o644);
-    const data = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
-    let written = 0;
-    while (written < data.length) written += writeSync(fd, data, written, data.length - written);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(temp, path);
+    await writeFileAtomic(path, bytes, { mode: options.mode, inputPath: options.input });
   } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    try { unlinkSync(temp); } catch { /* it may never have been created */ }
+    if (isElfError(e, 'ELF_SAME_FILE')) {
+      throw new CliError('CLI_OUTPUT_UNWRITABLE', 'the output would replace the input; write it elsewhere', { file: path });
+    }
     throw new CliError('CLI_OUTPUT_UNWRITABLE', `cannot write the output: ${reason(e)}`, { file: path, cause: e });
   }
 }

@@ -1,11 +1,11 @@
-// writeElfFile: a temporary file in the output's directory, fsynced, given the input's mode bits
+// writeElfFile and writeFileAtomic: a temporary file in the output's directory, fsynced, given the input's mode bits
 // and renamed into place; the input is never changed, and nothing is left behind on failure.
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildFixtures, type Fixtures } from '../../../fixtures/build.js';
-import { ElfError, readElf, verifyElf, writeElf, writeElfFile } from '../src/index.js';
+import { ElfError, readElf, verifyElf, writeElf, writeElfFile, writeFileAtomic } from '../src/index.js';
 import { jumpEdit, run, removeTempDirs, tempDir } from './write-support.js';
 
 const test = suite('writeElfFile');
@@ -87,6 +87,36 @@ test('a failed rename removes the temporary file', async () => {
   });
   assert.ok(failed, 'rename over a directory fails');
   assert.equal(readdirSync(dir), ['busy']);
+});
+
+test('writeFileAtomic: text or bytes, exactly the mode given (0o644 by default, whatever the umask)', async () => {
+  const dir = tempDir();
+  const old = process.umask(0o077);
+  try {
+    await writeFileAtomic(join(dir, 'plan.json'), '{}\n');
+    await writeFileAtomic(join(dir, 'prog'), new Uint8Array([1, 2, 3]), { mode: 0o755 });
+  } finally {
+    process.umask(old);
+  }
+  assert.is(readFileSync(join(dir, 'plan.json'), 'utf8'), '{}\n');
+  assert.is(statSync(join(dir, 'plan.json')).mode & 0o7777, 0o644);
+  assert.equal([...readFileSync(join(dir, 'prog'))], [1, 2, 3]);
+  assert.is(statSync(join(dir, 'prog')).mode & 0o7777, 0o755);
+  assert.equal(readdirSync(dir).sort(), ['plan.json', 'prog']);
+});
+
+test('writeFileAtomic: refuses the input (also through a symlink); a missing folder is ENOENT, nothing left', async () => {
+  const dir = tempDir();
+  const input = join(dir, 'in');
+  writeFileSync(input, 'original');
+  symlinkSync(input, join(dir, 'alias'));
+  assert.is(await failCode(writeFileAtomic(join(dir, 'alias'), 'x', { inputPath: input })), 'ELF_SAME_FILE');
+  assert.is(await failCode(writeFileAtomic(input, 'x', { inputPath: join(dir, 'alias') })), 'ELF_SAME_FILE');
+  assert.is(readFileSync(input, 'utf8'), 'original');
+  let code: string | undefined;
+  await writeFileAtomic(join(dir, 'missing', 'out'), 'x').catch((e: NodeJS.ErrnoException) => { code = e.code; });
+  assert.is(code, 'ENOENT');
+  assert.equal(readdirSync(dir).sort(), ['alias', 'in']);
 });
 
 test.after(removeTempDirs);

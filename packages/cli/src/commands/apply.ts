@@ -57,7 +57,7 @@ export const applyCommand: Command = {
     } finally {
       ctx.progress.done();
     }
-    if (bytes !== undefined) writeOutput(output, bytes, { mode: input.mode, input: file });
+    if (bytes !== undefined) await writeOutput(output, bytes, { mode: input.mode, input: file });
 
     const { plan } = planned;
     const summary = {
@@ -94,9 +94,7 @@ export const applyCommand: Command = {
       if (plan.refused.length > 0) ctx.out.write(formatRefusals(plan.refused, p));
     }
     if (strict && plan.refused.length > 0) {
-      const error = new CliError('CLI_SITES_REFUSED', `${plan.refused.length} of ${plan.stats.sites} sites refused (--strict): nothing written`, { file });
-      ctx.err.write(`libos-patch: error: ${error.location()}\n`);
-      return EXIT.refused;
+      return new CliError('CLI_SITES_REFUSED', `${plan.refused.length} of ${plan.stats.sites} sites refused (--strict): nothing written`, { file });
     }
     return EXIT.ok;
   },

@@ -46,7 +46,7 @@ export const planCommand: Command = {
     }
     if (!text.endsWith('\n')) text += '\n';
     if (output === undefined) ctx.out.write(text);
-    else writeOutput(output, text, { input: file });
+    else await writeOutput(output, text, { input: file });
     return 0;
   },
 };

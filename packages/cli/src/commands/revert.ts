@@ -29,7 +29,7 @@ export const revertCommand: Command = {
     } catch (e) {
       throw toCliError(e, file);
     }
-    writeOutput(output, bytes, { mode: input.mode, input: file });
+    await writeOutput(output, bytes, { mode: input.mode, input: file });
     if (flag(ctx.args, 'json')) ctx.out.write(toJson({ input: file, output, size: bytes.length }));
     else ctx.out.write(`${output}: the original of ${file} (${bytes.length} bytes)\n`);
     return 0;

@@ -39,8 +39,6 @@ export const verifyCommand: Command = {
       ctx.out.write(formatTable(['OFFSET', 'LENGTH'], report.changed.map((c) => [hex(c.offset), String(c.length)]), ctx.paint));
     }
     if (report.ok) return EXIT.ok;
-    const error = new CliError('CLI_VERIFY_FAILED', `${report.changed.length} byte ranges changed since it was rewritten`, { file });
-    ctx.err.write(`libos-patch: error: ${error.location()}\n`);
-    return error.exitStatus;
+    return new CliError('CLI_VERIFY_FAILED', `${report.changed.length} byte ranges changed since it was rewritten`, { file });
   },
 };

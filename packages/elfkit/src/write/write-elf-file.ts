@@ -8,26 +8,38 @@ import { writeElf } from './write-elf.js';
 import { writeError } from './write-errors.js';
 
 /**
- * Reads `inPath`, applies the edit and writes the result to `outPath` atomically: into a
- * temporary file in the same directory (so that rename cannot cross file systems), fsynced,
- * given the input's mode bits, then renamed over `outPath`, and the directory fsynced. The input
- * is never opened for writing; an output path naming the input is refused with ELF_SAME_FILE.
- * `edit` may be a function of the parsed file, for callers that need planLayout first. Returns
- * the parsed input.
+ * Reads `inPath`, applies the edit and writes the result to `outPath` with {@link writeFileAtomic},
+ * given the input's mode bits. The input is never opened for writing; an output path naming the
+ * input is refused with ELF_SAME_FILE before anything is read. `edit` may be a function of the
+ * parsed file, for callers that need planLayout first. Returns the parsed input.
  */
 export async function writeElfFile(inPath: string, outPath: string, edit: ElfEdit | ((elf: ElfFile) => ElfEdit)): Promise<ElfFile> {
   const inReal = await realpath(inPath);
-  const outReal = await realpath(outPath).catch(() => resolve(outPath));
-  if (inReal === outReal) throw writeError('ELF_SAME_FILE', -1, `output ${outPath} is the input file`);
+  await refuseSameFile(outPath, inReal);
   const info = await stat(inReal);
   const elf = readElf(await readFile(inReal));
   const bytes = writeElf(elf, typeof edit === 'function' ? edit(elf) : edit);
-  const temp = join(dirname(resolve(outPath)), `.${basename(outPath)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  await writeFileAtomic(outPath, bytes, { mode: info.mode & 0o7777 });
+  return elf;
+}
+
+/**
+ * Writes `data` to `outPath` so that a reader never sees half a file: into a temporary file in
+ * the output's own directory (a rename across file systems is not atomic), fsynced, given exactly
+ * `mode` (default 0o644; the umask does not apply), renamed over `outPath`, and the directory
+ * fsynced. `inputPath`, when given, is a file that must not be replaced: an output naming it is
+ * refused with ELF_SAME_FILE. Any other failure is the file system's error (ENOENT, EACCES...),
+ * with the temporary file removed.
+ */
+export async function writeFileAtomic(outPath: string, data: Uint8Array | string, options: { mode?: number; inputPath?: string } = {}): Promise<void> {
+  if (options.inputPath !== undefined) await refuseSameFile(outPath, await realpath(options.inputPath).catch(() => resolve(options.inputPath!)));
+  const dir = dirname(resolve(outPath));
+  const temp = join(dir, `.${basename(outPath)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const handle = await open(temp, 'wx', 0o600);
   try {
     try {
-      await handle.writeFile(bytes);
-      await handle.chmod(info.mode & 0o7777);
+      await handle.writeFile(data);
+      await handle.chmod(options.mode ?? 0o644);
       await handle.sync();
     } finally {
       await handle.close();
@@ -37,8 +49,12 @@ export async function writeElfFile(inPath: string, outPath: string, edit: ElfEdi
     await unlink(temp).catch(() => undefined);
     throw e;
   }
-  await syncDirectory(dirname(resolve(outPath)));
-  return elf;
+  await syncDirectory(dir);
+}
+
+async function refuseSameFile(outPath: string, inReal: string): Promise<void> {
+  const outReal = await realpath(outPath).catch(() => resolve(outPath));
+  if (inReal === outReal) throw writeError('ELF_SAME_FILE', -1, `output ${outPath} is the input file`);
 }
 
 // The rename is durable only once the directory entry is on disk. Some file systems refuse to

@@ -39,7 +39,7 @@ export type ElfWriteErrorCode =
   | 'ELF_BAD_PLAN'
   /** revert: the file changed since it was rewritten, so the original cannot be rebuilt. */
   | 'ELF_MODIFIED'
-  /** writeElfFile: the output path names the input file. */
+  /** writeElfFile / writeFileAtomic: the output path names the input file. */
   | 'ELF_SAME_FILE';
 
 /** Builds an {@link ElfError} with a writer code. `offset` is a file offset or -1. */
