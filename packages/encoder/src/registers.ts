@@ -126,11 +126,3 @@ export const gpr16: readonly Gpr16[] = [ax, cx, dx, bx, sp, bp, si, di, r8w, r9w
 export const gpr8: readonly Gpr8[] = [al, cl, dl, bl, spl, bpl, sil, dil, r8b, r9b, r10b, r11b, r12b, r13b, r14b, r15b];
 /** ah, ch, dh, bh (hardware numbers 4-7 without REX). */
 export const gpr8High: readonly Gpr8[] = [ah, ch, dh, bh];
-
-/** The GPR with hardware number `id` and width `size` (never a high-byte register). */
-export function gprOf<S extends OperandSize>(size: S, id: number): Gpr<S> {
-  const table = size === 64 ? gpr64 : size === 32 ? gpr32 : size === 16 ? gpr16 : gpr8;
-  const reg = table[id];
-  if (reg === undefined) throw new RangeError(`no ${size}-bit register ${id}`);
-  return reg as unknown as Gpr<S>;
-}

@@ -308,11 +308,37 @@ function startsOf(decoded: readonly Decoded[]): Map<bigint, number> {
   return starts;
 }
 
+/**
+ * A test of whether `va` lies inside one of the instructions, in O(log n) a lookup: their ranges
+ * sorted by start, with the furthest end reached up to each, so that a binary search for the last
+ * start at or below `va` answers it (also for instructions given out of order or overlapping).
+ */
+function insideTest(decoded: readonly Decoded[]): (va: bigint) => boolean {
+  const ranges = decoded.filter((d) => d.bytes.length > 0).map((d) => ({ start: d.va, end: d.va + BigInt(d.bytes.length) }));
+  ranges.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const furthestEnd: bigint[] = [];
+  let end = 0n;
+  for (const r of ranges) {
+    if (r.end > end) end = r.end;
+    furthestEnd.push(end);
+  }
+  return (va) => {
+    let lo = 0;
+    let hi = ranges.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ranges[mid]!.start <= va) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo > 0 && va < furthestEnd[lo - 1]!;
+  };
+}
+
 /** Plans every instruction; a target inside the group but not at an instruction start is refused. */
 function planAll(decoded: readonly Decoded[], expandLoops: boolean): Plan[] {
   const plans = decoded.map((d) => planOne(d, expandLoops));
   const starts = startsOf(decoded);
-  const inside = (va: bigint): boolean => decoded.some((d) => va >= d.va && va < d.va + BigInt(d.bytes.length));
+  const inside = insideTest(decoded);
   plans.forEach((p, i) => {
     if (p.kind === 'copied' || p.kind === 'refused') return;
     if (inside(p.target) && !starts.has(p.target)) {

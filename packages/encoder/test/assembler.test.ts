@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import {
   Assembler, EncoderError, ah, al, byte, dword, eax, ecx, qword, r11, r8b, rax, rcx, rip, rsp, r12, word,
 } from '@libos/encoder';
+import * as encoder from '@libos/encoder';
 import { hex } from './support/gnu-as.js';
 
 function expectError(f: () => unknown, code: string, fields: Partial<Pick<EncoderError, 'mnemonic' | 'operandIndex' | 'instructionIndex'>> = {}): EncoderError {
@@ -101,6 +102,27 @@ test('symbols given to encode are resolved; the others stay relocations', () => 
     [6, 'unknown', -4n, 'PC32', true, 1],
     [25, 'unknown', 0n, 'ABS64', false, 3],
   ]);
+});
+
+test('symbol addresses may be numbers; a value that is no address is ENC_INVALID_OPERAND of the first instruction using it', () => {
+  const a = new Assembler();
+  a.nop().call(a.symbol('f')).mov(rax, qword(rip(a.symbol('f')))).qword(a.symbol('f'));
+  const asBigint = a.encode({ va: 0x400000n, symbols: { f: 0x400100n } });
+  const asNumber = a.encode({ va: 0x400000n, symbols: { f: 0x400100 } });
+  assert.equal(asNumber.bytes, asBigint.bytes);
+  assert.equal(asNumber.relocations, []);
+  assert.equal(a.encode({ va: 0x400000n, symbols: new Map([['f', 0x400100]]) }).bytes, asBigint.bytes);
+  for (const bad of [-1, 1.5, 2 ** 53, Number.NaN, '0x400100', null]) {
+    const err = expectError(() => a.encode({ va: 0x400000n, symbols: { f: bad as never } }), 'ENC_INVALID_OPERAND', { mnemonic: 'call', instructionIndex: 1 });
+    assert.match(err.message, /symbol f: address .* is not a non-negative integer/);
+  }
+  // A bad value for a symbol nothing references is not looked at.
+  assert.equal(a.encode({ va: 0x400000n, symbols: { f: 0x400100, g: -1 } }).bytes, asBigint.bytes);
+});
+
+test('the public surface has no gprOf (the register tables gpr64..gpr8 are the way to index registers)', () => {
+  assert.not.ok('gprOf' in encoder);
+  assert.is(encoder.gpr64[5], encoder.rbp);
 });
 
 test('labels: placements, qword(label) is an absolute address, rel32 data', () => {

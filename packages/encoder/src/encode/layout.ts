@@ -8,8 +8,12 @@ import { writeNops } from './nops.js';
 export interface EncodeOptions {
   /** Virtual address of the first byte. */
   readonly va: bigint;
-  /** Addresses of external symbols; references to the ones given are resolved, not recorded. */
-  readonly symbols?: ReadonlyMap<string, bigint> | Readonly<Record<string, bigint>>;
+  /**
+   * Addresses of external symbols; references to the ones given are resolved, not recorded. A
+   * number must be a non-negative safe integer (a bigint for addresses from 2^53 on); any other
+   * value of a referenced symbol is an ENC_INVALID_OPERAND of the instruction that uses it.
+   */
+  readonly symbols?: ReadonlyMap<string, bigint | number> | Readonly<Record<string, bigint | number>>;
 }
 
 /** ELF-style relocation types of the records left for a later layout step. */
@@ -51,11 +55,12 @@ const NEAR = { jmp: 5, jcc: 6, call: 5 } as const;
 /** A distance no rel8 or rel32 reaches: stands for a target too far to express as a number. */
 const FAR = Number.MAX_SAFE_INTEGER;
 
-function symbolVa(options: EncodeOptions, name: string): bigint | undefined {
+/** The address `encode({ symbols })` gives for `name` as it was given, or undefined. */
+function givenSymbolVa(options: EncodeOptions, name: string): unknown {
   const symbols = options.symbols;
   if (symbols === undefined) return undefined;
   if (symbols instanceof Map) return symbols.get(name);
-  return Object.prototype.hasOwnProperty.call(symbols, name) ? (symbols as Record<string, bigint>)[name] : undefined;
+  return Object.prototype.hasOwnProperty.call(symbols, name) ? (symbols as Record<string, unknown>)[name] : undefined;
 }
 
 /**
@@ -76,6 +81,8 @@ class LayoutRun {
   private readonly labelOffsets: Int32Array;
   private bytes = new Uint8Array(0);
   private readonly relocations: Relocation[] = [];
+  /** The address of every referenced symbol (undefined: not given, left as a relocation). */
+  private readonly symbolVas = new Map<string, bigint | undefined>();
 
   constructor(
     private readonly items: readonly Item[],
@@ -108,9 +115,18 @@ class LayoutRun {
   }
 
   private checkTarget(t: Target, mnemonic: string, index: number): void {
-    if (typeof t === 'object' && t.kind === 'label' && this.bound[t.id] !== 1) {
-      throw new EncoderError('ENC_UNBOUND_LABEL', `label ${describeTarget(t)} is never bound`, mnemonic, 0, index);
+    if (typeof t !== 'object') return;
+    if (t.kind === 'label') {
+      if (this.bound[t.id] !== 1) throw new EncoderError('ENC_UNBOUND_LABEL', `label ${describeTarget(t)} is never bound`, mnemonic, 0, index);
+      return;
     }
+    if (this.symbolVas.has(t.name)) return;
+    const given = givenSymbolVa(this.options, t.name);
+    let va: bigint | undefined;
+    if (given === undefined || typeof given === 'bigint') va = given;
+    else if (typeof given === 'number' && Number.isSafeInteger(given) && given >= 0) va = BigInt(given);
+    else throw new EncoderError('ENC_INVALID_OPERAND', `symbol ${t.name}: address ${String(given)} is not a non-negative integer (a bigint, or a number below 2^53)`, mnemonic, undefined, index);
+    this.symbolVas.set(t.name, va);
   }
 
   private itemSize(i: number, item: Item, at: number): number {
@@ -129,7 +145,7 @@ class LayoutRun {
   /** Target minus block start as a number (FAR when it cannot be one): relaxation needs no BigInt. */
   private targetDelta(t: Target): number {
     if (typeof t === 'object' && t.kind === 'label') return this.labelOffsets[t.id] as number;
-    const s = typeof t === 'bigint' ? t : symbolVa(this.options, t.name);
+    const s = typeof t === 'bigint' ? t : this.symbolVas.get(t.name);
     if (s === undefined) return FAR;
     const d = s - this.va;
     return d > -0x100000000n && d < 0x100000000n ? Number(d) : FAR;
@@ -160,7 +176,7 @@ class LayoutRun {
   private targetVa(t: Target): bigint | undefined {
     if (typeof t === 'bigint') return t;
     if (t.kind === 'label') return this.va + BigInt(this.labelOffsets[t.id] as number);
-    return symbolVa(this.options, t.name);
+    return this.symbolVas.get(t.name);
   }
 
   private writeField(at: number, size: 1 | 4 | 8, pcrel: boolean, target: Target, addend: bigint, mnemonic: string, index: number, branch: boolean): void {
