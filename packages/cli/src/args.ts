@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import type { Entry } from '@libos/recipe';
 import { usageError } from './errors.js';
+import { hex } from './report.js';
 
 /** One option of a command, as `node:util` parseArgs takes it, plus its help text. */
 export interface OptionSpec {
@@ -107,7 +108,7 @@ export function formatEntry(entry: Entry): string {
     case 'passthrough': case 'trace': return entry.kind;
     case 'handler': return `handler:${entry.source}`;
     case 'symbol': return `symbol:${entry.name}`;
-    case 'address': return `address:0x${entry.va.toString(16)}`;
+    case 'address': return `address:${hex(entry.va)}`;
     case 'slot': return `slot:${entry.segment}:${entry.offset}`;
     case 'pointer': return `pointer:${entry.symbol}`;
   }

@@ -3,6 +3,7 @@ import type { ElfFile } from '@libos/elfkit';
 import type { Entry, MatchRule, Recipe, Site } from '@libos/recipe';
 import { findSites, planPatches, type PatchPlan, type SiteReport } from '@libos/recipe';
 import type { Progress } from './progress.js';
+import { hex } from './report.js';
 
 /**
  * The rules `sites` uses without a recipe: every decoded `syscall`, and every site either form of
@@ -64,6 +65,6 @@ export function warnDiagnostics(report: SiteReport, elf: ElfFile, file: string, 
   const hasTable = ANNOTATION_TABLES.some((name) => elf.section(name) !== undefined);
   for (const d of report.diagnostics) {
     if (d.code === 'DISCOVER_ANNOTATION_TABLE' && hasTable) continue;
-    warn(`${file}: ${d.va !== undefined ? `0x${d.va.toString(16)}: ` : ''}${d.message}`);
+    warn(`${file}: ${d.va !== undefined ? `${hex(d.va)}: ` : ''}${d.message}`);
   }
 }
