@@ -96,4 +96,21 @@ testNeeding(test, noGdb, 'gdb: a backtrace inside a C handler shows the stub (th
   assert.not.ok(frames.some((f) => /\?\? \(/.test(f)), `no unknown frame:\n${frames.join('\n')}`);
 });
 
+testNeeding(test, noGdb, 'gdb: a C handler reached from a stub copy inside a trampoline unwinds through the site\'s function', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'libos-debug-handler-copy-'));
+  const source = join(dir, 'handler.c');
+  writeFileSync(source, '#include <libos-handler.h>\nlong libos_handler(long nr, long a1, long a2, long a3, long a4, long a5, long a6) {\n  return libos_syscall6(nr, a1, a2, a3, a4, a5, a6);\n}\n');
+  // unannotated: each site of the program gets a trampoline (displaced neighbours), which runs a copy
+  // of the C-handler stub where the function's frame is rsp-based.
+  const rw = await rewriteWith(fx.static, 'unannotated', { kind: 'handler', source });
+  const frames = gdbBacktrace(rw.path, 'libos_handler', 0);
+  assert.match(frames[0] ?? '', /libos_handler/);
+  assert.match(frames[1] ?? '', /libos_site_/, frames.join('\n'));
+  // The first call comes from libc's start-up code (the static binary's libc is rewritten too):
+  // the trampoline unwinds into it and on to _start.
+  assert.match(frames[2] ?? '', / in [_a-z]\w+ \(/, frames.join('\n'));
+  assert.match(frames[frames.length - 1] ?? '', / _start \(/, frames.join('\n'));
+  assert.not.ok(frames.some((f) => /\?\? \(/.test(f)), `no unknown frame:\n${frames.join('\n')}`);
+});
+
 test.run();

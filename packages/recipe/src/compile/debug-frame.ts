@@ -104,8 +104,12 @@ export class FrameInfo {
         for (const e of region.events) {
           const offset = offsets[e.index]!;
           if (offset > at) {
-            w.u8(0x04);
-            w.u32(offset - at);
+            // The shortest advance that holds the distance (code alignment 1).
+            const d = offset - at;
+            if (d < 0x40) w.u8(0x40 | d);
+            else if (d < 0x100) { w.u8(0x02); w.u8(d); }
+            else if (d < 0x10000) { w.u8(0x03); w.u8(d & 0xff); w.u8(d >>> 8); }
+            else { w.u8(0x04); w.u32(d); }
             at = offset;
           }
           writeRow(w, e.row, previous);
@@ -117,16 +121,27 @@ export class FrameInfo {
   }
 }
 
+/** Writes what changed from `previous` to `row` (the whole row for the first one of an FDE). */
 function writeRow(w: ByteWriter, row: FrameRow, previous: FrameRow | undefined): void {
+  const prevCfa = previous?.cfa;
   if ('expression' in row.cfa) {
-    w.u8(0x0f);
-    w.block(row.cfa.expression);
+    if (prevCfa === undefined || !('expression' in prevCfa) || !sameBytes(prevCfa.expression, row.cfa.expression)) {
+      w.u8(0x0f);
+      w.block(row.cfa.expression);
+    }
+  } else if (prevCfa !== undefined && 'register' in prevCfa && prevCfa.register === row.cfa.register) {
+    if (prevCfa.offset !== row.cfa.offset) {
+      w.u8(0x0e); // DW_CFA_def_cfa_offset
+      w.uleb(row.cfa.offset);
+    }
   } else {
     w.u8(0x0c);
     w.uleb(row.cfa.register);
     w.uleb(row.cfa.offset);
   }
   for (const [reg, rule] of [...row.registers].sort((x, y) => x[0] - y[0])) {
+    const before = previous?.registers.get(reg);
+    if (before !== undefined && sameRule(before, rule)) continue;
     switch (rule.kind) {
       case 'offset': w.u8(0x11); w.uleb(reg); w.sleb(rule.offset / -8); break;
       case 'val-offset': w.u8(0x15); w.uleb(reg); w.sleb(rule.offset / -8); break;
@@ -138,6 +153,26 @@ function writeRow(w: ByteWriter, row: FrameRow, previous: FrameRow | undefined):
     }
   }
   if (previous !== undefined) for (const reg of previous.registers.keys()) if (!row.registers.has(reg)) { w.u8(0x08); w.uleb(reg); }
+}
+
+function sameRule(a: CfiRule, b: CfiRule): boolean {
+  if (a.kind !== b.kind) return false;
+  switch (a.kind) {
+    case 'offset':
+    case 'val-offset':
+      return a.offset === (b as typeof a).offset;
+    case 'register':
+      return a.register === (b as typeof a).register;
+    case 'expression':
+    case 'val-expression':
+      return sameBytes(a.expression, (b as typeof a).expression);
+    default:
+      return true;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** Writes one length-prefixed entry, padded with DW_CFA_nop to a multiple of 8 bytes. */

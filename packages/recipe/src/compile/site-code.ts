@@ -29,13 +29,17 @@ export interface TrampolineSpec {
   resumeVa: Target;
   /** Emitted first: instructions moved from before the site. */
   prologue?: (a: Assembler) => void;
+  /** The prologue's length in bytes (moved instructions keep their lengths). */
+  prologueLength?: number;
   /** Whether the site's own bytes already set rcx to the resume address (the seed's sequence). */
   rcxSet: boolean;
   routing: NativeRouting;
   /** Emits the jump that takes an intercepted call to its stub or entry (rcx = resume is set). */
   emitIntercept: (a: Assembler) => void;
-  /** Its length in bytes (fixed forms only: jmp rel32 5, jmp *disp(%rip) 6, jmp *%gs:disp32 8). */
+  /** Its length in bytes (a jmp rel32 5, jmp *disp(%rip) 6, jmp *%gs:disp32 8, or a stub copy's fixed length). */
   interceptLength: number;
+  /** For the rare paths (a fork-like clone): a plain jump, where emitIntercept copies a whole stub. */
+  emitRareIntercept?: (a: Assembler) => void;
   /** The note stub, when native calls must be traced. */
   noteStub?: Target;
 }
@@ -48,34 +52,43 @@ export function needsTrampoline(spec: Pick<TrampolineSpec, 'rcxSet' | 'routing' 
 /** Emits a site's trampoline at the assembler's current position; returns its entry label. */
 export function emitTrampoline(a: Assembler, spec: TrampolineSpec): Label {
   const start = a.label(spec.name);
-  a.bind(start);
-  spec.prologue?.(a);
   const routing = spec.routing;
-  if (routing.kind === 'always') {
-    emitNative(a, spec, routing.nr);
-    return start;
-  }
-  if (routing.kind === 'none') {
-    emitContinue(a, spec);
+  if (routing.kind !== 'check') {
+    a.bind(start);
+    spec.prologue?.(a);
+    if (routing.kind === 'always') emitNative(a, spec, routing.nr);
+    else emitContinue(a, spec);
     return start;
   }
   // The checks below overwrite rcx, so the continue path must set it again even where the site did.
   spec = { ...spec, rcxSet: false };
-  // Checks: lea rcx,[rax-N] (disp32 form, 7 bytes) ; jrcxz PAD_k. The pads sit right after the
-  // fixed-size continue path, so every rel8 is known before encoding.
+  // Checks: lea rcx,[rax-N] (disp32 form, 7 bytes) ; jrcxz PAD_k, every rel8 known before encoding.
+  // The pads (jmp rel32 to each native path) sit right after the fixed-size continue path, or,
+  // when a long continue path (a stub copied in) puts them out of rel8 reach, right before the
+  // trampoline's entry.
   const contLength = continueLength(spec);
   const checks = routing.nrs;
   const padSize = 5; // jmp rel32, forced near
+  const checkSize = 9;
+  const targets = checks.map(() => a.label());
+  const forward = (checks.length - 1) * checkSize + contLength <= 127;
+  if (!forward) {
+    for (const t of targets) a.jmp(t, { near: true });
+  }
+  a.bind(start);
+  spec.prologue?.(a);
   checks.forEach((nr, k) => {
-    const remainingChecks = (checks.length - k - 1) * 9;
-    const disp8 = remainingChecks + contLength + k * padSize;
-    if (disp8 > 127) throw new Error(`internal: trampoline check block too long (${disp8})`);
+    const disp8 = forward
+      ? (checks.length - k - 1) * checkSize + contLength + k * padSize
+      : k * padSize - (checks.length * padSize + (spec.prologueLength ?? 0) + (k + 1) * checkSize);
+    if (disp8 > 127 || disp8 < -128) throw new Error(`internal: trampoline check block too long (${disp8})`);
     const imm = (-nr) >>> 0;
-    a.bytes([0x48, 0x8d, 0x88, imm & 0xff, (imm >>> 8) & 0xff, (imm >>> 16) & 0xff, (imm >>> 24) & 0xff, 0xe3, disp8]);
+    a.bytes([0x48, 0x8d, 0x88, imm & 0xff, (imm >>> 8) & 0xff, (imm >>> 16) & 0xff, (imm >>> 24) & 0xff, 0xe3, disp8 & 0xff]);
   });
   emitContinue(a, spec);
-  const targets = checks.map(() => a.label());
-  for (const t of targets) a.jmp(t, { near: true });
+  if (forward) {
+    for (const t of targets) a.jmp(t, { near: true });
+  }
   checks.forEach((nr, k) => {
     a.bind(targets[k]!);
     if (nr === NR_CLONE) emitCloneCheck(a, spec);
@@ -113,7 +126,7 @@ function emitCloneCheck(a: Assembler, spec: TrampolineSpec): void {
   a.jne(vmShared);
   a.popfq();
   a.lea(rsp, qword(rsp, 128));
-  emitContinue(a, spec);
+  emitContinue(a, spec.emitRareIntercept !== undefined ? { ...spec, emitIntercept: spec.emitRareIntercept } : spec);
   a.bind(vmShared);
   a.popfq();
   a.lea(rsp, qword(rsp, 128));

@@ -9,7 +9,7 @@ import type { EntryEffects } from '../analyze/entry-effects.js';
 import { emitMoved, type MovedInstruction } from './displace.js';
 import { emitAlignedHandlerCall } from './hooks.js';
 import type { FlagsPolicy, RcxR11Policy, RedZonePolicy, StubKind } from '../model.js';
-import { stubRow, type FrameInfo } from './debug-frame.js';
+import { stubRow, type FrameInfo, type FrameRow } from './debug-frame.js';
 
 /** What a stub keeps; one stub is emitted per distinct shape a plan uses. */
 export interface StubShape {
@@ -61,12 +61,24 @@ class StubStack {
   private ra: number | undefined;
   private rbpAt: number | undefined;
 
-  constructor(private readonly a: Assembler, private readonly frames: FrameInfo | undefined) {
-    frames?.begin(a, stubRow(0));
+  /**
+   * `base`: the row of the function a trampoline stands in for, when the stub runs as a copy inside
+   * that trampoline (CFA = rsp + offset there); the rows then follow that function's frame.
+   */
+  constructor(private readonly a: Assembler, private readonly frames: FrameInfo | undefined, private readonly base?: RspFrameRow) {
+    if (base === undefined) frames?.begin(a, stubRow(0));
   }
 
   private row(): void {
     if (this.frames === undefined) return;
+    if (this.base !== undefined) {
+      const registers = new Map(this.base.registers);
+      const k = this.base.cfa.offset;
+      if (this.rbpAt !== undefined) registers.set(RBP_DWARF, { kind: 'offset', offset: -(k + this.rbpAt) });
+      const cfa = this.rbpAt !== undefined ? { register: RBP_DWARF, offset: k + this.rbpAt } : { register: RSP_DWARF, offset: k + this.below };
+      this.frames.set(this.a, { cfa, registers });
+      return;
+    }
     const row = stubRow(this.below, this.ra);
     if (this.rbpAt !== undefined) {
       row.cfa = { register: RBP_DWARF, offset: this.rbpAt };
@@ -135,11 +147,20 @@ class StubStack {
   }
 
   end(): void {
-    this.frames?.end(this.a);
+    if (this.base === undefined) this.frames?.end(this.a);
   }
 }
 
+const RSP_DWARF = 7;
 const RBP_DWARF = 6;
+
+/** A function's unwind row whose CFA is rsp + offset (the usual row of code built without a frame pointer). */
+export type RspFrameRow = FrameRow & { cfa: { register: 7; offset: number } };
+
+/** Whether `row` is rsp-based: then a stub that moves rsp can run inside the trampoline and unwind. */
+export function isRspRow(row: FrameRow | undefined): row is RspFrameRow {
+  return row !== undefined && 'register' in row.cfa && row.cfa.register === RSP_DWARF;
+}
 
 /** Emits one shared stub for `call`; returns its label. */
 export function emitStub(a: Assembler, shape: StubShape, call: StubCall, frames?: FrameInfo): Label {
@@ -174,18 +195,25 @@ function planFastStub(shape: StubShape, call: StubCall) {
 }
 
 /**
- * Whether the stub for `shape` and `call` never touches the stack: then a trampoline can run a copy
- * of it (emitStubCopy) instead of jumping to it, one taken branch less, with no unwind rows of its
- * own to keep (rsp never moves).
+ * Whether the stub for `shape` and `call` never touches the stack: then any trampoline can run a
+ * copy of it (emitStubCopy) instead of jumping to it, one taken branch less, with no unwind rows
+ * of its own (rsp never moves).
  */
 export function stubIsFrameless(shape: StubShape, call: StubCall): boolean {
   return shape.kind === 'fast' && !planFastStub(shape, call).usesStack;
 }
 
-/** A frameless stub's code at the assembler's position (rcx = the resume address, as for the stub). */
-export function emitStubCopy(a: Assembler, shape: StubShape, call: StubCall): void {
-  if (!stubIsFrameless(shape, call)) throw new Error('internal: only a frameless stub is copied into a trampoline');
-  emitFastStub(a, new StubStack(a, undefined), shape, call);
+/**
+ * A copy of the fast stub at the assembler's position, inside a trampoline (rcx = the resume
+ * address, as for the stub). One that moves rsp needs the row of the function the trampoline
+ * stands in for (`base`, rsp-based), so that its rows follow that frame.
+ */
+export function emitStubCopy(a: Assembler, shape: StubShape, call: StubCall, base?: { row: RspFrameRow; frames: FrameInfo }): void {
+  if (shape.kind !== 'fast') throw new Error('internal: only the fast stub is copied into a trampoline');
+  if (base === undefined && !stubIsFrameless(shape, call)) throw new Error('internal: a stub that moves rsp is copied only with its function\'s unwind row');
+  const st = base === undefined ? new StubStack(a, undefined) : new StubStack(a, base.frames, base.row);
+  emitFastStub(a, st, shape, call);
+  st.end();
 }
 
 /**

@@ -12,7 +12,7 @@ import { FrameInfo, fromCfiRow, type FrameRow } from '../compile/debug-frame.js'
 import type { Entry, Recipe, Site } from '../model.js';
 import type { FunctionAnalysis } from '../analyze/analyze-function.js';
 import { emitCHandlerBridge, emitPassthroughHook, emitTraceRoutines } from '../compile/hooks.js';
-import { emitNoteStub, emitStub, emitStubCopy, stubIsFrameless, stubName, type StubCall, type StubShape } from '../compile/stubs.js';
+import { emitNoteStub, emitStub, emitStubCopy, isRspRow, stubIsFrameless, stubName, type RspFrameRow, type StubCall, type StubShape } from '../compile/stubs.js';
 import { entryEffects, opaqueEntry } from '../analyze/entry-effects.js';
 import { emitTrampoline, encodeSitePatch, needsTrampoline, NR_CLONE, NR_CLONE3, NR_VFORK } from '../compile/site-code.js';
 import { decideSite, type DecideContext, type SiteDecision } from './choose-variant.js';
@@ -35,6 +35,8 @@ export interface PlanResult {
 }
 
 const TEXT = '.libos.text';
+/** Any rsp-based row: a stub copy's length does not depend on its rows. */
+const PROBE_ROW: RspFrameRow = { cfa: { register: 7, offset: 8 }, registers: new Map() };
 const DATA = '.libos.data';
 
 /** Compiles a recipe and the sites found for it into a checked PatchPlan. */
@@ -318,27 +320,39 @@ function buildCode(input: BuildInput): BuiltCode {
     mark(noteStub, 'libos_note_stub');
   }
 
-  // A stub that never touches the stack (an entry copied in, r11 not needed) is copied into each
-  // trampoline that would jump to it: one taken branch less a call. Its length is fixed (no
-  // relaxable branch), measured once per shape.
+  // A trampoline that would jump to the fast stub runs a copy of it instead: one taken branch
+  // less. A stub that never touches the stack (an entry copied in, r11 not needed) is copied
+  // anywhere; one that moves rsp only where the function's frame is rsp-based (its rows then
+  // follow that frame) and when it is short. Lengths are fixed (no relaxable branch), measured
+  // once per shape.
+  const MAX_STACK_COPY = 128;
   const copyLengths = new Map<string, number | undefined>();
   const stubCopyLength = (shape: StubShape): number | undefined => {
     const name = stubName(shape);
     if (!copyLengths.has(name)) {
       let length: number | undefined;
-      if (fastCall !== undefined && stubIsFrameless(shape, fastCall)) {
+      if (fastCall !== undefined && shape.kind === 'fast') {
         const probe = new Assembler();
-        emitStubCopy(probe, shape, fastCall);
+        // A label of the real assembler cannot be used here: any address gives the same call rel32.
+        const call: StubCall = fastCall.kind === 'call' ? { ...fastCall, target: textVa } : fastCall;
+        emitStubCopy(probe, shape, call, { row: PROBE_ROW, frames: new FrameInfo() });
         length = probe.encode({ va: textVa }).bytes.length;
       }
       copyLengths.set(name, length);
     }
     return copyLengths.get(name);
   };
-  const emitIntercept = (d: SiteDecision) => (asm: Assembler) => {
+  const copyFor = (d: SiteDecision, row: FrameRow | undefined): { length: number; base?: RspFrameRow } | undefined => {
+    if (targets.jump !== undefined || fastCall === undefined || d.shape.kind !== 'fast') return undefined;
+    const length = stubCopyLength(d.shape);
+    if (length === undefined) return undefined;
+    if (stubIsFrameless(d.shape, fastCall)) return { length };
+    return isRspRow(row) && length <= MAX_STACK_COPY ? { length, base: row } : undefined;
+  };
+  const emitIntercept = (d: SiteDecision, copy: ReturnType<typeof copyFor>) => (asm: Assembler) => {
     const jump = targets.jump;
-    if (jump === undefined && stubCopyLength(d.shape) !== undefined) {
-      emitStubCopy(asm, d.shape, fastCall!);
+    if (copy !== undefined) {
+      emitStubCopy(asm, d.shape, fastCall!, copy.base !== undefined ? { row: copy.base, frames } : undefined);
     } else if (jump === undefined) {
       asm.jmp(stubs.get(stubName(d.shape))!, { near: true });
     } else if ('segment' in jump) {
@@ -361,6 +375,7 @@ function buildCode(input: BuildInput): BuiltCode {
       return row === undefined ? undefined : fromCfiRow(row);
     };
     const siteRow = rowAt(d.site.va);
+    const copy = copyFor(d, siteRow);
     const spec = {
       name: `libos_site_${d.site.va.toString(16)}`,
       resumeVa: resumeInside ?? d.resumeVa,
@@ -369,11 +384,13 @@ function buildCode(input: BuildInput): BuiltCode {
           for (const m of moved.before) emitMoved(asm, m);
           if (siteRow !== undefined) frames.set(asm, siteRow);
         },
+        prologueLength: moved.before.reduce((n, m) => n + m.bytes.length, 0),
       } : {}),
       rcxSet,
       routing: d.routing,
-      emitIntercept: emitIntercept(d),
-      interceptLength: targets.jump === undefined ? stubCopyLength(d.shape) ?? 5 : 'segment' in targets.jump ? 8 : 6,
+      emitIntercept: emitIntercept(d, copy),
+      ...(copy !== undefined ? { emitRareIntercept: emitIntercept(d, undefined) } : {}),
+      interceptLength: copy?.length ?? (targets.jump === undefined ? 5 : 'segment' in targets.jump ? 8 : 6),
       ...(noteStub !== undefined ? { noteStub } : {}),
     };
     let target: Label;
