@@ -238,26 +238,37 @@ function interceptSection(results: Loose[]): string[] {
   const pass = get('glibc-rfc (fast stub), passthrough');
   const hook = get('glibc-rfc (fast stub), hook-only');
   const hookNr = get('glibc-rfc (fast stub), nr known, hook-only');
-  const clobber = get('flags clobber + red zone unused, hook-only');
+  const called = get('glibc-rfc (fast stub), hook-only, entry called');
+  const calledNr = get('glibc-rfc (fast stub), nr known, hook-only, entry called');
+  const exactNr = get('glibc-rfc (fast stub), nr known, hook-only, r11 always set');
+  const cNr = get('glibc-rfc (fast stub), nr known, C handler');
+  const c = get('glibc-rfc (fast stub), C handler');
+  const passNr = get('glibc-rfc (fast stub), nr known, passthrough');
   const seed = get('seed stub, hook-only');
   const seedNr = get('seed stub, nr known, hook-only') ?? seed;
-  if (hook !== undefined && hookNr !== undefined && clobber !== undefined && seed !== undefined && seedNr !== undefined) {
-    lines.push(`**Where the stub's time goes.** With the number known at the site the window jumps straight to the stub:`,
-      `${fmt(hookNr)} ns a call; where the number is only in rax at run time the site's own trampoline first compares it`,
-      `with the calls made natively (rt_sigreturn, clone, vfork, clone3): ${fmt(hook)} ns. The fast stub is the reference`,
-      'harness\'s `lahf` design instruction for instruction (shared/reference/stub-designs.S), measured there at 1.5 ns on',
-      'a Xeon; the seed stub\'s locked `xchg` and `popfq` cost less on this CPU than there, so the seed stub is only',
-      `${(seed / hook).toFixed(1)}x slower here on the same loop (${fmt(seed)} ns), ${(seedNr / hookNr).toFixed(1)}x with the number known (${fmt(seedNr)} ns). Dropping the flags and the red-zone step (\`pushf\` for r11 stays,`,
-      `as the recipe keeps rcx/r11 as \`syscall\` leaves them) gives ${fmt(clobber)} ns against ${fmt(hook)} ns on the same loop.`, '');
+  if (hook !== undefined && hookNr !== undefined && seed !== undefined && seedNr !== undefined && calledNr !== undefined && exactNr !== undefined && cNr !== undefined) {
+    lines.push(`**Where the stub's time goes.** The fast stub keeps the seed's guarantees (flags, red zone, rcx, r11 = rflags,`,
+      'vector registers) but does only the work the code around it needs, each saving proved by decoding',
+      '([abi-notes.md](abi-notes.md#savings-that-keep-every-guarantee-proved-by-decoding)). `bench_hook`',
+      '(`movq bench_cached(%rip),%rax; ret`) writes no flag and touches no stack, so it is copied into the stub, and no path',
+      `after the site reads r11: the stub is that one load and \`jmp *%rcx\`, ${fmt(hookNr)} ns a call with the number known at the`,
+      `site (${(seedNr / hookNr).toFixed(1)}x cheaper than the seed's stub, ${fmt(seedNr)} ns, in the same run). With the number only in rax at run time,`,
+      `the site's trampoline first compares it with the calls made natively (rt_sigreturn, clone, vfork, clone3) and runs a`,
+      `copy of the stub: ${fmt(hook)} ns (${(seed / hook).toFixed(1)}x). An entry the stub cannot see through (\`bench_hook_opaque\`: a frame and a branch)`,
+      `is called with the red zone stepped over and rcx and the flags saved (\`lahf\`/\`sahf\`, no \`popfq\`, no locked instruction):`,
+      `${fmt(calledNr)} ns${called !== undefined ? ` (${fmt(called)} ns with the number checked at run time)` : ''}. Setting r11 = rflags where nothing reads it (\`rcx-r11: exact\`) costs one`,
+      `\`pushfq\`: ${fmt(exactNr)} ns against ${fmt(hookNr)} ns. A C handler is called from the stub itself with the syscall's arguments`,
+      `moved into the SysV registers and the six the C ABI may clobber saved: ${fmt(cNr)} ns${c !== undefined ? ` (${fmt(c)} ns checked at run time)` : ''}. On the Xeon of`,
+      'shared/reference/stub-costs.md the seed stub costs 32 ns (locked `xchg` and `popfq` are dearer there); on this EPYC they',
+      'are cheap, which is why the seed stub is only ~11 ns here.', '');
   }
-  if (native !== undefined && callRet !== undefined && pass !== undefined && hook !== undefined) {
-    lines.push(`**Why passthrough costs more than the stub.** The stub itself costs ${fmt(hook)} ns (hook-only), yet passthrough`,
-      `adds ${fmt(pass - native)} ns to the native ${fmt(native)} ns. The control row makes the same native call from a function reached`,
-      `by \`call\` and left by \`ret\`, with no stub at all: ${fmt(callRet)} ns, ${fmt(callRet - native)} ns more than native. On this CPU the`,
-      'kernel fills the return stack buffer on the way in or out (`spectre_v2: RSB filling`, `spec_rstack_overflow: Safe RET`,',
-      'see the machine table), so the first `ret` after a system call is mispredicted. Any passthrough that returns',
-      'through `ret` after its `syscall` (our stub calling the passthrough entry, zpoline\'s hook) pays it; a passthrough',
-      'that made the call inline in the stub and resumed with `jmp *%rcx` would not.', '');
+  if (native !== undefined && callRet !== undefined && pass !== undefined) {
+    lines.push(`**Passthrough.** The stub makes the system call itself and resumes with \`jmp *%rcx\`: it saves only rcx (the kernel`,
+      `keeps the flags and sets r11), ${fmt(pass)} ns${passNr !== undefined ? ` (${fmt(passNr)} ns with the number known)` : ''} against the native ${fmt(native)} ns. The control row makes the`,
+      `same native call from a function reached by \`call\` and left by \`ret\`, with no stub at all: ${fmt(callRet)} ns, ${fmt(callRet - native)} ns more than`,
+      'native. On this CPU the kernel fills the return stack buffer on the way in or out (`spectre_v2: RSB filling`,',
+      '`spec_rstack_overflow: Safe RET`, see the machine table), so the first `ret` after a system call is mispredicted: a',
+      'passthrough that returns through `ret` after its `syscall` (the seed\'s stub calling a passthrough entry, zpoline\'s hook) pays it.', '');
   }
   return lines;
 }
