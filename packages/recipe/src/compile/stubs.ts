@@ -72,8 +72,10 @@ class StubStack {
   private row(): void {
     if (this.frames === undefined) return;
     if (this.base !== undefined) {
-      const registers = new Map(this.base.registers);
       const k = this.base.cfa.offset;
+      // The function's rules hold throughout (rows are not changed once recorded): shared, except
+      // inside the rbp frame, where rbp's own rule is ours.
+      const registers = this.rbpAt === undefined ? this.base.registers : new Map(this.base.registers);
       if (this.rbpAt !== undefined) registers.set(RBP_DWARF, { kind: 'offset', offset: -(k + this.rbpAt) });
       const cfa = this.rbpAt !== undefined ? { register: RBP_DWARF, offset: k + this.rbpAt } : { register: RSP_DWARF, offset: k + this.below };
       this.frames.set(this.a, { cfa, registers });
