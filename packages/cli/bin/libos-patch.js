@@ -3,8 +3,9 @@
 //
 // The fast way is dist/cli-bundle.js (scripts/bundle.ts): the whole CLI in one file, compiled with
 // the V8 code cache beside it; loading the modules one by one costs more than most rewrites. The
-// bundle is used only while it is at least as new as every file it was made from; otherwise, or
-// when it is missing, the CLI's modules are imported as usual.
+// bundle is used only while it is at least as new as every file it was made from; otherwise, when
+// it is missing, or with --debug (stack traces then name the modules' files), the CLI's modules are
+// imported as usual.
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -21,13 +22,19 @@ if (Number(process.versions.v8.split('.')[0]) <= 13) setFlagsFromString('--lifto
 
 const dist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
 
-/** The bundle's exports, or undefined when it is missing or older than what it was made from. */
+/**
+ * The bundle's exports, or undefined when it is missing or older than what it was made from, or
+ * when --debug asks for stack traces that name the modules' own files and lines.
+ */
 function loadBundle() {
+  if (process.argv.includes('--debug')) return undefined;
   const filename = join(dist, 'cli-bundle.js');
   let source;
   try {
-    source = readFileSync(filename, 'utf8');
-    const { inputs } = JSON.parse(source.slice(3, source.indexOf('\n')));
+    const bytes = readFileSync(filename);
+    const { inputs, ascii } = JSON.parse(bytes.toString('latin1', 3, bytes.indexOf(10)));
+    // An ASCII file (as scripts/bundle.ts writes it) needs no UTF-8 decoding.
+    source = bytes.toString(ascii === true ? 'latin1' : 'utf8');
     const built = statSync(filename).mtimeMs;
     for (const input of inputs) if (statSync(join(dist, input)).mtimeMs > built) return undefined;
   } catch {
@@ -42,9 +49,10 @@ function loadBundle() {
       // No cache: V8 compiles the bundle instead.
     }
   }
-  const script = new Script(source, { filename, cachedData });
   const module = { exports: {} };
+  let script;
   try {
+    script = new Script(source, { filename, cachedData });
     script.runInThisContext()(module.exports, createRequire(filename), module, filename, dist);
   } catch {
     return undefined;

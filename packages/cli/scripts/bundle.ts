@@ -77,12 +77,18 @@ async function bundle(): Promise<void> {
     plugins: [keepLocations],
     logLevel: 'warning',
     legalComments: 'none',
+    // Without comments and indentation the file is 40% smaller and, esbuild escaping every other
+    // non-ASCII character, plain ASCII: the bin reads it as latin1, several times faster than
+    // decoding UTF-8. Names are kept (error classes, stack traces).
+    minifyWhitespace: true,
+    minifySyntax: true,
   });
   const code = result.outputFiles[0]!.text;
   for (const pkg of ['elfkit', 'encoder', 'recipe']) {
     if (![...inputs].some((p) => p.includes(`${sep}${pkg}${sep}dist${sep}`))) throw new Error(`the bundle does not hold @libos/${pkg}'s dist: was it built?`);
   }
-  const header = { inputs: [...inputs].map(fromDist).sort() };
+  // eslint-disable-next-line no-control-regex
+  const header = { inputs: [...inputs].map(fromDist).sort(), ascii: !/[^\x00-\x7f]/.test(code) };
   // A function expression: vm.Script returns it, the bin calls it like Node calls a CommonJS module.
   const text = [
     `// ${JSON.stringify(header)}`,
