@@ -73,6 +73,13 @@ function empty() {
   };
 }
 
+// iced-x86's Code enum has ~5000 names (and as many reverse entries): V8 keeps it as a dictionary,
+// so every `Code.X` in the decode loop would be a hash lookup. The loop compares against these.
+const CODE_SYSCALL: number = Code.Syscall;
+const CODE_SYSENTER: number = Code.Sysenter;
+const CODE_INVALID: number = Code.INVALID;
+const CODE_INT_IMM8: number = Code.Int_imm8;
+
 function decodeRange(code: Uint8Array) {
   const size = code.length;
   // An instruction is at least one byte: size bounds the count, so no array ever grows.
@@ -94,12 +101,12 @@ function decodeRange(code: Uint8Array) {
       const length = instr.length;
       const c = instr.code;
       let kind: number = InstructionKind.other;
-      if (c === Code.Syscall) kind = InstructionKind.syscall;
-      else if (c === Code.Sysenter) kind = InstructionKind.sysenter;
-      else if (c === Code.INVALID) {
+      if (c === CODE_SYSCALL) kind = InstructionKind.syscall;
+      else if (c === CODE_SYSENTER) kind = InstructionKind.sysenter;
+      else if (c === CODE_INVALID) {
         kind = InstructionKind.invalid;
         if (firstInvalid < 0) firstInvalid = position;
-      } else if (c === Code.Int_imm8 && instr.immediate8 === 0x80) kind = InstructionKind.int80;
+      } else if (c === CODE_INT_IMM8 && instr.immediate8 === 0x80) kind = InstructionKind.int80;
       else if (isNop(instr, c)) kind = InstructionKind.nop;
       else {
         const flow = flowOf(instr, c);

@@ -9,6 +9,13 @@ import {
 /** How far back the search for the instruction that sets eax goes. */
 const MAX_LOOKBACK = 32;
 
+// Code is a dictionary-mode object of ~10,000 entries: look its members up once, not per instruction.
+const MOV_R32_IMM32: number = Code.Mov_r32_imm32;
+const MOV_RM32_IMM32: number = Code.Mov_rm32_imm32;
+const MOV_RM64_IMM32: number = Code.Mov_rm64_imm32;
+const MOV_R64_IMM64: number = Code.Mov_r64_imm64;
+const XOR_CODES = new Set<number>([Code.Xor_r32_rm32, Code.Xor_rm32_r32, Code.Xor_r64_rm64, Code.Xor_rm64_r64]);
+
 /** The statically known number of a syscall site and the instruction that set it. */
 export interface SyscallNumberSource {
   nr: number;
@@ -71,7 +78,7 @@ export function findSyscallNumber(elf: Pick<ElfFile, 'bytes'>, analysis: Functio
           writerVa: analysis.start + BigInt(at),
           writerLength: analysis.lengths[i] as number,
           // Only the 5-byte b8+imm32 form: the recipe language promises a 5-byte mov.
-          movEaxImmediatelyBefore: i === index - 1 && c === Code.Mov_r32_imm32,
+          movEaxImmediatelyBefore: i === index - 1 && c === MOV_R32_IMM32,
         };
       }
       if (writesRax(instr)) return undefined;
@@ -84,18 +91,18 @@ export function findSyscallNumber(elf: Pick<ElfFile, 'bytes'>, analysis: Functio
 
 /** `mov $imm32,%eax` in either encoding (b8+imm32, c7 c0+imm32). */
 function isMovEaxImm32(instr: IcedInstruction, c: number): boolean {
-  return (c === Code.Mov_r32_imm32 || c === Code.Mov_rm32_imm32) && instr.op0Kind === OpKind.Register && instr.op0Register === Register.EAX;
+  return (c === MOV_R32_IMM32 || c === MOV_RM32_IMM32) && instr.op0Kind === OpKind.Register && instr.op0Register === Register.EAX;
 }
 
 /** The value a `mov $imm,%eax|%rax` or `xor %eax,%eax` leaves in rax, or undefined for anything else. */
 function immediateToEax(instr: IcedInstruction, c: number): number | undefined {
   if (isMovEaxImm32(instr, c)) return instr.immediate32 >>> 0;
-  if ((c === Code.Mov_rm64_imm32 || c === Code.Mov_r64_imm64) && instr.op0Kind === OpKind.Register && instr.op0Register === Register.RAX) {
-    const value = c === Code.Mov_r64_imm64 ? instr.immediate64 : instr.immediate32to64;
+  if ((c === MOV_RM64_IMM32 || c === MOV_R64_IMM64) && instr.op0Kind === OpKind.Register && instr.op0Register === Register.RAX) {
+    const value = c === MOV_R64_IMM64 ? instr.immediate64 : instr.immediate32to64;
     return value >= 0n && value <= 0xffff_ffffn ? Number(value) : undefined;
   }
   if (
-    (c === Code.Xor_r32_rm32 || c === Code.Xor_rm32_r32 || c === Code.Xor_r64_rm64 || c === Code.Xor_rm64_r64) &&
+    XOR_CODES.has(c) &&
     instr.op0Kind === OpKind.Register && instr.op1Kind === OpKind.Register && instr.op0Register === instr.op1Register &&
     (instr.op0Register === Register.EAX || instr.op0Register === Register.RAX)
   ) {
