@@ -1,16 +1,9 @@
 /** Where the package's `libos-handler.h` lives, from the source tree or the built package. */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { moduleDir } from '../module-dir.js';
 
 const HEADER = 'libos-handler.h';
-
-function moduleDir(): string {
-  // ESM (and tsx) have import.meta.url; the CJS build does not, but has __dirname.
-  const url = (import.meta as { url?: string }).url;
-  if (typeof url === 'string' && url !== '') return dirname(fileURLToPath(url));
-  return typeof __dirname === 'string' ? __dirname : process.cwd();
-}
 
 function findIncludeDir(): string {
   // src/link/ in the source tree, dist/ in the built package: walk up to the package root.

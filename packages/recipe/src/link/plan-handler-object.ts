@@ -14,6 +14,7 @@ import { findVectorUse } from './detect-vector-use.js';
 import { LinkError } from './link-errors.js';
 import type { HandlerMeasure, LinkOptions } from './link-types.js';
 import { planGotRelaxation, type GotRelaxation } from './relax-got.js';
+import { alignUp } from '../align.js';
 import { classifyRelocation, relocationTypeName, relocationWidth, type RelocationKind } from './relocation-kinds.js';
 
 /** A section of the object and where it lands in its part. */
@@ -103,10 +104,6 @@ function groupOf(s: Section, file: string): Group | undefined {
   if (exec) return 'code';
   if (write) return s.type === SHT_NOBITS ? 'bss' : 'data';
   return 'rodata';
-}
-
-function alignUp(n: number, align: number): number {
-  return align <= 1 ? n : Math.ceil(n / align) * align;
 }
 
 function placeSections(elf: ElfFile, file: string): Pick<HandlerObjectPlan, 'placed' | 'commons' | 'measure'> {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { moduleDir } from '../module-dir.js';
 import { parse } from 'yaml';
 
 /** One recipe shipped in the repository's `recipes/` folder. */
@@ -19,12 +19,6 @@ export interface BuiltinOptions {
 
 /** The file every built-in folder has; it tells `recipes/` of ours from any other folder of that name. */
 const MARKER = 'glibc-rfc.yaml';
-
-function moduleDir(): string {
-  // The CommonJS build has __dirname; the ESM build and the TypeScript sources have import.meta.
-  if (typeof __dirname === 'string') return __dirname;
-  return dirname(fileURLToPath(import.meta.url));
-}
 
 let cachedDir: string | undefined;
 

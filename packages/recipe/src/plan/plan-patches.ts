@@ -20,6 +20,7 @@ import { checkPlan } from './check-plan.js';
 import { PlanError } from './plan-errors.js';
 import { PLAN_SCHEMA, type Patch, type PatchPlan, type PlanRelocation, type PlanSegment, type PlanSymbol, type Refusal } from './plan-types.js';
 import { resolveHandler, type ResolvedHandler } from './handler-entry.js';
+import { alignUp } from '../align.js';
 import { findStartupHook, type StartupHook } from './startup-hook.js';
 
 export interface PlanOptions {
@@ -186,10 +187,6 @@ function resolveEntryTargets(elf: ElfFile, entry: Entry): EntryTargets {
     default:
       return {};
   }
-}
-
-function alignUp(n: number, a: number): number {
-  return Math.ceil(n / a) * a;
 }
 
 function findSymbolVa(elf: ElfFile, name: string, external: true): bigint | undefined;
