@@ -61,16 +61,24 @@ export function seekDecoder(decoder: IcedDecoder, position: number): void {
 // Per-Code facts, filled lazily: FlowControl and "is a NOP" depend on the Code only, and asking the
 // wasm side once per Code instead of once per instruction halves the calls in the decode loop.
 const codeFacts = new Int16Array(Object.keys(Code).length + 64).fill(-1);
-const NOP_BIT = 0x100;
+/** Set in {@link codeFactsOf}'s answer when the instruction is a NOP; the low byte is its FlowControl. */
+export const NOP_BIT = 0x100;
+const MNEMONIC_NOP: number = Mnemonic.Nop;
 
-function factsOf(instr: IcedInstruction, code: number): number {
+/**
+ * FlowControl | (NOP_BIT if a NOP) of the decoded `instr` whose code is `code`, asked of iced-x86
+ * once per Code. For decode loops that want both facts with one call.
+ */
+export function codeFactsOf(instr: IcedInstruction, code: number): number {
   let facts = codeFacts[code] ?? -1;
   if (facts < 0) {
-    facts = instr.flowControl | (instr.mnemonic === Mnemonic.Nop ? NOP_BIT : 0);
+    facts = instr.flowControl | (instr.mnemonic === MNEMONIC_NOP ? NOP_BIT : 0);
     if (code < codeFacts.length) codeFacts[code] = facts;
   }
   return facts;
 }
+
+const factsOf = codeFactsOf;
 
 /** FlowControl of the decoded `instr` whose code is `code`. */
 export function flowOf(instr: IcedInstruction, code: number): number {

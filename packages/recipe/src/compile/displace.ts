@@ -38,6 +38,16 @@ export interface Displacement {
 const JMP_REL32 = 5;
 const ENDBR64 = [0xf3, 0x0f, 0x1e, 0xfa];
 
+// What jumpTableTargets looks for, per iced Code (the mnemonic depends on the Code only): asked of
+// iced-x86 once per Code instead of once per instruction. 0 = not asked yet.
+const TABLE_OTHER = 1;
+const TABLE_LEA = 2;
+const TABLE_JMP = 3;
+const tableRoleByCode = new Uint8Array(Object.keys(iced.Code).length + 64);
+const MNEMONIC_LEA: number = iced.Mnemonic.Lea;
+const MNEMONIC_JMP: number = iced.Mnemonic.Jmp;
+const REGISTER_NONE: number = iced.Register.None;
+
 /** Caches one analysis per function across the sites of a plan. */
 export class DisplacementFinder {
   private readonly analyses: Map<bigint, FunctionAnalysis>;
@@ -196,12 +206,22 @@ export class DisplacementFinder {
     const decoder = new Decoder(64, this.elf.bytes.subarray(a.fileOffset, a.fileOffset + size), DecoderOptions.None);
     decoder.ip = a.start;
     const bases: { va: bigint; width: 4 | 8 }[] = [];
+    const instr = this.instr;
     try {
-      while (decoder.canDecode) {
-        decoder.decodeOut(this.instr);
-        if (this.instr.isIpRelMemoryOperand && this.instr.mnemonic === iced.Mnemonic.Lea) bases.push({ va: this.instr.ipRelMemoryAddress, width: 4 });
-        else if (this.instr.mnemonic === iced.Mnemonic.Jmp && this.instr.memoryBase === iced.Register.None && this.instr.memoryIndexScale === 8 && this.instr.memoryIndex !== iced.Register.None) {
-          bases.push({ va: this.instr.memoryDisplacement, width: 8 });
+      // The same bytes from the same start as the analysis: the same a.count instructions.
+      for (let k = 0; k < a.count; k++) {
+        decoder.decodeOut(instr);
+        const code = instr.code;
+        let role = tableRoleByCode[code] ?? TABLE_OTHER;
+        if (role === 0) {
+          const mnemonic = instr.mnemonic;
+          role = mnemonic === MNEMONIC_LEA ? TABLE_LEA : mnemonic === MNEMONIC_JMP ? TABLE_JMP : TABLE_OTHER;
+          tableRoleByCode[code] = role;
+        }
+        if (role === TABLE_LEA) {
+          if (instr.isIpRelMemoryOperand) bases.push({ va: instr.ipRelMemoryAddress, width: 4 });
+        } else if (role === TABLE_JMP && instr.memoryBase === REGISTER_NONE && instr.memoryIndexScale === 8 && instr.memoryIndex !== REGISTER_NONE) {
+          bases.push({ va: instr.memoryDisplacement, width: 8 });
         }
       }
     } finally {
