@@ -24,6 +24,9 @@ interface HandlerCase {
 
 const HANDLERS: HandlerCase[] = [
   { what: 'a C source compiled by libos-patch (-mgeneral-regs-only)', source: () => join(RUNTIME, 'handler-plain.c') },
+  // Saves only what the program may read after each site (analyze/scratch-live-after.ts): a
+  // handler that overwrites every caller-saved register shows a register left unsaved.
+  { what: 'a C source that overwrites every caller-saved register', source: () => join(RUNTIME, 'handler-clobber.c') },
   { what: 'an object built with SSE, zeroing xmm0..xmm15', source: (fx) => fx.handlerVector },
   // The bridge must save the whole extended state (xsave): fxsave64 holds the low 128 bits of each
   // register only, and the vzeroupper gcc puts at the end of an AVX function clears ymm0..15's upper

@@ -14,6 +14,7 @@ import {
   qword, byte, dword, mem, rip,
 } from '@libos/encoder';
 import { X86_64_SYSCALLS } from '../syscalls/x86-64.js';
+import { ALL_SCRATCH, ScratchRegister } from '../analyze/scratch-live-after.js';
 import { callRow, rbpRow, type FrameInfo } from './debug-frame.js';
 
 /** Emits `syscall; ret`: the kernel does the work, the program sees no difference. */
@@ -399,13 +400,16 @@ export function emitCHandlerBridge(a: Assembler, name: string, handler: Target, 
   return start;
 }
 
+/** Saved around the handler, in push order, with their bits in ScratchRegister. */
+const HANDLER_SAVES = [[r10, ScratchRegister.r10], [r9, ScratchRegister.r9], [r8, ScratchRegister.r8], [rdx, ScratchRegister.rdx], [rsi, ScratchRegister.rsi], [rdi, ScratchRegister.rdi]] as const;
+
 /**
  * With rbp holding rsp (restored by the caller): saves what the C ABI lets `libos_handler`
- * clobber but the syscall ABI does not (rdi, rsi, rdx, r8, r9, r10), aligns the stack to 16 bytes
- * (64 for the xsave area) and calls
- * `long libos_handler(long nr, long a1, long a2, long a3, long a4, long a5, long a6)`.
+ * clobber but the syscall ABI does not (rdi, rsi, rdx, r8, r9, r10; only those of `saves` where
+ * the program cannot read the others after the site), aligns the stack to 16 bytes (64 for the
+ * xsave area) and calls `long libos_handler(long nr, long a1, long a2, long a3, long a4, long a5, long a6)`.
  */
-export function emitAlignedHandlerCall(a: Assembler, handler: Target, saveVectors: boolean): void {
+export function emitAlignedHandlerCall(a: Assembler, handler: Target, saveVectors: boolean, saves: number = ALL_SCRATCH): void {
   if (saveVectors) {
     // XSAVE every state component the OS enabled (ymm and zmm upper halves included: a handler
     // built with -mavx2 ends in vzeroupper) into a 64-byte aligned area below; 4 KiB holds
@@ -423,13 +427,11 @@ export function emitAlignedHandlerCall(a: Assembler, handler: Target, saveVector
   } else {
     a.and(rsp, -16);
   }
-  a.push(r10);
-  a.push(r9);
-  a.push(r8);
-  a.push(rdx);
-  a.push(rsi);
-  a.push(rdi);
-  a.lea(rsp, qword(rsp, -8)); // keeps the 16-byte alignment with the 7th argument below
+  const saved = HANDLER_SAVES.filter(([, bit]) => (saves & bit) !== 0).map(([reg]) => reg);
+  for (const reg of saved) a.push(reg);
+  // The saves and the 7th argument below them keep the call 16-byte aligned.
+  const pad = (saved.length + 1) % 2 === 0 ? 0 : 8;
+  if (pad !== 0) a.lea(rsp, qword(rsp, -pad));
   a.push(r9); // a6, on the stack
   a.mov(r9, r8); // a5
   a.mov(r8, r10); // a4
@@ -438,13 +440,8 @@ export function emitAlignedHandlerCall(a: Assembler, handler: Target, saveVector
   a.mov(rsi, rdi); // a1
   a.mov(rdi, rax); // nr
   a.call(handler);
-  a.lea(rsp, qword(rsp, 16));
-  a.pop(rdi);
-  a.pop(rsi);
-  a.pop(rdx);
-  a.pop(r8);
-  a.pop(r9);
-  a.pop(r10);
+  a.lea(rsp, qword(rsp, 8 + pad));
+  for (let i = saved.length - 1; i >= 0; i--) a.pop(saved[i]!);
   if (saveVectors) {
     a.mov(r11, rax);
     a.mov(rcx, rdx);

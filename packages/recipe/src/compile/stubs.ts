@@ -8,6 +8,7 @@ import { Assembler, type Label, type Target, rax, rbp, rcx, r11, rsp, al, qword 
 import type { EntryEffects } from '../analyze/entry-effects.js';
 import { emitMoved, type MovedInstruction } from './displace.js';
 import { emitAlignedHandlerCall } from './hooks.js';
+import { ALL_SCRATCH, scratchNames } from '../analyze/scratch-live-after.js';
 import type { FlagsPolicy, RcxR11Policy, RedZonePolicy, StubKind } from '../model.js';
 import { stubRow, type FrameInfo, type FrameRow } from './debug-frame.js';
 
@@ -20,6 +21,11 @@ export interface StubShape {
   rcxR11: RcxR11Policy;
   /** Decoding proved the program never reads r11 after the sites of this shape: no need to set it. */
   r11Dead?: boolean;
+  /**
+   * Around a C handler: the registers of analyze/scratch-live-after.ts's ScratchRegister to save
+   * (those the program may read after the sites of this shape); all six when absent.
+   */
+  handlerSaves?: number;
 }
 
 export function stubName(shape: StubShape): string {
@@ -27,7 +33,8 @@ export function stubName(shape: StubShape): string {
   const flags = shape.flags === 'preserve' ? 'lahf' : shape.flags === 'preserve-all' ? 'pushf' : 'noflags';
   const rz = shape.redZone === 'preserve' ? 'rz' : 'norz';
   const r11 = setsR11(shape) ? '' : '_nor11';
-  return `libos_stub_${flags}_${rz}${r11}`;
+  const saves = shape.handlerSaves === undefined ? '' : `_keep${shape.handlerSaves === 0 ? 'none' : scratchNames(shape.handlerSaves).replaceAll(', ', '_')}`;
+  return `libos_stub_${flags}_${rz}${r11}${saves}`;
 }
 
 /** Whether the stub leaves r11 = rflags, as `syscall` does. */
@@ -250,7 +257,7 @@ function emitFastStub(a: Assembler, st: StubStack, shape: StubShape, call: StubC
       a.syscall();
       break;
     case 'c-handler':
-      emitHandlerCall(a, st, call.handler, call.saveVectors);
+      emitHandlerCall(a, st, call.handler, call.saveVectors, shape.handlerSaves ?? ALL_SCRATCH);
       break;
   }
   if (flags === 'lahf') {
@@ -277,12 +284,13 @@ function emitFastStub(a: Assembler, st: StubStack, shape: StubShape, call: StubC
 
 /**
  * Calls `long libos_handler(long nr, long a1, ..., long a6)` from the syscall registers: saves what
- * the C ABI lets it clobber but the syscall ABI does not (rdi, rsi, rdx, r8, r9, r10), aligns the
- * stack to 16 bytes (or 64 for xsave of the vector state), moves the arguments into place.
+ * the C ABI lets it clobber but the syscall ABI does not and the program may read (`saves`, of
+ * rdi, rsi, rdx, r8, r9, r10), aligns the stack to 16 bytes (or 64 for xsave of the vector
+ * state), moves the arguments into place.
  */
-function emitHandlerCall(a: Assembler, st: StubStack, handler: Target, saveVectors: boolean): void {
+function emitHandlerCall(a: Assembler, st: StubStack, handler: Target, saveVectors: boolean, saves: number): void {
   st.enterRbpFrame();
-  emitAlignedHandlerCall(a, handler, saveVectors);
+  emitAlignedHandlerCall(a, handler, saveVectors, saves);
   st.leaveRbpFrame();
 }
 

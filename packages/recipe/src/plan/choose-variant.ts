@@ -5,6 +5,7 @@
 import type { ElfFile } from '@libos/elfkit';
 import { flagsLiveAfter } from '../analyze/flags-live-after.js';
 import { r11LiveAfter } from '../analyze/r11-live-after.js';
+import { ALL_SCRATCH, scratchLiveAfter, scratchNames } from '../analyze/scratch-live-after.js';
 import type { NativeCall, Recipe, Site, Variant } from '../model.js';
 import type { StubShape } from '../compile/stubs.js';
 import type { Displacement, DisplacementFinder } from '../compile/displace.js';
@@ -41,6 +42,8 @@ export interface DecideContext {
   absoluteOk: boolean;
   /** Whether the entry routes calls itself (slot, pointer): the ABI is then the LibOS's business. */
   entryOwnsAbi: boolean;
+  /** Whether the fast stub calls a C handler (which may change rdi, rsi, rdx, r8, r9, r10). */
+  cHandler?: boolean;
   /** Whether a trap runtime can be installed in this file. */
   trapAvailable: string | true;
   displacer: DisplacementFinder;
@@ -155,8 +158,20 @@ function shapeFor(ctx: DecideContext, site: Site, resumeVa: bigint): { shape: St
       notes.push(`r11 not set: no path reads it (${liveness.reason})`);
     }
   }
+  // Around a C handler the stub saves six registers; only those the program may read count.
+  let handlerSaves: number | undefined;
+  if (ctx.cHandler === true && !ctx.entryOwnsAbi && stub === 'fast' && abi.rcxR11 === 'syscall') {
+    const liveness = scratchLiveAfter(ctx.elf, resumeVa);
+    if (liveness.live !== ALL_SCRATCH) {
+      handlerSaves = liveness.live;
+      notes.push(`handler call saves ${liveness.live === 0 ? 'no register' : scratchNames(liveness.live)}: ${liveness.reason}`);
+    }
+  }
   return {
-    shape: { kind: stub, flags: stub === 'seed' ? 'preserve-all' : flags, redZone: abi.redZone, rcxR11: abi.rcxR11, ...(r11Dead ? { r11Dead } : {}) },
+    shape: {
+      kind: stub, flags: stub === 'seed' ? 'preserve-all' : flags, redZone: abi.redZone, rcxR11: abi.rcxR11,
+      ...(r11Dead ? { r11Dead } : {}), ...(handlerSaves !== undefined ? { handlerSaves } : {}),
+    },
     relaxations,
     notes,
   };

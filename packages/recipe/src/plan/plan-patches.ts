@@ -52,6 +52,7 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
     recipe,
     absoluteOk: kind === 'exec' || kind === 'static',
     entryOwnsAbi: entry.kind === 'slot' || entry.kind === 'pointer',
+    cHandler: entry.kind === 'handler',
     trapAvailable: trapAvailability(startup, entry),
     displacer: new DisplacementFinder(elf, 'sites' in sitesIn ? sitesIn.analyses : undefined),
   };

@@ -107,7 +107,7 @@ export const AbiSchema = z
     flags: z.enum(FLAGS_POLICIES).default(RECIPE_DEFAULTS.abi.flags).meta({ description: 'What the stub keeps of rflags.' }),
     'red-zone': z.enum(RED_ZONE_POLICIES).default(RECIPE_DEFAULTS.abi['red-zone']).meta({ description: 'Whether the 128 bytes below rsp may hold live data at the site.' }),
     'vector-state': z.enum(VECTOR_POLICIES).default(RECIPE_DEFAULTS.abi['vector-state']).meta({ description: 'Whether xmm/ymm/zmm registers survive the call.' }),
-    'rcx-r11': z.enum(RCX_R11_POLICIES).default(RECIPE_DEFAULTS.abi['rcx-r11']).meta({ description: 'syscall: rcx and r11 as after a real syscall wherever the program reads them (r11 left unset where decoding proves it is never read); exact: set at every site; clobber: whatever the stub leaves.' }),
+    'rcx-r11': z.enum(RCX_R11_POLICIES).default(RECIPE_DEFAULTS.abi['rcx-r11']).meta({ description: 'syscall: rcx and r11 as after a real syscall wherever the program reads them (r11 left unset where decoding proves it is never read; around a C handler only the registers the program can read are saved); exact: set at every site, all saved; clobber: whatever the stub leaves.' }),
   })
   .prefault({})
   .meta({ description: 'What the code at a patched site may rely on afterwards.' });

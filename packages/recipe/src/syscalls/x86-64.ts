@@ -409,3 +409,28 @@ export function syscallNumber(name: string): number | undefined {
 export function syscallNames(): string[] {
   return X86_64_SYSCALLS.map(([, name]) => name);
 }
+
+/**
+ * How many argument registers some common calls read (rdi, rsi, rdx, r10, r8, r9 in that order),
+ * from their kernel definitions (SYSCALL_DEFINEn). Only calls whose count is certain are listed:
+ * the count is an upper bound the stub relies on (an argument register the call does not read may
+ * be left changed before it), so every other number reads all six.
+ */
+const ARGUMENT_COUNTS = new Map<number, number>([
+  // SYSCALL_DEFINE0
+  [24, 0], [34, 0], [39, 0], [57, 0], [58, 0], [102, 0], [104, 0], [107, 0], [108, 0], [110, 0],
+  [111, 0], [112, 0], [162, 0], [186, 0],
+  // SYSCALL_DEFINE1: close, brk, dup, alarm, exit, chdir, fchdir, rmdir, unlink, umask, exit_group
+  [3, 1], [12, 1], [32, 1], [37, 1], [60, 1], [80, 1], [81, 1], [84, 1], [87, 1], [95, 1], [231, 1],
+  // SYSCALL_DEFINE2: munmap, dup2, kill, mkdir, clock_gettime, clock_getres
+  [11, 2], [33, 2], [62, 2], [83, 2], [228, 2], [229, 2],
+  // SYSCALL_DEFINE3: read, write, open, lseek, mprotect, ioctl, readv, writev, tgkill
+  [0, 3], [1, 3], [2, 3], [8, 3], [10, 3], [16, 3], [19, 3], [20, 3], [234, 3],
+  // SYSCALL_DEFINE4: rt_sigaction, rt_sigprocmask, pread64, pwrite64, openat
+  [13, 4], [14, 4], [17, 4], [18, 4], [257, 4],
+]);
+
+/** Argument registers system call `nr` reads: its count where certain, 6 otherwise. */
+export function syscallArgumentCount(nr: number): number {
+  return ARGUMENT_COUNTS.get(nr) ?? 6;
+}

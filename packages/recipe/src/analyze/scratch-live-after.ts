@@ -1,0 +1,202 @@
+import type { ElfFile, FunctionRange } from '@libos/elfkit';
+import { syscallArgumentCount } from '../syscalls/x86-64.js';
+import { functionIndexOf } from './function-index.js';
+import {
+  Code, FlowControl, IP_BASE, InstructionInfoOptions, OpAccess, OpKind, Register, createDecoder, flowOf, hex,
+  instructionInfoFactory, mnemonicName, scratch, seekDecoder,
+} from './iced.js';
+
+/**
+ * The registers a C handler may change (SysV caller-saved) that `syscall` keeps, one bit each, in
+ * the order of the syscall's arguments: rdi, rsi, rdx, r10, r8, r9.
+ */
+export const ScratchRegister = { rdi: 1, rsi: 2, rdx: 4, r10: 8, r8: 16, r9: 32 } as const;
+/** All six: what a stub saves around a C handler when nothing is known of the code after the site. */
+export const ALL_SCRATCH = 0x3f;
+
+/** Which of the six the program can still read after a site, and what decided it. */
+export interface ScratchLiveness {
+  /** Bits of {@link ScratchRegister}. */
+  live: number;
+  reason: string;
+}
+
+export interface ScratchLiveOptions {
+  /** The function that holds `va`; looked up in `elf.functions()` when absent. */
+  function?: FunctionRange;
+  /** Instructions to decode over all paths before giving up (the undecided then count as live). Default 64. */
+  maxInstructions?: number;
+}
+
+/** The syscall argument registers, in order, as bits. */
+const ARGUMENT_BITS = [ScratchRegister.rdi, ScratchRegister.rsi, ScratchRegister.rdx, ScratchRegister.r10, ScratchRegister.r8, ScratchRegister.r9];
+/** Returned in rax and rdx under the SysV ABI: rdx may carry a result at `ret`. */
+const RESULT_BITS = ScratchRegister.rdx;
+
+/** Each of the six, every width, and whether that width's write replaces the whole register. */
+const PARTS = new Map<number, { bit: number; whole: boolean }>();
+for (const [bit, q, d, w, b] of [
+  [ScratchRegister.rdi, Register.RDI, Register.EDI, Register.DI, Register.DIL],
+  [ScratchRegister.rsi, Register.RSI, Register.ESI, Register.SI, Register.SIL],
+  [ScratchRegister.rdx, Register.RDX, Register.EDX, Register.DX, Register.DL],
+  [ScratchRegister.r10, Register.R10, Register.R10D, Register.R10W, Register.R10L],
+  [ScratchRegister.r8, Register.R8, Register.R8D, Register.R8W, Register.R8L],
+  [ScratchRegister.r9, Register.R9, Register.R9D, Register.R9W, Register.R9L],
+] as const) {
+  PARTS.set(q, { bit, whole: true });
+  PARTS.set(d, { bit, whole: true }); // a 32-bit write zero-extends: whole
+  PARTS.set(w, { bit, whole: false });
+  PARTS.set(b, { bit, whole: false });
+}
+PARTS.set(Register.DH, { bit: ScratchRegister.rdx, whole: false });
+const RAX_PARTS = new Set<number>([Register.RAX, Register.EAX, Register.AX, Register.AL, Register.AH]);
+const READS = new Set<number>([OpAccess.Read, OpAccess.CondRead, OpAccess.ReadWrite, OpAccess.ReadCondWrite]);
+
+/** A path still to follow: where it goes on, the registers still undecided on it, the number in eax if known. */
+interface PathState { position: number; pending: number; nr: number | undefined }
+
+/**
+ * Which of rdi, rsi, rdx, r10, r8 and r9 the program can read after a site (`va`: the first byte
+ * after its room) before it writes them, so that a stub calling a C handler saves only those.
+ * Follows every path inside the function, as r11LiveAfter does, trusting the SysV ABI where a
+ * path leaves: a `call` reads all six (arguments, r10 the static chain), `ret` reads rdx (a
+ * second result) and none of the others. A later `syscall` reads its arguments: as many as its
+ * number takes where a `mov $nr,%eax` on the path gives the number, all six otherwise. Undecided
+ * registers are live on an indirect branch, a jump out of the function, undecodable bytes, or when
+ * the budget runs out: only a proof makes a register dead.
+ */
+export function scratchLiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'functions'>, va: bigint, options: ScratchLiveOptions = {}): ScratchLiveness {
+  const fn = options.function ?? functionIndexOf(elf).containing(va) ?? (va > 0n ? functionIndexOf(elf).containing(va - 1n) : undefined);
+  if (fn === undefined) return { live: ALL_SCRATCH, reason: `${hex(va)} is in no known function` };
+  if (va < fn.start || va >= fn.end) return { live: ALL_SCRATCH, reason: `${hex(va)} is at the end of or outside the function at ${hex(fn.start)}` };
+  const size = Number(fn.end - fn.start);
+  const fileOffset = elf.vaToOffset(fn.start);
+  if (fileOffset === undefined || elf.vaToOffset(fn.end - 1n) !== fileOffset + size - 1) {
+    return { live: ALL_SCRATCH, reason: `the function at ${hex(fn.start)} is not file-backed` };
+  }
+  let budget = options.maxInstructions ?? 64;
+  let live = 0;
+  const why: string[] = [];
+  const decide = (bits: number, reason: string): void => {
+    if ((bits & ~live) !== 0) why.push(`${names(bits & ~live)}: ${reason}`);
+    live |= bits;
+  };
+  // Registers already followed from a position with a given number in eax: a path that arrives
+  // again with nothing new stops there.
+  const followed = new Map<string, number>();
+  const work: PathState[] = [{ position: Number(va - fn.start), pending: ALL_SCRATCH, nr: undefined }];
+  const decoder = createDecoder(elf.bytes.subarray(fileOffset, fileOffset + size));
+  const factory = instructionInfoFactory();
+  try {
+    while (work.length > 0) {
+      let { position, pending, nr } = work.pop() as PathState;
+      for (;;) {
+        const key = `${position}:${nr ?? ''}`;
+        const seen = followed.get(key) ?? 0;
+        pending &= ~seen;
+        if (pending === 0 || (live | pending) === live) break;
+        followed.set(key, seen | pending);
+        const at = hex(fn.start + BigInt(position));
+        if (position >= size) { decide(pending, `runs out of the function at ${at}`); break; }
+        if (budget-- <= 0) { decide(pending, 'no decision within the instruction budget'); break; }
+        seekDecoder(decoder, position);
+        const instr = scratch;
+        decoder.decodeOut(instr);
+        const c = instr.code;
+        if (c === Code.INVALID) { decide(pending, `undecodable bytes at ${at}`); break; }
+        if (position + instr.length > size) { decide(pending, `${mnemonicName(instr)} at ${at} crosses the end of the function`); break; }
+        if (c === Code.Syscall) {
+          const count = nr === undefined ? 6 : syscallArgumentCount(nr);
+          let args = 0;
+          for (let i = 0; i < count; i++) args |= ARGUMENT_BITS[i]!;
+          if ((pending & args) !== 0) decide(pending & args, `read by the syscall at ${at}${nr === undefined ? ' (number unknown)' : ` (${nr}, ${count} arguments)`}`);
+          pending &= ~args;
+          nr = undefined; // rax holds the result now
+          position += instr.length;
+          continue;
+        }
+        // Register use, implicit operands included (string instructions, mul/div, cqo, cpuid...).
+        const info = factory.infoOptions(instr, InstructionInfoOptions.NoMemoryUsage);
+        let reads = 0;
+        let writes = 0;
+        let raxWritten = false;
+        try {
+          for (const used of info.usedRegisters()) {
+            const r = used.register;
+            const part = PARTS.get(r);
+            if (part !== undefined) {
+              if (READS.has(used.access)) reads |= part.bit;
+              else if (used.access === OpAccess.Write && part.whole) writes |= part.bit;
+              else if (used.access !== OpAccess.NoMemAccess && used.access !== OpAccess.None) reads |= part.bit; // a partial or conditional write keeps the rest
+            } else if (RAX_PARTS.has(r) && used.access !== OpAccess.Read && used.access !== OpAccess.CondRead) {
+              raxWritten = true;
+            }
+            used.free();
+          }
+        } finally {
+          info.free();
+        }
+        // Address registers of memory operands are read (NoMemoryUsage leaves them to the operands).
+        const base = PARTS.get(instr.memoryBase);
+        const index = PARTS.get(instr.memoryIndex);
+        if (base !== undefined) reads |= base.bit;
+        if (index !== undefined) reads |= index.bit;
+        if ((pending & reads) !== 0) decide(pending & reads, `read by ${mnemonicName(instr)} at ${at}`);
+        pending &= ~reads & ~writes;
+        if (raxWritten) nr = eaxImmediate(instr);
+        if (pending === 0) break;
+        const flow = flowOf(instr, c);
+        if (flow === FlowControl.Next) {
+          position += instr.length;
+          continue;
+        }
+        if (flow === FlowControl.Return) {
+          if ((pending & RESULT_BITS) !== 0) decide(pending & RESULT_BITS, `may carry a result at ${mnemonicName(instr)} ${at}`);
+          break;
+        }
+        if (flow === FlowControl.Call || flow === FlowControl.IndirectCall) {
+          decide(pending, `arguments of the ${mnemonicName(instr)} at ${at}`);
+          break;
+        }
+        if (flow === FlowControl.UnconditionalBranch || flow === FlowControl.ConditionalBranch) {
+          const target = instr.op0Kind === OpKind.NearBranch64 ? ((instr.nearBranch32 >>> 0) - IP_BASE) | 0 : -1;
+          if (target < 0 || target >= size) { decide(pending, `${mnemonicName(instr)} at ${at} leaves the function`); break; }
+          work.push({ position: target, pending, nr });
+          if (flow === FlowControl.ConditionalBranch) {
+            position += instr.length;
+            continue;
+          }
+          break;
+        }
+        decide(pending, `${mnemonicName(instr)} at ${at} changes control flow`);
+        break;
+      }
+    }
+  } finally {
+    decoder.free();
+  }
+  const dead = ALL_SCRATCH & ~live;
+  return { live, reason: dead === 0 ? `all live (${why.join('; ')})` : `${names(dead)} dead${why.length > 0 ? `; ${why.join('; ')}` : ''}` };
+}
+
+/** The number a `mov $imm, %eax` (or `%rax`) puts in eax; undefined for any other write of rax. */
+function eaxImmediate(instr: typeof scratch): number | undefined {
+  const c = instr.code;
+  if (c === Code.Mov_r32_imm32 || c === Code.Mov_r64_imm64 || c === Code.Mov_rm64_imm32 || c === Code.Mov_rm32_imm32) {
+    if (instr.op0Kind !== OpKind.Register) return undefined;
+    const r = instr.op0Register;
+    if (r !== Register.EAX && r !== Register.RAX) return undefined;
+    const value = Number(instr.immediate(1));
+    return Number.isSafeInteger(value) && value >= 0 && value < 0x10000 ? value : undefined;
+  }
+  return undefined;
+}
+
+const NAMES: [number, string][] = [[ScratchRegister.rdi, 'rdi'], [ScratchRegister.rsi, 'rsi'], [ScratchRegister.rdx, 'rdx'], [ScratchRegister.r10, 'r10'], [ScratchRegister.r8, 'r8'], [ScratchRegister.r9, 'r9']];
+
+/** `rdi, r8` for the bits of {@link ScratchRegister} in `bits`. */
+export function scratchNames(bits: number): string {
+  return NAMES.filter(([b]) => (bits & b) !== 0).map(([, n]) => n).join(', ');
+}
+
+const names = scratchNames;
