@@ -4,7 +4,10 @@
  * A trampoline routes the calls that must not go through a stack-keeping stub (rt_sigreturn,
  * vfork, clone with a new stack or sharing memory, clone3) to a native `syscall` of the site's own
  * and sends every other call to the shared stub. Its checks change no flag: `lea` computes
- * `nr - N` into rcx (free: `syscall` clobbers it) and `jrcxz` branches on zero.
+ * `nr - N` into rcx (free: `syscall` clobbers it) and `jrcxz` branches on zero. With several
+ * numbers to check, a 256-byte table indexed by the number's low byte (r11, also free) first sends
+ * every call whose low byte matches none of them past the checks: one load and one branch
+ * instead of a compare and a branch per number.
  */
 import { Assembler, nopBytes, type Label, type Target, rcx, rsp, edi, r11d, qword, rip } from '@libos/encoder';
 
@@ -42,7 +45,22 @@ export interface TrampolineSpec {
   emitRareIntercept?: (a: Assembler) => void;
   /** The note stub, when native calls must be traced. */
   noteStub?: Target;
+  /**
+   * The 256-byte table of the numbers' low bytes (0 where some number checked has that low byte),
+   * for checks of two or more numbers; see {@link nativeLowByteTable}. Without it every number is compared.
+   */
+  lowByteTable?: (nrs: readonly number[]) => Target;
 }
+
+/** The table behind {@link TrampolineSpec.lowByteTable}: byte i is 0 when some of `nrs` has low byte i, else 1. */
+export function nativeLowByteTable(nrs: readonly number[]): Uint8Array {
+  const table = new Uint8Array(256);
+  table.fill(1);
+  for (const nr of nrs) table[nr & 0xff] = 0;
+  return table;
+}
+
+
 
 /** Whether a site needs a trampoline of its own (else it jumps straight to the stub). */
 export function needsTrampoline(spec: Pick<TrampolineSpec, 'rcxSet' | 'routing' | 'prologue'>, interceptIsDirect: boolean): boolean {
@@ -71,23 +89,45 @@ export function emitTrampoline(a: Assembler, spec: TrampolineSpec): Label {
   const padSize = 5; // jmp rel32, forced near
   const checkSize = 9;
   const targets = checks.map(() => a.label());
-  const forward = (checks.length - 1) * checkSize + contLength <= 127;
-  if (!forward) {
+  // A table in front of the checks (see the file's comment), laid out so that the common case runs
+  // straight on: a taken branch costs more than the compares it skips.
+  if (checks.length >= 2 && spec.lowByteTable !== undefined && contLength <= 127) {
+    const cont = a.label();
+    const backSize = 5; // jmp rel32 back to the continue path, forced near
+    a.bind(start);
+    spec.prologue?.(a);
+    a.bytes([0x44, 0x0f, 0xb6, 0xd8]); // movzbl %al, %r11d
+    a.lea(rcx, rip(spec.lowByteTable(checks)));
+    a.bytes([0x42, 0x0f, 0xb6, 0x0c, 0x19]); // movzbl (%rcx,%r11,1), %ecx
+    a.bytes([0xe3, contLength]); // jrcxz to the checks: a low byte some checked number has
+    a.bind(cont);
+    emitContinue(a, spec);
+    checks.forEach((nr, k) => {
+      const disp8 = (checks.length - k - 1) * checkSize + backSize + k * padSize;
+      const imm = (-nr) >>> 0;
+      a.bytes([0x48, 0x8d, 0x88, imm & 0xff, (imm >>> 8) & 0xff, (imm >>> 16) & 0xff, (imm >>> 24) & 0xff, 0xe3, disp8 & 0xff]);
+    });
+    a.jmp(cont, { near: true });
     for (const t of targets) a.jmp(t, { near: true });
-  }
-  a.bind(start);
-  spec.prologue?.(a);
-  checks.forEach((nr, k) => {
-    const disp8 = forward
-      ? (checks.length - k - 1) * checkSize + contLength + k * padSize
-      : k * padSize - (checks.length * padSize + (spec.prologueLength ?? 0) + (k + 1) * checkSize);
-    if (disp8 > 127 || disp8 < -128) throw new Error(`internal: trampoline check block too long (${disp8})`);
-    const imm = (-nr) >>> 0;
-    a.bytes([0x48, 0x8d, 0x88, imm & 0xff, (imm >>> 8) & 0xff, (imm >>> 16) & 0xff, (imm >>> 24) & 0xff, 0xe3, disp8 & 0xff]);
-  });
-  emitContinue(a, spec);
-  if (forward) {
-    for (const t of targets) a.jmp(t, { near: true });
+  } else {
+    const forward = (checks.length - 1) * checkSize + contLength <= 127;
+    if (!forward) {
+      for (const t of targets) a.jmp(t, { near: true });
+    }
+    a.bind(start);
+    spec.prologue?.(a);
+    checks.forEach((nr, k) => {
+      const disp8 = forward
+        ? (checks.length - k - 1) * checkSize + contLength + k * padSize
+        : k * padSize - (checks.length * padSize + (spec.prologueLength ?? 0) + (k + 1) * checkSize);
+      if (disp8 > 127 || disp8 < -128) throw new Error(`internal: trampoline check block too long (${disp8})`);
+      const imm = (-nr) >>> 0;
+      a.bytes([0x48, 0x8d, 0x88, imm & 0xff, (imm >>> 8) & 0xff, (imm >>> 16) & 0xff, (imm >>> 24) & 0xff, 0xe3, disp8 & 0xff]);
+    });
+    emitContinue(a, spec);
+    if (forward) {
+      for (const t of targets) a.jmp(t, { near: true });
+    }
   }
   checks.forEach((nr, k) => {
     a.bind(targets[k]!);

@@ -14,7 +14,7 @@ import type { FunctionAnalysis } from '../analyze/analyze-function.js';
 import { emitCHandlerBridge, emitPassthroughHook, emitTraceRoutines } from '../compile/hooks.js';
 import { emitNoteStub, emitStub, emitStubCopy, isRspRow, stubIsFrameless, stubName, type RspFrameRow, type StubCall, type StubShape } from '../compile/stubs.js';
 import { entryEffects, opaqueEntry } from '../analyze/entry-effects.js';
-import { emitTrampoline, encodeSitePatch, needsTrampoline, NR_CLONE, NR_CLONE3, NR_VFORK } from '../compile/site-code.js';
+import { emitTrampoline, encodeSitePatch, nativeLowByteTable, needsTrampoline, NR_CLONE, NR_CLONE3, NR_VFORK } from '../compile/site-code.js';
 import { decideSite, type DecideContext, type SiteDecision } from './choose-variant.js';
 import { checkPlan } from './check-plan.js';
 import { PlanError } from './plan-errors.js';
@@ -360,6 +360,18 @@ function buildCode(input: BuildInput): BuiltCode {
     }
   };
 
+  // The trampolines' low-byte tables (site-code.ts), one per set of numbers checked, emitted after them.
+  const lowByteTables = new Map<string, { nrs: readonly number[]; label: Label }>();
+  const lowByteTable = (nrs: readonly number[]): Label => {
+    const key = nrs.join(',');
+    let t = lowByteTables.get(key);
+    if (t === undefined) {
+      t = { nrs, label: a.label() };
+      lowByteTables.set(key, t);
+    }
+    return t.label;
+  };
+
   // Per-site trampolines and hops.
   const trapSites: TrapSite[] = [];
   const siteLabels = new Map<number, { target: Label; trampoline?: Label }>();
@@ -390,6 +402,7 @@ function buildCode(input: BuildInput): BuiltCode {
       ...(copy !== undefined ? { emitRareIntercept: emitIntercept(d, undefined) } : {}),
       interceptLength: copy?.length ?? (targets.jump === undefined ? 5 : 'segment' in targets.jump ? 8 : 6),
       ...(noteStub !== undefined ? { noteStub } : {}),
+      lowByteTable,
     };
     let target: Label;
     let trampoline: Label | undefined;
@@ -437,6 +450,13 @@ function buildCode(input: BuildInput): BuiltCode {
       target = hop;
     }
     siteLabels.set(d.index, { target, ...(trampoline !== undefined ? { trampoline } : {}) });
+  }
+
+  for (const [key, t] of lowByteTables) {
+    a.align(16);
+    a.bind(t.label);
+    a.bytes(nativeLowByteTable(t.nrs));
+    mark(t.label, `libos_native_low_bytes_${key.replaceAll(',', '_')}`, 'object');
   }
 
   let trapStart: Label | undefined;
