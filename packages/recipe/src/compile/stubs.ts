@@ -4,7 +4,7 @@
  * register as the `syscall` instruction would (rax = result, rcx = resume address, r11 = rflags),
  * unless the recipe relaxes that.
  */
-import { Assembler, type Label, type Target, rax, rbp, rcx, r11, rsp, al, qword } from '@libos/encoder';
+import { Assembler, type Label, type Target, rax, rbp, rcx, r11, rsp, al, qword, rip } from '@libos/encoder';
 import type { EntryEffects } from '../analyze/entry-effects.js';
 import { emitMoved, type MovedInstruction } from './displace.js';
 import { emitAlignedHandlerCall } from './hooks.js';
@@ -188,8 +188,12 @@ export function emitStub(a: Assembler, shape: StubShape, call: StubCall, frames?
   return start;
 }
 
-/** What the fast stub does for a shape and a call (emitFastStub follows it). */
-function planFastStub(shape: StubShape, call: StubCall) {
+/**
+ * What the fast stub does for a shape and a call (emitFastStub follows it). `resumeKnown`: a copy
+ * inside a site's trampoline, which knows where the call resumes: it sets rcx again and jumps there
+ * directly instead of saving rcx for a `jmp *%rcx`.
+ */
+function planFastStub(shape: StubShape, call: StubCall, resumeKnown = false) {
   const fx = call.kind === 'syscall' ? SYSCALL_EFFECTS : call.kind === 'c-handler' ? C_HANDLER_EFFECTS : call.effects;
   const calls = call.kind === 'call' || call.kind === 'c-handler';
   // The kernel leaves r11 = rflags itself, and the flags as they were.
@@ -199,8 +203,9 @@ function planFastStub(shape: StubShape, call: StubCall) {
   const lahfOnStack = flags === 'lahf' && (calls || fx.writesR11);
   // With flags clobbered by the call, r11 must still be the flags at the site: take them first.
   const r11First = setR11 && flags === 'none' && fx.writesFlags;
-  const usesStack = calls || fx.usesStack || fx.writesRcx || setR11 || flags === 'pushf' || lahfOnStack;
-  return { fx, setR11, flags, lahfOnStack, r11First, usesStack, lowered: usesStack && shape.redZone === 'preserve' };
+  const savesRcx = fx.writesRcx && !resumeKnown;
+  const usesStack = calls || fx.usesStack || savesRcx || setR11 || flags === 'pushf' || lahfOnStack;
+  return { fx, setR11, flags, lahfOnStack, r11First, savesRcx, usesStack, lowered: usesStack && shape.redZone === 'preserve' };
 }
 
 /**
@@ -209,19 +214,20 @@ function planFastStub(shape: StubShape, call: StubCall) {
  * of its own (rsp never moves).
  */
 export function stubIsFrameless(shape: StubShape, call: StubCall): boolean {
-  return shape.kind === 'fast' && !planFastStub(shape, call).usesStack;
+  return shape.kind === 'fast' && !planFastStub(shape, call, true).usesStack;
 }
 
 /**
  * A copy of the fast stub at the assembler's position, inside a trampoline (rcx = the resume
- * address, as for the stub). One that moves rsp needs the row of the function the trampoline
- * stands in for (`base`, rsp-based), so that its rows follow that frame.
+ * address, as for the stub), ending in a direct jump to `resume` with rcx set to it. One that moves
+ * rsp needs the row of the function the trampoline stands in for (`base`, rsp-based), so that its
+ * rows follow that frame.
  */
-export function emitStubCopy(a: Assembler, shape: StubShape, call: StubCall, base?: { row: RspFrameRow; frames: FrameInfo }): void {
+export function emitStubCopy(a: Assembler, shape: StubShape, call: StubCall, resume: Target, base?: { row: RspFrameRow; frames: FrameInfo }): void {
   if (shape.kind !== 'fast') throw new Error('internal: only the fast stub is copied into a trampoline');
   if (base === undefined && !stubIsFrameless(shape, call)) throw new Error('internal: a stub that moves rsp is copied only with its function\'s unwind row');
   const st = base === undefined ? new StubStack(a, undefined) : new StubStack(a, base.frames, base.row);
-  emitFastStub(a, st, shape, call);
+  emitFastStub(a, st, shape, call, resume);
   st.end();
 }
 
@@ -232,11 +238,11 @@ export function emitStubCopy(a: Assembler, shape: StubShape, call: StubCall, bas
  * on the EPYC of docs/benchmarks.md): left out where decoding proved the program never reads it.
  * The red zone is stepped over with lea (no flag change) only when something touches the stack.
  */
-function emitFastStub(a: Assembler, st: StubStack, shape: StubShape, call: StubCall): void {
-  const { fx, setR11, flags, lahfOnStack, r11First, lowered } = planFastStub(shape, call);
+function emitFastStub(a: Assembler, st: StubStack, shape: StubShape, call: StubCall, resume?: Target): void {
+  const { fx, setR11, flags, lahfOnStack, r11First, savesRcx, lowered } = planFastStub(shape, call, resume !== undefined);
   if (lowered) st.lower(128); // lea, not sub: the flags are not saved yet
   if (flags === 'pushf' || r11First) st.pushfq();
-  if (fx.writesRcx) st.push(rcx);
+  if (savesRcx) st.push(rcx);
   if (flags === 'lahf') {
     a.mov(r11, rax);
     a.seto(al);
@@ -271,7 +277,7 @@ function emitFastStub(a: Assembler, st: StubStack, shape: StubShape, call: StubC
     st.pushfq();
     st.pop(r11);
   }
-  if (fx.writesRcx) st.pop(rcx);
+  if (savesRcx) st.pop(rcx);
   if (flags === 'pushf') {
     if (setR11) a.mov(r11, qword(rsp, 0));
     st.popfq();
@@ -279,7 +285,13 @@ function emitFastStub(a: Assembler, st: StubStack, shape: StubShape, call: StubC
     st.pop(r11);
   }
   if (lowered) st.raise(128);
-  a.jmp(rcx);
+  if (resume === undefined) {
+    a.jmp(rcx);
+    return;
+  }
+  // A direct jump: no indirect branch to predict, and rcx (as `syscall` leaves it) need not be saved.
+  if (fx.writesRcx) a.lea(rcx, rip(resume));
+  a.jmp(resume, { near: true });
 }
 
 /**

@@ -333,7 +333,7 @@ function buildCode(input: BuildInput): BuiltCode {
         const probe = new Assembler();
         // A label of the real assembler cannot be used here: any address gives the same call rel32.
         const call: StubCall = fastCall.kind === 'call' ? { ...fastCall, target: textVa } : fastCall;
-        emitStubCopy(probe, shape, call, { row: PROBE_ROW, frames: new FrameInfo() });
+        emitStubCopy(probe, shape, call, textVa, { row: PROBE_ROW, frames: new FrameInfo() });
         length = probe.encode({ va: textVa }).bytes.length;
       }
       copyLengths.set(name, length);
@@ -347,10 +347,10 @@ function buildCode(input: BuildInput): BuiltCode {
     if (stubIsFrameless(d.shape, fastCall)) return { length };
     return isRspRow(row) && length <= MAX_STACK_COPY ? { length, base: row } : undefined;
   };
-  const emitIntercept = (d: SiteDecision, copy: ReturnType<typeof copyFor>) => (asm: Assembler) => {
+  const emitIntercept = (d: SiteDecision, copy: ReturnType<typeof copyFor>, resume: Target) => (asm: Assembler) => {
     const jump = targets.jump;
     if (copy !== undefined) {
-      emitStubCopy(asm, d.shape, fastCall!, copy.base !== undefined ? { row: copy.base, frames } : undefined);
+      emitStubCopy(asm, d.shape, fastCall!, resume, copy.base !== undefined ? { row: copy.base, frames } : undefined);
     } else if (jump === undefined) {
       asm.jmp(stubs.get(stubName(d.shape))!, { near: true });
     } else if ('segment' in jump) {
@@ -398,8 +398,8 @@ function buildCode(input: BuildInput): BuiltCode {
       } : {}),
       rcxSet,
       routing: d.routing,
-      emitIntercept: emitIntercept(d, copy),
-      ...(copy !== undefined ? { emitRareIntercept: emitIntercept(d, undefined) } : {}),
+      emitIntercept: emitIntercept(d, copy, resumeInside ?? d.resumeVa),
+      ...(copy !== undefined ? { emitRareIntercept: emitIntercept(d, undefined, resumeInside ?? d.resumeVa) } : {}),
       interceptLength: copy?.length ?? (targets.jump === undefined ? 5 : 'segment' in targets.jump ? 8 : 6),
       ...(noteStub !== undefined ? { noteStub } : {}),
       lowByteTable,
