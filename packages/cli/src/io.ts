@@ -28,7 +28,9 @@ export function readInput(path: string): InputFile {
   try {
     const stat = statSync(path);
     if (stat.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    const bytes = new Uint8Array(readFileSync(path));
+    // A view of the Buffer read, not a copy of it (a 100 MB input is read once).
+    const read = readFileSync(path);
+    const bytes = new Uint8Array(read.buffer, read.byteOffset, read.byteLength);
     return { path, bytes, mode: stat.mode & 0o7777 };
   } catch (e) {
     throw new CliError('CLI_INPUT_UNREADABLE', `cannot read the input: ${reason(e)}`, { file: path, cause: e });

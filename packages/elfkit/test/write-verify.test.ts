@@ -1,10 +1,15 @@
 // verifyElf, revertElf and readLibosPlan on rewritten fixtures: exact chunk-granular reports of
 // changed bytes, refusal to "revert" a file changed since it was written, and files without a
 // plan.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildFixtures, type Fixtures } from '../../../fixtures/build.js';
 import { ElfError, readElf, readLibosPlan, revertElf, verifyElf, writeElf } from '../src/index.js';
+import { chunkSizeFor } from '../src/write/plan-record.js';
 import { jumpEdit, load } from './write-support.js';
 
 const test = suite('verifyElf / revertElf / readLibosPlan');
@@ -163,6 +168,35 @@ test('a file cut inside the original range has lost its plan: ELF_NO_PLAN, even 
   const { input, out } = rewritten('pie');
   const cut = out.subarray(0, input.length - 1);
   assert.is(code(() => revertElf(cut, { force: true })).code, 'ELF_NO_PLAN');
+});
+
+test('chunks grow with the file: 4 KiB up to 16 MiB, then doubled to keep about 4096 digests', () => {
+  assert.is(chunkSizeFor(2_000_000), 4096);
+  assert.is(chunkSizeFor(16 * 1024 * 1024), 4096);
+  assert.is(chunkSizeFor(16 * 1024 * 1024 + 1), 8192);
+  assert.is(chunkSizeFor(99_000_000), 32768); // the node executable
+});
+
+test('a 24 MB file: 8 KiB chunks, a change reported in its 8 KiB chunk, revert byte-identical', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'libos-verify-big-'));
+  try {
+    // 24 MiB of initialised data: the output needs more than 4096 chunks of 4 KiB.
+    writeFileSync(join(dir, 'big.c'), 'char big[24 << 20] = { 1 };\nint main(void) { return big[0] - 1; }\n');
+    execFileSync('gcc', ['-O2', '-o', join(dir, 'big'), join(dir, 'big.c')]);
+    const { input, elf } = load(join(dir, 'big'));
+    const out = writeElf(elf, { patches: [], segments: [], metadata: Uint8Array.of(7) });
+    const chunk = chunkSizeFor(out.length);
+    assert.is(chunk, 8192);
+    assert.is(verifyElf(out).ok, true);
+    const at = 20 * 1024 * 1024 + 5000;
+    const damaged = Uint8Array.from(out);
+    damaged[at]! ^= 1;
+    const start = Math.floor(at / chunk) * chunk;
+    assert.equal(verifyElf(damaged).changed, [{ offset: start, length: chunk }]);
+    assert.equal(Buffer.from(revertElf(out)).equals(input), true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { alignUp } from '../align.js';
 import { SHN_XINDEX } from '../model/constants.js';
 import { viewOf } from './elf-structs.js';
@@ -22,8 +22,22 @@ import { writeError } from './write-errors.js';
 const MAGIC = Buffer.from('LIBOSPLN', 'latin1');
 const VERSION = 1;
 const HEADER_SIZE = 64;
-/** Bytes of output covered by one digest. */
+/** Bytes of output covered by one digest, at least: see {@link chunkSizeFor}. */
 export const CHUNK_SIZE = 4096;
+/** About how many digests a record holds at most before its chunks grow. */
+const MAX_CHUNKS = 4096;
+
+/**
+ * The chunk size for an output of `length` bytes: 4 KiB (a page), doubled until about
+ * {@link MAX_CHUNKS} chunks cover the file. A 2 MB libc gets 4 KiB chunks; a 100 MB executable
+ * 32 KiB ones: hashing 24,000 small chunks cost more than hashing the file (and their digests
+ * added 0.8 MB to it). Readers take the size from the record.
+ */
+export function chunkSizeFor(length: number): number {
+  let size = CHUNK_SIZE;
+  while (length / size > MAX_CHUNKS) size *= 2;
+  return size;
+}
 /** Bytes of one digest (SHA-256). */
 export const DIGEST_SIZE = 32;
 
@@ -59,7 +73,7 @@ export function planRecordFixedSize(ranges: readonly OriginalRange[], metadataLe
  */
 export function putPlanRecord(
   out: Uint8Array, at: number, ranges: readonly OriginalRange[], metadata: Uint8Array,
-  originalLength: number, outputLength: number, digestCount: number,
+  originalLength: number, outputLength: number, digestCount: number, chunkSize: number = CHUNK_SIZE,
 ): number {
   const view = viewOf(out);
   out.set(MAGIC, at);
@@ -67,7 +81,7 @@ export function putPlanRecord(
   view.setUint32(at + 12, HEADER_SIZE, true);
   view.setBigUint64(at + 16, BigInt(originalLength), true);
   view.setBigUint64(at + 24, BigInt(outputLength), true);
-  view.setUint32(at + 32, CHUNK_SIZE, true);
+  view.setUint32(at + 32, chunkSize, true);
   view.setUint32(at + 36, DIGEST_SIZE, true);
   view.setUint32(at + 40, ranges.length, true);
   view.setUint32(at + 44, metadata.length, true);
@@ -100,14 +114,21 @@ export function chunkDigests(bytes: Uint8Array, chunkSize: number, zeroAt: numbe
       chunk = Uint8Array.from(chunk);
       chunk.fill(0, Math.max(zeroAt, start) - start, Math.min(zeroEnd, end) - start);
     }
-    digests.push(createHash('sha256').update(chunk).digest());
+    digests.push(sha256(chunk));
   }
   return digests;
 }
 
+// crypto.hash (Node 20.12 and later) hashes in one call without a Hash object per chunk.
+const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'buffer') => Buffer }).hash;
+
+function sha256(chunk: Uint8Array): Uint8Array {
+  return oneShot !== undefined ? oneShot('sha256', chunk, 'buffer') : crypto.createHash('sha256').update(chunk).digest();
+}
+
 /** Computes the digests of a finished output and stores them in its (zeroed) digest area. */
-export function fillDigests(out: Uint8Array, digestOffset: number, digestCount: number): void {
-  const digests = chunkDigests(out, CHUNK_SIZE, digestOffset, digestCount * DIGEST_SIZE);
+export function fillDigests(out: Uint8Array, digestOffset: number, digestCount: number, chunkSize: number = CHUNK_SIZE): void {
+  const digests = chunkDigests(out, chunkSize, digestOffset, digestCount * DIGEST_SIZE);
   if (digests.length !== digestCount) throw new Error(`internal: ${digests.length} chunks, ${digestCount} digest slots`);
   digests.forEach((d, i) => out.set(d, digestOffset + i * DIGEST_SIZE));
 }

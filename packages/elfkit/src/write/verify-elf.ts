@@ -4,7 +4,7 @@ import { writeError } from './write-errors.js';
 
 /**
  * Reports every byte range of a rewritten file that changed since {@link writeElf} wrote it,
- * at 4 KiB granularity: each chunk's SHA-256 (computed with the plan's digest area zeroed) is
+ * at the granularity of the record's chunks (4 KiB; larger in a large file): each chunk's SHA-256 (computed with the plan's digest area zeroed) is
  * compared with the one stored in .libos.plan. A file that grew or shrank reports its tail.
  *
  * Throws ElfError ELF_NO_PLAN when the file holds no .libos.plan, ELF_BAD_PLAN when the record

@@ -9,7 +9,7 @@ import { checkEntryAndDebugFrame, checkPatches, checkSegments, checkSymbols, typ
 import { putPhdr, putShdr, viewOf } from './elf-structs.js';
 import { congruentOffset, DEBUG_FRAME_SECTION, layoutBase, PAGE, PLAN_SECTION, segmentFlagBits } from './layout-rules.js';
 import { placePhdrTable } from './place-phdr-table.js';
-import { CHUNK_SIZE, DIGEST_SIZE, fillDigests, planRecordFixedSize, putPlanRecord, type OriginalRange } from './plan-record.js';
+import { chunkSizeFor, DIGEST_SIZE, fillDigests, planRecordFixedSize, putPlanRecord, type OriginalRange } from './plan-record.js';
 import { SectionTable } from './section-table.js';
 import type { ElfEdit } from './types.js';
 
@@ -85,8 +85,8 @@ export function writeElf(elf: ElfFile, edit: ElfEdit): Uint8Array {
   const strtabOffset = symbolTables?.strtabIndex !== undefined ? place(symbolTables.strtabIndex, symbolTables.strtab.size, 1) : 0;
   const shstrtabOffset = place(shstrndx, table.names.size, 1);
 
-  // The plan record holds one digest per 4 KiB chunk of the output, and its size decides how
-  // many chunks there are: grow the count until it covers the whole file.
+  // The plan record holds one digest per chunk of the output (4 KiB, more for a large file), and
+  // its size decides how many chunks there are: grow the count until it covers the whole file.
   const ranges: OriginalRange[] = [
     { offset: 0, original: input.subarray(0, EHDR_SIZE) },
     ...patches.map((p) => ({ offset: p.offset, original: input.subarray(p.offset, p.offset + p.bytes.length) })),
@@ -94,8 +94,9 @@ export function writeElf(elf: ElfFile, edit: ElfEdit): Uint8Array {
   const planFixed = planRecordFixedSize(ranges, metadata.length);
   const planOffset = alignUp(at, 8);
   const totalFor = (digests: number): number => planOffset + planFixed + digests * DIGEST_SIZE + shnum * SHDR_SIZE;
+  const chunkSize = chunkSizeFor(totalFor(0));
   let digestCount = 0;
-  while (Math.ceil(totalFor(digestCount) / CHUNK_SIZE) > digestCount) digestCount = Math.ceil(totalFor(digestCount) / CHUNK_SIZE);
+  while (Math.ceil(totalFor(digestCount) / chunkSize) > digestCount) digestCount = Math.ceil(totalFor(digestCount) / chunkSize);
   const total = totalFor(digestCount);
   place(planIndex, planFixed + digestCount * DIGEST_SIZE, 8);
   const shoff = alignUp(at, 8);
@@ -113,7 +114,7 @@ export function writeElf(elf: ElfFile, edit: ElfEdit): Uint8Array {
     if (symbolTables.strtabIndex !== undefined) symbolTables.strtab.writeTo(out, strtabOffset);
   }
   table.names.writeTo(out, shstrtabOffset);
-  const digestOffset = putPlanRecord(out, table.at(planIndex).offset, ranges, metadata, input.length, total, digestCount);
+  const digestOffset = putPlanRecord(out, table.at(planIndex).offset, ranges, metadata, input.length, total, digestCount, chunkSize);
 
   // Extended numbering (gABI): counts and the name-table index that do not fit the 16-bit
   // header fields live in section 0.
@@ -133,7 +134,7 @@ export function writeElf(elf: ElfFile, edit: ElfEdit): Uint8Array {
   view.setUint16(62, shstrndx >= SHN_LORESERVE ? SHN_XINDEX : shstrndx, true);
 
   // Last: the digests cover every other byte of the output.
-  fillDigests(out, digestOffset, digestCount);
+  fillDigests(out, digestOffset, digestCount, chunkSize);
   return out;
 }
 
