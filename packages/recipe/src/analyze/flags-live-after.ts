@@ -1,5 +1,5 @@
 import type { ElfFile, FunctionRange } from '@libos/elfkit';
-import { functionIndexOf } from './function-index.js';
+import { functionAfterSite } from './function-index.js';
 import {
   ARITHMETIC_FLAGS, Code, FlowControl, IP_BASE, OpKind, createDecoder, flowOf, hex, mnemonicName, scratch, seekDecoder,
 } from './iced.js';
@@ -30,15 +30,9 @@ export function flagsLiveAfter(
   va: bigint,
   options: FlagsLiveOptions = {},
 ): FlagsLiveness {
-  const fn = options.function ?? functionIndexOf(elf).containing(va) ?? (va > 0n ? functionIndexOf(elf).containing(va - 1n) : undefined);
-  if (fn === undefined) return { live: true, reason: `${hex(va)} is in no known function` };
-  if (va === fn.end) return { live: true, reason: `${hex(va)} is the end of the function at ${hex(fn.start)}` };
-  if (va < fn.start || va > fn.end) return { live: true, reason: `${hex(va)} is outside the function at ${hex(fn.start)}` };
-  const size = Number(fn.end - fn.start);
-  const fileOffset = elf.vaToOffset(fn.start);
-  if (fileOffset === undefined || elf.vaToOffset(fn.end - 1n) !== fileOffset + size - 1) {
-    return { live: true, reason: `the function at ${hex(fn.start)} is not file-backed` };
-  }
+  const code = functionAfterSite(elf, va, options.function);
+  if ('reason' in code) return { live: true, reason: code.reason };
+  const { fn, size, fileOffset } = code;
   const max = options.maxInstructions ?? 32;
   const decoder = createDecoder(elf.bytes.subarray(fileOffset, fileOffset + size));
   try {

@@ -82,3 +82,31 @@ export function functionIndexOf(elf: Pick<ElfFile, 'functions'>): FunctionIndex 
   }
   return index;
 }
+
+/** The function whose code follows a site, with where its bytes are in the file. */
+export interface CodeAfter {
+  fn: FunctionRange;
+  /** Bytes from the function's start to its end. */
+  size: number;
+  fileOffset: number;
+}
+
+/**
+ * The function that holds `va`, the first byte after a site (or, where the site ends a function,
+ * the one that holds the site), for the analyses that decode onward from there; a reason when
+ * there is none or its bytes are not all in the file. `fn` overrides the lookup.
+ */
+export function functionAfterSite(elf: Pick<ElfFile, 'vaToOffset' | 'functions'>, va: bigint, fn?: FunctionRange): CodeAfter | { reason: string } {
+  const index = fn === undefined ? functionIndexOf(elf) : undefined;
+  const found = fn ?? index!.containing(va) ?? (va > 0n ? index!.containing(va - 1n) : undefined);
+  const hex = (x: bigint): string => `0x${x.toString(16)}`;
+  if (found === undefined) return { reason: `${hex(va)} is in no known function` };
+  if (va === found.end) return { reason: `${hex(va)} is the end of the function at ${hex(found.start)}` };
+  if (va < found.start || va > found.end) return { reason: `${hex(va)} is outside the function at ${hex(found.start)}` };
+  const size = Number(found.end - found.start);
+  const fileOffset = elf.vaToOffset(found.start);
+  if (fileOffset === undefined || elf.vaToOffset(found.end - 1n) !== fileOffset + size - 1) {
+    return { reason: `the function at ${hex(found.start)} is not file-backed` };
+  }
+  return { fn: found, size, fileOffset };
+}

@@ -1,5 +1,5 @@
 import type { ElfFile, FunctionRange } from '@libos/elfkit';
-import { functionIndexOf } from './function-index.js';
+import { functionAfterSite } from './function-index.js';
 import {
   Code, FlowControl, IP_BASE, InstructionInfoOptions, OpAccess, OpKind, Register, createDecoder, flowOf, hex,
   instructionInfoFactory, mnemonicName, scratch, seekDecoder, type IcedInstruction,
@@ -27,14 +27,9 @@ export interface R11LiveOptions {
  * function, undecodable bytes, or running out of budget: only a proof gives `dead`.
  */
 export function r11LiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'functions'>, va: bigint, options: R11LiveOptions = {}): R11Liveness {
-  const fn = options.function ?? functionIndexOf(elf).containing(va) ?? (va > 0n ? functionIndexOf(elf).containing(va - 1n) : undefined);
-  if (fn === undefined) return { live: true, reason: `${hex(va)} is in no known function` };
-  if (va < fn.start || va >= fn.end) return { live: true, reason: `${hex(va)} is at the end of or outside the function at ${hex(fn.start)}` };
-  const size = Number(fn.end - fn.start);
-  const fileOffset = elf.vaToOffset(fn.start);
-  if (fileOffset === undefined || elf.vaToOffset(fn.end - 1n) !== fileOffset + size - 1) {
-    return { live: true, reason: `the function at ${hex(fn.start)} is not file-backed` };
-  }
+  const code = functionAfterSite(elf, va, options.function);
+  if ('reason' in code) return { live: true, reason: code.reason };
+  const { fn, size, fileOffset } = code;
   let budget = options.maxInstructions ?? 48;
   const decoder = createDecoder(elf.bytes.subarray(fileOffset, fileOffset + size));
   const seen = new Set<number>();

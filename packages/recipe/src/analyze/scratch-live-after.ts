@@ -1,6 +1,6 @@
 import type { ElfFile, FunctionRange } from '@libos/elfkit';
 import { syscallArgumentCount } from '../syscalls/x86-64.js';
-import { functionIndexOf } from './function-index.js';
+import { functionAfterSite } from './function-index.js';
 import {
   Code, FlowControl, IP_BASE, InstructionInfoOptions, OpAccess, OpKind, Register, createDecoder, flowOf, hex,
   instructionInfoFactory, mnemonicName, scratch, seekDecoder,
@@ -66,14 +66,9 @@ interface PathState { position: number; pending: number; nr: number | undefined 
  * the budget runs out: only a proof makes a register dead.
  */
 export function scratchLiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'functions'>, va: bigint, options: ScratchLiveOptions = {}): ScratchLiveness {
-  const fn = options.function ?? functionIndexOf(elf).containing(va) ?? (va > 0n ? functionIndexOf(elf).containing(va - 1n) : undefined);
-  if (fn === undefined) return { live: ALL_SCRATCH, reason: `${hex(va)} is in no known function` };
-  if (va < fn.start || va >= fn.end) return { live: ALL_SCRATCH, reason: `${hex(va)} is at the end of or outside the function at ${hex(fn.start)}` };
-  const size = Number(fn.end - fn.start);
-  const fileOffset = elf.vaToOffset(fn.start);
-  if (fileOffset === undefined || elf.vaToOffset(fn.end - 1n) !== fileOffset + size - 1) {
-    return { live: ALL_SCRATCH, reason: `the function at ${hex(fn.start)} is not file-backed` };
-  }
+  const code = functionAfterSite(elf, va, options.function);
+  if ('reason' in code) return { live: ALL_SCRATCH, reason: code.reason };
+  const { fn, size, fileOffset } = code;
   let budget = options.maxInstructions ?? 64;
   let live = 0;
   const why: string[] = [];
