@@ -46,6 +46,8 @@ export function entryEffects(elf: Pick<ElfFile, 'bytes' | 'vaToOffset'>, va: big
   const offset = elf.vaToOffset(va);
   if (offset === undefined) return opaqueEntry(`the entry at ${hex(va)} is not in the file`);
   const decoder = createDecoder(elf.bytes.subarray(offset, Math.min(elf.bytes.length, offset + MAX_DECODE * 15)));
+  // Addresses are formatted only for a reason, not for every instruction decoded.
+  const where = (p: number): string => hex(va + BigInt(p));
   const body: MovedInstruction[] = [];
   let writesFlags = false;
   let writesRcx = false;
@@ -55,12 +57,11 @@ export function entryEffects(elf: Pick<ElfFile, 'bytes' | 'vaToOffset'>, va: big
     for (let n = 0; n < MAX_DECODE; n++) {
       const instr = scratch;
       decoder.decodeOut(instr);
-      const at = hex(va + BigInt(position));
-      if (instr.code === Code.INVALID) return opaqueEntry(`undecodable bytes at ${at} in the entry`);
+      if (instr.code === Code.INVALID) return opaqueEntry(`undecodable bytes at ${where(position)} in the entry`);
       const name = mnemonicName(instr);
       const flow = flowOf(instr, instr.code);
       if (flow === FlowControl.Return) {
-        if (instr.code !== Code.Retnq) return opaqueEntry(`${name} at ${at} is not a plain ret`);
+        if (instr.code !== Code.Retnq) return opaqueEntry(`${name} at ${where(position)} is not a plain ret`);
         const effects = { writesFlags, writesRcx, writesR11, usesStack: false };
         const written = [writesFlags && 'flags', writesRcx && 'rcx', writesR11 && 'r11'].filter(Boolean).join(', ') || 'none of flags, rcx, r11';
         const inline = body.length <= MAX_INLINE && !writesRcx && !writesR11;
@@ -78,7 +79,7 @@ export function entryEffects(elf: Pick<ElfFile, 'bytes' | 'vaToOffset'>, va: big
         position += instr.length;
         continue;
       }
-      if (flow !== FlowControl.Next) return opaqueEntry(`${name} at ${at} in the entry changes control flow`);
+      if (flow !== FlowControl.Next) return opaqueEntry(`${name} at ${where(position)} in the entry changes control flow`);
       const info = instructionInfoFactory().infoOptions(instr, InstructionInfoOptions.None);
       let usesStack = false;
       try {
@@ -98,14 +99,14 @@ export function entryEffects(elf: Pick<ElfFile, 'bytes' | 'vaToOffset'>, va: big
       } finally {
         info.free();
       }
-      if (usesStack) return opaqueEntry(`${name} at ${at} in the entry uses the stack`);
+      if (usesStack) return opaqueEntry(`${name} at ${where(position)} in the entry uses the stack`);
       if (instr.rflagsModified !== 0) writesFlags = true;
       const bytes = elf.bytes.slice(offset + position, offset + position + instr.length);
       if (instr.isIpRelMemoryOperand) {
         const c = decoder.getConstantOffsets(instr);
         const dispOffset = c.displacementOffset;
         c.free();
-        if (dispOffset === 0) return opaqueEntry(`cannot find the displacement of ${name} at ${at}`);
+        if (dispOffset === 0) return opaqueEntry(`cannot find the displacement of ${name} at ${where(position)}`);
         // The decoder's ip is IP_BASE at the entry's first byte.
         body.push({ va: va + BigInt(position), bytes, ripRelative: { dispOffset, target: va + instr.ipRelMemoryAddress - BigInt(IP_BASE) }, text: name });
       } else {

@@ -32,6 +32,8 @@ export function r11LiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'functi
   const { fn, size, fileOffset } = code;
   let budget = options.maxInstructions ?? 48;
   const decoder = createDecoder(elf.bytes.subarray(fileOffset, fileOffset + size));
+  // Addresses are formatted only for a reason, not for every instruction decoded.
+  const where = (p: number): string => hex(fn.start + BigInt(p));
   const seen = new Set<number>();
   const work = [Number(va - fn.start)];
   const ends: string[] = [];
@@ -42,23 +44,22 @@ export function r11LiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'functi
       for (;;) {
         if (seen.has(position)) break;
         seen.add(position);
-        const at = hex(fn.start + BigInt(position));
-        if (position >= size) return { live: true, reason: `runs out of the function at ${at}` };
+        if (position >= size) return { live: true, reason: `runs out of the function at ${where(position)}` };
         if (budget-- <= 0) return { live: true, reason: 'no decision within the instruction budget' };
         seekDecoder(decoder, position);
         const instr = scratch;
         decoder.decodeOut(instr);
         const c = instr.code;
-        if (c === Code.INVALID) return { live: true, reason: `undecodable bytes at ${at}` };
-        if (position + instr.length > size) return { live: true, reason: `${mnemonicName(instr)} at ${at} crosses the end of the function` };
+        if (c === Code.INVALID) return { live: true, reason: `undecodable bytes at ${where(position)}` };
+        if (position + instr.length > size) return { live: true, reason: `${mnemonicName(instr)} at ${where(position)} crosses the end of the function` };
         if (c === Code.Syscall) {
-          ends.push(`syscall at ${at}`);
+          ends.push(`syscall at ${where(position)}`);
           break;
         }
         const use = r11Use(instr);
-        if (use === 'read') return { live: true, reason: `read by ${mnemonicName(instr)} at ${at}` };
+        if (use === 'read') return { live: true, reason: `read by ${mnemonicName(instr)} at ${where(position)}` };
         if (use === 'write') {
-          ends.push(`written by ${mnemonicName(instr)} at ${at}`);
+          ends.push(`written by ${mnemonicName(instr)} at ${where(position)}`);
           break;
         }
         const flow = flowOf(instr, c);
@@ -67,13 +68,13 @@ export function r11LiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'functi
           continue;
         }
         if (flow === FlowControl.Return || flow === FlowControl.Call || flow === FlowControl.IndirectCall) {
-          ends.push(`${mnemonicName(instr)} at ${at}`);
+          ends.push(`${mnemonicName(instr)} at ${where(position)}`);
           break;
         }
         if (flow === FlowControl.UnconditionalBranch || flow === FlowControl.ConditionalBranch) {
-          if (instr.op0Kind !== OpKind.NearBranch64) return { live: true, reason: `${mnemonicName(instr)} at ${at} has no near target` };
+          if (instr.op0Kind !== OpKind.NearBranch64) return { live: true, reason: `${mnemonicName(instr)} at ${where(position)} has no near target` };
           const target = ((instr.nearBranch32 >>> 0) - IP_BASE) | 0;
-          if (target < 0 || target >= size) return { live: true, reason: `${mnemonicName(instr)} at ${at} leaves the function` };
+          if (target < 0 || target >= size) return { live: true, reason: `${mnemonicName(instr)} at ${where(position)} leaves the function` };
           work.push(target);
           if (flow === FlowControl.ConditionalBranch) {
             position += instr.length;
@@ -81,7 +82,7 @@ export function r11LiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'functi
           }
           break;
         }
-        return { live: true, reason: `${mnemonicName(instr)} at ${at} changes control flow` };
+        return { live: true, reason: `${mnemonicName(instr)} at ${where(position)} changes control flow` };
       }
     }
     return { live: false, reason: ends.length === 1 ? `dead: ${ends[0]}` : `dead on every path (${ends.length} paths)` };

@@ -81,6 +81,8 @@ export function scratchLiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'fu
   const followed = new Map<string, number>();
   const work: PathState[] = [{ position: Number(va - fn.start), pending: ALL_SCRATCH, nr: undefined }];
   const decoder = createDecoder(elf.bytes.subarray(fileOffset, fileOffset + size));
+  // Addresses are formatted only for a reason, not for every instruction decoded.
+  const where = (p: number): string => hex(fn.start + BigInt(p));
   const factory = instructionInfoFactory();
   try {
     while (work.length > 0) {
@@ -91,20 +93,19 @@ export function scratchLiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'fu
         pending &= ~seen;
         if (pending === 0 || (live | pending) === live) break;
         followed.set(key, seen | pending);
-        const at = hex(fn.start + BigInt(position));
-        if (position >= size) { decide(pending, `runs out of the function at ${at}`); break; }
+        if (position >= size) { decide(pending, `runs out of the function at ${where(position)}`); break; }
         if (budget-- <= 0) { decide(pending, 'no decision within the instruction budget'); break; }
         seekDecoder(decoder, position);
         const instr = scratch;
         decoder.decodeOut(instr);
         const c = instr.code;
-        if (c === Code.INVALID) { decide(pending, `undecodable bytes at ${at}`); break; }
-        if (position + instr.length > size) { decide(pending, `${mnemonicName(instr)} at ${at} crosses the end of the function`); break; }
+        if (c === Code.INVALID) { decide(pending, `undecodable bytes at ${where(position)}`); break; }
+        if (position + instr.length > size) { decide(pending, `${mnemonicName(instr)} at ${where(position)} crosses the end of the function`); break; }
         if (c === Code.Syscall) {
           const count = nr === undefined ? 6 : syscallArgumentCount(nr);
           let args = 0;
           for (let i = 0; i < count; i++) args |= ARGUMENT_BITS[i]!;
-          if ((pending & args) !== 0) decide(pending & args, `read by the syscall at ${at}${nr === undefined ? ' (number unknown)' : ` (${nr}, ${count} arguments)`}`);
+          if ((pending & args) !== 0) decide(pending & args, `read by the syscall at ${where(position)}${nr === undefined ? ' (number unknown)' : ` (${nr}, ${count} arguments)`}`);
           pending &= ~args;
           nr = undefined; // rax holds the result now
           position += instr.length;
@@ -136,7 +137,7 @@ export function scratchLiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'fu
         const index = PARTS.get(instr.memoryIndex);
         if (base !== undefined) reads |= base.bit;
         if (index !== undefined) reads |= index.bit;
-        if ((pending & reads) !== 0) decide(pending & reads, `read by ${mnemonicName(instr)} at ${at}`);
+        if ((pending & reads) !== 0) decide(pending & reads, `read by ${mnemonicName(instr)} at ${where(position)}`);
         pending &= ~reads & ~writes;
         if (raxWritten) nr = eaxImmediate(instr);
         if (pending === 0) break;
@@ -146,16 +147,16 @@ export function scratchLiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'fu
           continue;
         }
         if (flow === FlowControl.Return) {
-          if ((pending & RESULT_BITS) !== 0) decide(pending & RESULT_BITS, `may carry a result at ${mnemonicName(instr)} ${at}`);
+          if ((pending & RESULT_BITS) !== 0) decide(pending & RESULT_BITS, `may carry a result at ${mnemonicName(instr)} ${where(position)}`);
           break;
         }
         if (flow === FlowControl.Call || flow === FlowControl.IndirectCall) {
-          decide(pending, `arguments of the ${mnemonicName(instr)} at ${at}`);
+          decide(pending, `arguments of the ${mnemonicName(instr)} at ${where(position)}`);
           break;
         }
         if (flow === FlowControl.UnconditionalBranch || flow === FlowControl.ConditionalBranch) {
           const target = instr.op0Kind === OpKind.NearBranch64 ? ((instr.nearBranch32 >>> 0) - IP_BASE) | 0 : -1;
-          if (target < 0 || target >= size) { decide(pending, `${mnemonicName(instr)} at ${at} leaves the function`); break; }
+          if (target < 0 || target >= size) { decide(pending, `${mnemonicName(instr)} at ${where(position)} leaves the function`); break; }
           work.push({ position: target, pending, nr });
           if (flow === FlowControl.ConditionalBranch) {
             position += instr.length;
@@ -163,7 +164,7 @@ export function scratchLiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'fu
           }
           break;
         }
-        decide(pending, `${mnemonicName(instr)} at ${at} changes control flow`);
+        decide(pending, `${mnemonicName(instr)} at ${where(position)} changes control flow`);
         break;
       }
     }
