@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildRuntimeFixtures } from './helpers/build-runtime-fixtures.js';
+import { parseRecipe } from '@libos/recipe';
 import { rewriteWith, runProgram } from './helpers/run-rewritten.js';
 
 const RUNTIME = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'fixtures', 'runtime');
@@ -63,5 +64,23 @@ for (const recipe of RECIPES) {
     });
   }
 }
+
+test('abiNonPie, handler that overwrites every caller-saved register: sites keep fewer registers, except under rcx-r11: exact', async () => {
+  const fx = await buildRuntimeFixtures();
+  const source = join(RUNTIME, 'handler-clobber.c');
+  const keeping = (plan: { symbols: readonly { name: string }[] }) => plan.symbols.filter((s) => /^libos_stub_.*_keep/.test(s.name)).map((s) => s.name);
+  // The probes that read no register after their site (flags, red zone, vectors) get stubs that
+  // save fewer than six; the register probe's site keeps all six.
+  const rw = await rewriteWith(fx.abiNonPie, 'glibc-rfc', { kind: 'handler', source });
+  assert.ok(keeping(rw.plan).length > 0, 'some site saves fewer than six registers');
+  assert.ok(rw.plan.patches.some((p) => /handler call saves/.test(p.reason)), 'the reason says what is saved');
+  assert.ok(rw.plan.patches.some((p) => !/handler call saves/.test(p.reason)), 'a site that reads them all saves all six');
+  assert.match(runProgram(rw.path).stdout, ALL_OK);
+  // rcx-r11: exact trusts no analysis: every stub saves all six.
+  const exact = parseRecipe('name: exact-regs\nextends: glibc-rfc\nabi: { rcx-r11: exact }\n', join(RUNTIME, 'exact-regs.yaml'));
+  const rx = await rewriteWith(fx.abiNonPie, exact.recipe!, { kind: 'handler', source });
+  assert.equal(keeping(rx.plan), []);
+  assert.match(runProgram(rx.path).stdout, ALL_OK);
+});
 
 test.run();
