@@ -5,7 +5,9 @@
  * (fixtures/unannotated/threads.c, built here) print exactly what they print with the system's
  * libc, with `passthrough` and with `trace`; with `trace` their calls appear on stderr, the
  * threads' own among them. Every site the plan leaves unpatched or traps says why, naming the
- * tactics it tried.
+ * tactics it tried. A third copy calls a C handler that overwrites every caller-saved register
+ * after each call (fixtures/runtime/handler-clobber.c): the stubs save only the registers the code
+ * after each site can read (analyze/scratch-live-after.ts), and the programs print the same.
  *
  * Each program is first run with LD_TRACE_LOADED_OBJECTS=1 to show that ld.so resolves libc.so.6
  * to the rewritten copy.
@@ -20,6 +22,7 @@ import type { PatchPlan } from '@libos/recipe';
 import { countByName, freshDir, rewriteWith, traceLines, type Rewritten } from './helpers/run-rewritten.js';
 
 const FIXTURES = resolve(fileURLToPath(new URL('../../../fixtures/unannotated/', import.meta.url)));
+const CLOBBER_HANDLER = resolve(fileURLToPath(new URL('../../../fixtures/runtime/handler-clobber.c', import.meta.url)));
 const THREADS = 4;
 const CALLS = 50;
 
@@ -79,6 +82,7 @@ interface Fixture {
   threads: string;
   passthrough: LibcVariant;
   trace: LibcVariant;
+  handler: LibcVariant;
 }
 
 let cached: Promise<Fixture> | undefined;
@@ -91,10 +95,11 @@ function fixture(): Promise<Fixture> {
     const threads = join(build, 'threads');
     const cc = spawnSync('gcc', ['-O2', '-pthread', '-o', threads, join(FIXTURES, 'threads.c')], { encoding: 'utf8' });
     if (cc.status !== 0) throw new Error(`gcc threads.c: ${cc.stderr}`);
-    const made = async (kind: 'passthrough' | 'trace'): Promise<LibcVariant> => {
+    const made = async (kind: 'passthrough' | 'trace' | 'handler'): Promise<LibcVariant> => {
       const dir = freshDir(`libc-${kind}`);
       const t0 = performance.now();
-      const rw = await rewriteWith(libc, 'unannotated', { kind }, freshDir(`libc-${kind}-out`));
+      const entry = kind === 'handler' ? { kind, source: CLOBBER_HANDLER } : { kind };
+      const rw = await rewriteWith(libc, 'unannotated', entry, freshDir(`libc-${kind}-out`));
       const ms = performance.now() - t0;
       mkdirSync(dir, { recursive: true });
       copyFileSync(rw.path, join(dir, 'libc.so.6'));
@@ -102,7 +107,7 @@ function fixture(): Promise<Fixture> {
       console.log(`  ${libc} ${kind}: ${describePlan(rw.plan)}, rewritten in ${ms.toFixed(0)} ms, growth ${(growth * 100).toFixed(2)}%`);
       return { ...rw, dir, ms };
     };
-    return { libc, threads, passthrough: await made('passthrough'), trace: await made('trace') };
+    return { libc, threads, passthrough: await made('passthrough'), trace: await made('trace'), handler: await made('handler') };
   })();
   return cached;
 }
@@ -167,7 +172,7 @@ test('libc.so.6: nearly every site displaced; each refusal and each trap names t
   }
 });
 
-for (const kind of ['passthrough', 'trace'] as const) {
+for (const kind of ['passthrough', 'trace', 'handler'] as const) {
   test(`libc.so.6 (${kind}) first on LD_LIBRARY_PATH: ls -la /, sh -c, python3 -c and a pthreads program print as with the system's libc`, async () => {
     const fx = await fixture();
     const variant = fx[kind];
@@ -182,7 +187,7 @@ for (const kind of ['passthrough', 'trace'] as const) {
       assert.fixture(after.stdout, reference.stdout, `${p.name}: stdout (before ${before.stdout === reference.stdout ? 'same' : 'different'})`);
       const stderr = kind === 'trace' ? after.stderr.split('\n').filter((l) => !l.startsWith('[libos] ')).join('\n') : after.stderr;
       assert.is(stderr, reference.stderr, `${p.name}: stderr`);
-      if (kind === 'passthrough') assert.not.match(after.stderr, /^\[libos\] /m, `${p.name}: passthrough writes no trace`);
+      if (kind !== 'trace') assert.not.match(after.stderr, /^\[libos\] /m, `${p.name}: ${kind} writes no trace`);
       if (kind !== 'trace') continue;
       const counts = countByName(traceLines(after.stderr).map((l) => l.name));
       for (const name of p.traced) assert.ok((counts[name] ?? 0) > 0, `${p.name}: the trace shows ${name} (counts ${JSON.stringify(counts)})`);
