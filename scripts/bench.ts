@@ -219,7 +219,7 @@ function interceptSection(results: Loose[]): string[] {
     'from a cached value without entering the kernel (`symbol` entry: an asm function in the program, like',
     '`handler_cached` in the reference harness; "C handler": the `handler` entry returning a constant); "passthrough"',
     'makes the real call. Each program times its own loop (count calibrated to about 0.25 s a run); every program',
-    'runs once per round for five rounds. **CPU ns/call** (user + system time of the process, the tracer and its',
+    'runs once per round for seven rounds. **CPU ns/call** (user + system time of the process, the tracer and its',
     'tracee for ptrace) is the headline figure; wall time also counts the time other processes held the CPU on',
     'this shared machine. Ratios are to the native call and to the seed stub (hook-only) in this run.', '');
   lines.push('![interception and rewriting cost, log scale](benchmarks.svg)', '');

@@ -7,8 +7,8 @@
  *
  * Each program times its own loop and prints CPU time (user + system) and wall time per call; the
  * loop count is calibrated so a run takes about 0.25 s of wall time. All programs run once per
- * round, for five rounds, so slow drifts of the machine's load hit every method alike; figures are
- * medians of the five. CPU time is the headline: on a shared machine the wall time also counts the
+ * round, for seven rounds, so slow drifts of the machine's load hit every method alike; figures are
+ * medians of the seven. CPU time is the headline: on a shared machine the wall time also counts the
  * time other processes held the CPU. Ratios are within this run.
  *
  * Run alone: `node --conditions=libos-source --import tsx packages/recipe/bench/intercept.bench.ts`;
@@ -25,7 +25,7 @@ import { findSites, loadRecipe, parseRecipe, planPatches, rewriteElf, type Entry
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SOURCES = join(HERE, 'c');
 const INCLUDE = join(HERE, '../../../fixtures/include');
-const ROUNDS = 5;
+const ROUNDS = 7;
 /** Wall time a calibrated run aims at. */
 const TARGET_RUN_NS = 0.25e9;
 const HOOK: Entry = { kind: 'symbol', name: 'bench_hook' };
