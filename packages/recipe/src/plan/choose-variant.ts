@@ -44,6 +44,12 @@ export interface DecideContext {
   entryOwnsAbi: boolean;
   /** Whether the fast stub calls a C handler (which may change rdi, rsi, rdx, r8, r9, r10). */
   cHandler?: boolean;
+  /**
+   * Why calls and returns in this file may not follow the SysV ABI (a Go binary: its register ABI
+   * passes arguments and results in rdi, rsi, r8-r11 too), so that the register proofs, which
+   * trust it there, are not made; undefined when they may be.
+   */
+  notSysV?: string;
   /** Whether a trap runtime can be installed in this file. */
   trapAvailable: string | true;
   displacer: DisplacementFinder;
@@ -150,8 +156,10 @@ function shapeFor(ctx: DecideContext, site: Site, resumeVa: bigint): { shape: St
   if (!ctx.entryOwnsAbi && abi.redZone === 'unused') relaxations.push('red zone not skipped (recipe)');
   if (!ctx.entryOwnsAbi && abi.rcxR11 === 'clobber') relaxations.push('rcx/r11 not set as syscall leaves them (recipe)');
   // r11 = rflags costs the stub a pushfq: skipped where no path after the site reads r11.
+  const proofs = !ctx.entryOwnsAbi && stub === 'fast' && abi.rcxR11 === 'syscall';
+  if (proofs && ctx.notSysV !== undefined) notes.push(`r11 and the caller-saved registers kept at every site: ${ctx.notSysV}`);
   let r11Dead = false;
-  if (!ctx.entryOwnsAbi && stub === 'fast' && abi.rcxR11 === 'syscall') {
+  if (proofs && ctx.notSysV === undefined) {
     const liveness = r11LiveAfter(ctx.elf, resumeVa);
     if (!liveness.live) {
       r11Dead = true;
@@ -160,7 +168,7 @@ function shapeFor(ctx: DecideContext, site: Site, resumeVa: bigint): { shape: St
   }
   // Around a C handler the stub saves six registers; only those the program may read count.
   let handlerSaves: number | undefined;
-  if (ctx.cHandler === true && !ctx.entryOwnsAbi && stub === 'fast' && abi.rcxR11 === 'syscall') {
+  if (ctx.cHandler === true && proofs && ctx.notSysV === undefined) {
     const liveness = scratchLiveAfter(ctx.elf, resumeVa);
     if (liveness.live !== ALL_SCRATCH) {
       handlerSaves = liveness.live;

@@ -14,6 +14,7 @@ import type { FunctionAnalysis } from '../analyze/analyze-function.js';
 import { emitCHandlerBridge, emitPassthroughHook, emitTraceRoutines } from '../compile/hooks.js';
 import { emitNoteStub, emitStub, emitStubCopy, isRspRow, stubIsFrameless, stubName, type RspFrameRow, type StubCall, type StubShape } from '../compile/stubs.js';
 import { entryEffects, opaqueEntry } from '../analyze/entry-effects.js';
+import { isGoBinary } from '../analyze/go-binary.js';
 import { emitTrampoline, encodeSitePatch, nativeLowByteTable, needsTrampoline, NR_CLONE, NR_CLONE3, NR_VFORK } from '../compile/site-code.js';
 import { decideSite, type DecideContext, type SiteDecision } from './choose-variant.js';
 import { checkPlan } from './check-plan.js';
@@ -53,6 +54,7 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
     absoluteOk: kind === 'exec' || kind === 'static',
     entryOwnsAbi: entry.kind === 'slot' || entry.kind === 'pointer',
     cHandler: entry.kind === 'handler',
+    ...(isGoBinary(elf) ? { notSysV: 'a Go binary (its register ABI passes arguments and results in rdi, rsi, r8-r11 as well)' } : {}),
     trapAvailable: trapAvailability(startup, entry),
     displacer: new DisplacementFinder(elf, 'sites' in sitesIn ? sitesIn.analyses : undefined),
   };
