@@ -286,21 +286,23 @@ function rewriteSection(results: Loose[], floor: { wallMs: number; peakRssMb: nu
     'neighbours displaced to make room) over the system\'s libc.so.6, /bin/busybox and the node executable, beside',
     '`objdump -d` over the same file (output to /dev/null) in the same run. **`libos-patch apply`**: the built command',
     'as a user runs it, a fresh `node packages/cli/bin/libos-patch.js apply --recipe unannotated FILE -o OUT`, timed as',
-    'a whole (Node\'s start, loading the CLI, the work, writing the output), with its peak memory. **Fresh process**: a',
+    'a whole (Node\'s start, loading the CLI, the work, writing the output), with its peak memory and what its',
+    '`--timings` line says of the same runs: the time before the command began (Node\'s start, loading the CLI), then each',
+    'stage ("writing" builds the output in memory, "saving" writes it to disk). **Fresh process**: a',
     'new `node` that does the rewrite once through the library API; "work" is timed inside it around the rewrite, "with',
     'start" is the whole process (Node\'s start and loading the TypeScript sources through tsx included); peak memory is',
     'its maximum RSS from `/usr/bin/time -v`. **Warm**: the same rewrite repeated in the bench process after a first run',
     '(a tool rewriting many files). Sites per second: sites / warm time.', '');
   if (floor) lines.push(`A fresh process that loads the modules and does nothing takes ${floor.wallMs.toFixed(0)} ms and ${floor.peakRssMb.toFixed(0)} MB here.`, '');
-  lines.push('| file | sites | `libos-patch apply` ms (min-max) | its peak RSS MB | fresh process: work ms (min-max) | fresh process: with start ms | peak RSS MB | warm ms (min-max) | warm stages | sites/s | objdump -d ms | objdump peak RSS MB | objdump / fresh work | detail |');
-  lines.push('|---|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|---|');
+  lines.push('| file | sites | `libos-patch apply` ms (min-max) | its stages (--timings, medians) | its peak RSS MB | fresh process: work ms (min-max) | fresh process: with start ms | peak RSS MB | warm ms (min-max) | warm stages | sites/s | objdump -d ms | objdump peak RSS MB | objdump / fresh work | detail |');
+  lines.push('|---|--:|--:|---|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|---|');
   for (const r of results) {
     const warm = r['warm'] as { median: number; runs: number[]; stages: string };
     const proc = r['process'] as { median: number };
-    const cli = r['cli'] as { median: number; runs: number[]; peakRssMb: number } | undefined;
+    const cli = r['cli'] as { median: number; runs: number[]; peakRssMb: number; stages?: string } | undefined;
     const base = r['baseline'] as Loose & { peakRssMb?: number };
     const sites = Number(r['sites']);
-    lines.push(`| ${r['label']} | ${sites} | ${cli ? `${fmt(cli.median)} (${range(cli.runs)})` : '?'} | ${cli ? fmt(cli.peakRssMb) : '?'} | ${fmt(valueOf(r)!)} (${range(r['runs'])}) | ${fmt(proc.median)} | ${fmt(num(r['peakRssMb'])!)} | ${fmt(warm.median)} (${range(warm.runs)}) | ${warm.stages} | ${sites > 0 ? fmt(num(r['sitesPerSecond'])!) : 'n/a'} | ${fmt(valueOf(base)!)} (${(base['runs'] as number[]).length} run${(base['runs'] as number[]).length > 1 ? 's' : ''}) | ${base.peakRssMb !== undefined ? fmt(base.peakRssMb) : '?'} | ${(valueOf(base)! / valueOf(r)!).toFixed(1)}x | ${cell(String(r['detail']))} |`);
+    lines.push(`| ${r['label']} | ${sites} | ${cli ? `${fmt(cli.median)} (${range(cli.runs)})` : '?'} | ${cli?.stages ?? '?'} | ${cli ? fmt(cli.peakRssMb) : '?'} | ${fmt(valueOf(r)!)} (${range(r['runs'])}) | ${fmt(proc.median)} | ${fmt(num(r['peakRssMb'])!)} | ${fmt(warm.median)} (${range(warm.runs)}) | ${warm.stages} | ${sites > 0 ? fmt(num(r['sitesPerSecond'])!) : 'n/a'} | ${fmt(valueOf(base)!)} (${(base['runs'] as number[]).length} run${(base['runs'] as number[]).length > 1 ? 's' : ''}) | ${base.peakRssMb !== undefined ? fmt(base.peakRssMb) : '?'} | ${(valueOf(base)! / valueOf(r)!).toFixed(1)}x | ${cell(String(r['detail']))} |`);
   }
   lines.push('');
   return lines;

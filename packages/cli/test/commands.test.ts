@@ -265,6 +265,22 @@ test('apply --strict: refused sites give exit 1 and nothing written; without it 
   assert.ok(statSync(out).size > 0);
 });
 
+test('apply --timings: one line on stderr with every stage, the JSON on stdout unchanged', () => {
+  const out = join(dir, 'timed.out');
+  const r = cli(['apply', fx.pie, '--recipe', 'glibc-rfc', '-o', out, '--json', '--timings']);
+  assert.is(r.status, 0, r.stderr);
+  assert.is(json<{ output: string }>(r.stdout).output, out);
+  assert.is(r.errLines.length, 1, r.stderr);
+  const line = r.errLines[0]!;
+  assert.match(line, /^libos-patch: timings: before the command \(Node's start and loading the CLI\) \d+ ms, reading \d+ ms, finding sites \d+ ms, planning \d+ sites \d+ ms, writing \d+ ms, saving \d+ ms, total \d+ ms$/);
+  // The stages add up to the total, give or take the rounding of each.
+  const figures = [...line.matchAll(/ (\d+) ms/g)].map((m) => Number(m[1]));
+  const total = figures.pop()!;
+  const sum = figures.reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(sum - total) <= figures.length, `${sum} vs ${total}`);
+  assert.ok(statSync(out).size > 0);
+});
+
 test('verify: ok on a fresh output (exit 0, --json); a changed byte is exit 1 with its range', () => {
   const out = join(dir, 'verify-me');
   assert.is(cli(['apply', fx.pie, '--recipe', 'glibc-rfc', '-o', out]).status, 0);

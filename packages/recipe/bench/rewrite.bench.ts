@@ -91,7 +91,8 @@ export interface RewriteResult {
    * The built `libos-patch apply` in a fresh `node`, as a user runs it: wall time of the whole
    * command (ms) and its peak memory (max RSS, MB), medians.
    */
-  readonly cli: { readonly runs: number[]; readonly median: number; readonly peakRssMb: number };
+  /** `stages`: the medians of its --timings line (`before the command 110, reading 5, ..., total 300 ms`). */
+  readonly cli: { readonly runs: number[]; readonly median: number; readonly peakRssMb: number; readonly stages: string };
   /** Peak memory of the fresh process (max RSS, MB), median. */
   readonly peakRssMb: number;
   /** Warm: the work repeated in a process that has done it before. */
@@ -103,7 +104,7 @@ export interface RewriteResult {
 }
 
 /** A fresh process's figures: wall and peak RSS from /usr/bin/time, and what it printed. */
-interface Spawned { wallMs: number; rssKb: number | undefined; stdout: string }
+interface Spawned { wallMs: number; rssKb: number | undefined; stdout: string; stderr: string }
 
 function spawnTimed(command: string, args: string[], stdoutToNull: boolean): Promise<Spawned> {
   const useTime = existsSync(TIME);
@@ -120,7 +121,7 @@ function spawnTimed(command: string, args: string[], stdoutToNull: boolean): Pro
       const wallMs = performance.now() - t0;
       if (code !== 0) { reject(new Error(`${command} ${args.join(' ')} exited with ${code}: ${stderr.slice(-400)}`)); return; }
       const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
-      resolve({ wallMs, rssKb: rss ? Number(rss[1]) : undefined, stdout });
+      resolve({ wallMs, rssKb: rss ? Number(rss[1]) : undefined, stdout, stderr });
     });
   });
 }
@@ -142,10 +143,19 @@ async function coldRewrite(input: string, output: string): Promise<{ timing: Rew
   return { timing: line.timing, wallMs: s.wallMs, rssKb: s.rssKb ?? line.maxRssKb };
 }
 
-/** `libos-patch apply` as a user runs it: the built CLI in a fresh node, timed as a whole. */
-async function cliRewrite(input: string, output: string): Promise<{ wallMs: number; rssKb: number }> {
-  const s = await spawnTimed(process.execPath, [CLI_BIN, 'apply', '--recipe', 'unannotated', input, '-o', output], true);
-  return { wallMs: s.wallMs, rssKb: s.rssKb ?? 0 };
+/**
+ * `libos-patch apply` as a user runs it: the built CLI in a fresh node, timed as a whole, with
+ * what its `--timings` line says: the time before the command began and each stage.
+ */
+async function cliRewrite(input: string, output: string): Promise<{ wallMs: number; rssKb: number; stages: Map<string, number> }> {
+  const s = await spawnTimed(process.execPath, [CLI_BIN, 'apply', '--recipe', 'unannotated', input, '-o', output, '--timings'], true);
+  const line = s.stderr.split('\n').find((l) => l.startsWith('libos-patch: timings: ')) ?? '';
+  const stages = new Map<string, number>();
+  for (const part of line.slice('libos-patch: timings: '.length).split(', ')) {
+    const m = /^(.*) (\d+) ms$/.exec(part);
+    if (m !== null) stages.set(m[1]!.replace(/^planning \d+ sites$/, 'planning').replace(/ \(.*\)$/, ''), Number(m[2]));
+  }
+  return { wallMs: s.wallMs, rssKb: s.rssKb ?? 0, stages };
 }
 
 function newestMtime(path: string): number {
@@ -195,7 +205,7 @@ export async function run(): Promise<RewriteResult[]> {
       if (!existsSync(t.path)) continue;
       const out = join(dir, `${t.label}.patched`);
       const cold: { timing: RewriteTiming; wallMs: number; rssKb: number }[] = [];
-      const cli: { wallMs: number; rssKb: number }[] = [];
+      const cli: { wallMs: number; rssKb: number; stages: Map<string, number> }[] = [];
       const objdump: Spawned[] = [];
       // Interleaved so a change in the machine's load hits all three.
       for (let i = 0; i < Math.max(t.cli, t.cold, t.objdump); i++) {
@@ -225,7 +235,10 @@ export async function run(): Promise<RewriteResult[]> {
         baseline: { name: `objdump -d ${t.label}`, runs: objdump.map((s) => s.wallMs), median: b, ...(objRss !== undefined ? { peakRssMb: objRss } : {}) },
         ratio: m / b,
         process: { runs: cold.map((r) => r.wallMs), median: median(cold.map((r) => r.wallMs)) },
-        cli: { runs: cli.map((r) => r.wallMs), median: median(cli.map((r) => r.wallMs)), peakRssMb: median(cli.map((r) => r.rssKb)) / 1024 },
+        cli: {
+          runs: cli.map((r) => r.wallMs), median: median(cli.map((r) => r.wallMs)), peakRssMb: median(cli.map((r) => r.rssKb)) / 1024,
+          stages: [...(cli[0]?.stages.keys() ?? [])].map((k) => `${k} ${median(cli.map((r) => r.stages.get(k) ?? 0)).toFixed(0)}`).join(', ') + ' ms',
+        },
         peakRssMb: median(cold.map((r) => r.rssKb)) / 1024,
         warm: { runs: warmRuns, median: wm, stages: `read ${stage('readMs')}, find ${stage('findMs')}, plan ${stage('planMs')}, rewrite ${stage('rewriteMs')}, write ${stage('writeMs')} ms` },
         sites: c.sites,
@@ -268,7 +281,7 @@ function print(results: readonly RewriteResult[]): void {
   const f = processFloor();
   if (f) console.log(`fresh process with nothing to do: ${f.wallMs.toFixed(0)} ms, ${f.peakRssMb.toFixed(0)} MB`);
   for (const r of results) {
-    console.log(`${r.label}: libos-patch apply ${r.cli.median.toFixed(0)} ms (${r.cli.peakRssMb.toFixed(0)} MB); fresh ${r.median.toFixed(0)} ms (process ${r.process.median.toFixed(0)} ms, ${r.peakRssMb.toFixed(0)} MB), warm ${r.warm.median.toFixed(0)} ms [${r.warm.stages}], ${r.sitesPerSecond.toFixed(0)} sites/s; objdump -d ${r.baseline!.median.toFixed(0)} ms, ${r.baseline!.peakRssMb?.toFixed(0)} MB\n  ${r.detail}`);
+    console.log(`${r.label}: libos-patch apply ${r.cli.median.toFixed(0)} ms (${r.cli.peakRssMb.toFixed(0)} MB) [${r.cli.stages}]; fresh ${r.median.toFixed(0)} ms (process ${r.process.median.toFixed(0)} ms, ${r.peakRssMb.toFixed(0)} MB), warm ${r.warm.median.toFixed(0)} ms [${r.warm.stages}], ${r.sitesPerSecond.toFixed(0)} sites/s; objdump -d ${r.baseline!.median.toFixed(0)} ms, ${r.baseline!.peakRssMb?.toFixed(0)} MB\n  ${r.detail}`);
   }
   for (const t of targets(results)) console.log(`${t.met ? 'met    ' : 'NOT met'} ${t.goal}: ${t.measured}`);
 }
