@@ -279,7 +279,7 @@ function interceptSection(results: Loose[]): string[] {
   return lines;
 }
 
-function rewriteSection(results: Loose[], floor: { wallMs: number; peakRssMb: number } | undefined): string[] {
+function rewriteSection(results: Loose[], floor: { wallMs: number; peakRssMb: number; nodeMs?: number; cliVersionMs?: number } | undefined): string[] {
   const lines: string[] = [];
   lines.push('## Rewriting cost', '');
   lines.push('readElf + findSites + planPatches + rewriteElf + write with the `unannotated` recipe (every decoded `syscall`,',
@@ -294,6 +294,10 @@ function rewriteSection(results: Loose[], floor: { wallMs: number; peakRssMb: nu
     'its maximum RSS from `/usr/bin/time -v`. **Warm**: the same rewrite repeated in the bench process after a first run',
     '(a tool rewriting many files). Sites per second: sites / warm time.', '');
   if (floor) lines.push(`A fresh process that loads the modules and does nothing takes ${floor.wallMs.toFixed(0)} ms and ${floor.peakRssMb.toFixed(0)} MB here.`, '');
+  if (floor?.nodeMs !== undefined && floor.cliVersionMs !== undefined) {
+    lines.push(`The floor of the whole command: \`node -e 0\` takes ${floor.nodeMs.toFixed(0)} ms here, and \`libos-patch --version\` (Node's start and`,
+      `loading the CLI, no work) ${floor.cliVersionMs.toFixed(0)} ms, of E9Patch's 200 ms for a whole rewrite of libc.so.6 or busybox.`, '');
+  }
   lines.push('| file | sites | `libos-patch apply` ms (min-max) | its stages (--timings, medians) | its peak RSS MB | fresh process: work ms (min-max) | fresh process: with start ms | peak RSS MB | warm ms (min-max) | warm stages | sites/s | objdump -d ms | objdump peak RSS MB | objdump / fresh work | detail |');
   lines.push('|---|--:|--:|---|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|---|');
   for (const r of results) {
@@ -350,7 +354,7 @@ function document(runs: SuiteRun[], m: ReturnType<typeof machine>, loadAfter: st
     lines.push('');
   }
   if (intercept) lines.push(...interceptSection(intercept.results));
-  if (rewrite) lines.push(...rewriteSection(rewrite.results, rewrite.extra['floor'] as { wallMs: number; peakRssMb: number } | undefined));
+  if (rewrite) lines.push(...rewriteSection(rewrite.results, rewrite.extra['floor'] as Parameters<typeof rewriteSection>[1]));
   const others = runs.filter((r) => r !== intercept && r !== rewrite);
   if (others.length > 0) {
     lines.push('## Other benchmarks', '');

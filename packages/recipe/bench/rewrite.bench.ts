@@ -184,8 +184,12 @@ const TARGETS: Target[] = [
   { label: 'node', path: process.execPath, cli: 2, cold: 2, warm: 2, objdump: 1 },
 ];
 
-/** The fresh process with nothing to do (modules loaded, no file read): its wall time and RSS. */
-export interface ProcessFloor { readonly wallMs: number; readonly peakRssMb: number }
+/**
+ * The fresh process with nothing to do (modules loaded, no file read): its wall time and RSS; and
+ * the floors of the whole command: `node -e 0` and `libos-patch --version` (Node's start, then the
+ * CLI loaded too).
+ */
+export interface ProcessFloor { readonly wallMs: number; readonly peakRssMb: number; readonly nodeMs: number; readonly cliVersionMs: number }
 let floor: ProcessFloor | undefined;
 
 /** Node's start and module loading alone, measured by the last {@link run}. */
@@ -198,7 +202,16 @@ export async function run(): Promise<RewriteResult[]> {
   try {
     const idle: Spawned[] = [];
     for (let i = 0; i < 2; i++) idle.push(await spawnTimed(process.execPath, [...NODE_ARGS, '--idle'], false));
-    floor = { wallMs: median(idle.map((s) => s.wallMs)), peakRssMb: median(idle.map((s) => s.rssKb ?? 0)) / 1024 };
+    const bare: Spawned[] = [];
+    const version: Spawned[] = [];
+    for (let i = 0; i < 7; i++) {
+      bare.push(await spawnTimed(process.execPath, ['-e', '0'], true));
+      version.push(await spawnTimed(process.execPath, [CLI_BIN, '--version'], true));
+    }
+    floor = {
+      wallMs: median(idle.map((s) => s.wallMs)), peakRssMb: median(idle.map((s) => s.rssKb ?? 0)) / 1024,
+      nodeMs: median(bare.map((s) => s.wallMs)), cliVersionMs: median(version.map((s) => s.wallMs)),
+    };
 
     const results: RewriteResult[] = [];
     for (const t of TARGETS) {
@@ -279,7 +292,7 @@ export function targets(results: readonly RewriteResult[]): TargetCheck[] {
 
 function print(results: readonly RewriteResult[]): void {
   const f = processFloor();
-  if (f) console.log(`fresh process with nothing to do: ${f.wallMs.toFixed(0)} ms, ${f.peakRssMb.toFixed(0)} MB`);
+  if (f) console.log(`fresh process with nothing to do: ${f.wallMs.toFixed(0)} ms, ${f.peakRssMb.toFixed(0)} MB; node -e 0: ${f.nodeMs.toFixed(0)} ms; libos-patch --version: ${f.cliVersionMs.toFixed(0)} ms`);
   for (const r of results) {
     console.log(`${r.label}: libos-patch apply ${r.cli.median.toFixed(0)} ms (${r.cli.peakRssMb.toFixed(0)} MB) [${r.cli.stages}]; fresh ${r.median.toFixed(0)} ms (process ${r.process.median.toFixed(0)} ms, ${r.peakRssMb.toFixed(0)} MB), warm ${r.warm.median.toFixed(0)} ms [${r.warm.stages}], ${r.sitesPerSecond.toFixed(0)} sites/s; objdump -d ${r.baseline!.median.toFixed(0)} ms, ${r.baseline!.peakRssMb?.toFixed(0)} MB\n  ${r.detail}`);
   }
