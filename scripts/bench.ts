@@ -262,8 +262,8 @@ function interceptSection(results: Loose[]): string[] {
       `${fmt(calledNr)} ns${called !== undefined ? ` (${fmt(called)} ns with the number checked at run time)` : ''}. Setting r11 = rflags where nothing reads it (\`rcx-r11: exact\`) costs one`,
       `\`pushfq\`: ${fmt(exactNr)} ns against ${fmt(hookNr)} ns. A C handler is called from the stub itself with the syscall's arguments`,
       `moved into the SysV registers; of the six registers the C ABI lets it change, the stub saves those the program can read`,
-      `after the site (rdi and rdx in this loop with the number known: ${fmt(cNr)} ns; all six where the loop's next call takes`,
-      `its number at run time${c !== undefined ? `: ${fmt(c)} ns` : ''}). On the Xeon of`,
+      `after the site (here all six: the loop's caller may keep values in them, as gcc's -fipa-ra does) and aligns the stack at`,
+      `run time: ${fmt(cNr)} ns${c !== undefined ? ` (${fmt(c)} ns with the number checked at run time)` : ''}. On the Xeon of`,
       'shared/reference/stub-costs.md the seed stub costs 32 ns (locked `xchg` and `popfq` are dearer there); on this EPYC they',
       'are cheap, which is why the seed stub is only ~11 ns here.', '');
   }

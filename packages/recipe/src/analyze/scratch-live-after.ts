@@ -30,8 +30,6 @@ export interface ScratchLiveOptions {
 
 /** The syscall argument registers, in order, as bits. */
 const ARGUMENT_BITS = [ScratchRegister.rdi, ScratchRegister.rsi, ScratchRegister.rdx, ScratchRegister.r10, ScratchRegister.r8, ScratchRegister.r9];
-/** Returned in rax and rdx under the SysV ABI: rdx may carry a result at `ret`. */
-const RESULT_BITS = ScratchRegister.rdx;
 
 /** Each of the six, every width, and whether that width's write replaces the whole register. */
 const PARTS = new Map<number, { bit: number; whole: boolean }>();
@@ -58,9 +56,11 @@ interface PathState { position: number; pending: number; nr: number | undefined 
 /**
  * Which of rdi, rsi, rdx, r10, r8 and r9 the program can read after a site (`va`: the first byte
  * after its room) before it writes them, so that a stub calling a C handler saves only those.
- * Follows every path inside the function, as r11LiveAfter does, trusting the SysV ABI where a
- * path leaves: a `call` reads all six (arguments, r10 the static chain), `ret` reads rdx (a
- * second result) and none of the others. A later `syscall` reads its arguments: as many as its
+ * Follows every path inside the function, as r11LiveAfter does: a register is dead on a path only
+ * where it is written whole before anything reads it. A `call` reads all six (arguments, r10 the
+ * static chain), and so does `ret`: the SysV ABI would let the caller lose them, but GCC's
+ * interprocedural register allocation (-fipa-ra, on at -O2) keeps values in the caller-saved
+ * registers a callee it can see never writes. A later `syscall` reads its arguments: as many as its
  * number takes where a `mov $nr,%eax` on the path gives the number, all six otherwise. Undecided
  * registers are live on an indirect branch, a jump out of the function, undecodable bytes, or when
  * the budget runs out: only a proof makes a register dead.
@@ -147,7 +147,10 @@ export function scratchLiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'fu
           continue;
         }
         if (flow === FlowControl.Return) {
-          if ((pending & RESULT_BITS) !== 0) decide(pending & RESULT_BITS, `may carry a result at ${mnemonicName(instr)} ${where(position)}`);
+          // Not dead at a return, although the SysV ABI lets a callee change them all: GCC's
+          // -fipa-ra (on at -O2) keeps a caller's values in the caller-saved registers a callee it
+          // can see never writes, and a syscall wrapper writes none of these.
+          decide(pending, `the caller may keep a value in it across the call (GCC's -fipa-ra), at ${mnemonicName(instr)} ${where(position)}`);
           break;
         }
         if (flow === FlowControl.Call || flow === FlowControl.IndirectCall) {

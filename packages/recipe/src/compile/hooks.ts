@@ -403,21 +403,6 @@ export function emitCHandlerBridge(a: Assembler, name: string, handler: Target, 
 /** Saved around the handler, in push order, with their bits in ScratchRegister. */
 const HANDLER_SAVES = [[r10, ScratchRegister.r10], [r9, ScratchRegister.r9], [r8, ScratchRegister.r8], [rdx, ScratchRegister.rdx], [rsi, ScratchRegister.rsi], [rdi, ScratchRegister.rdi]] as const;
 
-/** The registers of `saves` (ScratchRegister bits) to save around the handler, in push order. */
-export function handlerSaves(saves: number): (typeof rdi)[] {
-  return HANDLER_SAVES.filter(([, bit]) => (saves & bit) !== 0).map(([reg]) => reg);
-}
-
-/** Moves the syscall's registers into the handler's arguments (a6 is already on the stack). */
-export function emitHandlerArguments(a: Assembler): void {
-  a.mov(r9, r8); // a5
-  a.mov(r8, r10); // a4
-  a.mov(rcx, rdx); // a3
-  a.mov(rdx, rsi); // a2
-  a.mov(rsi, rdi); // a1
-  a.mov(rdi, rax); // nr
-}
-
 /**
  * With rbp holding rsp (restored by the caller): saves what the C ABI lets `libos_handler`
  * clobber but the syscall ABI does not (rdi, rsi, rdx, r8, r9, r10; only those of `saves` where
@@ -442,13 +427,18 @@ export function emitAlignedHandlerCall(a: Assembler, handler: Target, saveVector
   } else {
     a.and(rsp, -16);
   }
-  const saved = handlerSaves(saves);
+  const saved = HANDLER_SAVES.filter(([, bit]) => (saves & bit) !== 0).map(([reg]) => reg);
   for (const reg of saved) a.push(reg);
   // The saves and the 7th argument below them keep the call 16-byte aligned.
   const pad = (saved.length + 1) % 2 === 0 ? 0 : 8;
   if (pad !== 0) a.lea(rsp, qword(rsp, -pad));
   a.push(r9); // a6, on the stack
-  emitHandlerArguments(a);
+  a.mov(r9, r8); // a5
+  a.mov(r8, r10); // a4
+  a.mov(rcx, rdx); // a3
+  a.mov(rdx, rsi); // a2
+  a.mov(rsi, rdi); // a1
+  a.mov(rdi, rax); // nr
   a.call(handler);
   a.lea(rsp, qword(rsp, 8 + pad));
   for (let i = saved.length - 1; i >= 0; i--) a.pop(saved[i]!);

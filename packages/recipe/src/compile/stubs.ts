@@ -4,10 +4,10 @@
  * register as the `syscall` instruction would (rax = result, rcx = resume address, r11 = rflags),
  * unless the recipe relaxes that.
  */
-import { Assembler, type Label, type Target, rax, rbp, rcx, r9, r11, rsp, al, qword, rip } from '@libos/encoder';
+import { Assembler, type Label, type Target, rax, rbp, rcx, r11, rsp, al, qword, rip } from '@libos/encoder';
 import type { EntryEffects } from '../analyze/entry-effects.js';
 import { emitMoved, type MovedInstruction } from './displace.js';
-import { emitAlignedHandlerCall, emitHandlerArguments, handlerSaves } from './hooks.js';
+import { emitAlignedHandlerCall } from './hooks.js';
 import { ALL_SCRATCH, scratchNames } from '../analyze/scratch-live-after.js';
 import type { FlagsPolicy, RcxR11Policy, RedZonePolicy, StubKind } from '../model.js';
 import { stubRow, type FrameInfo, type FrameRow } from './debug-frame.js';
@@ -158,14 +158,6 @@ class StubStack {
   end(): void {
     if (this.base === undefined) this.frames?.end(this.a);
   }
-
-  /**
-   * In a copy that follows its function's frame: CFA - rsp here (the function's rsp-based row plus
-   * what the stub has moved rsp by); undefined otherwise, and inside the rbp frame.
-   */
-  cfaOffset(): number | undefined {
-    return this.base === undefined || this.rbpAt !== undefined ? undefined : this.base.cfa.offset + this.below;
-  }
 }
 
 const RSP_DWARF = 7;
@@ -229,14 +221,13 @@ export function stubIsFrameless(shape: StubShape, call: StubCall): boolean {
  * A copy of the fast stub at the assembler's position, inside a trampoline (rcx = the resume
  * address, as for the stub), ending in a direct jump to `resume` with rcx set to it. One that moves
  * rsp needs the row of the function the trampoline stands in for (`base`, rsp-based), so that its
- * rows follow that frame; `alignedCfa`: the code follows the SysV ABI, so that frame's CFA is
- * 16-byte aligned and a C handler's call needs no run-time alignment.
+ * rows follow that frame.
  */
-export function emitStubCopy(a: Assembler, shape: StubShape, call: StubCall, resume: Target, base?: { row: RspFrameRow; frames: FrameInfo; alignedCfa?: boolean }): void {
+export function emitStubCopy(a: Assembler, shape: StubShape, call: StubCall, resume: Target, base?: { row: RspFrameRow; frames: FrameInfo }): void {
   if (shape.kind !== 'fast') throw new Error('internal: only the fast stub is copied into a trampoline');
   if (base === undefined && !stubIsFrameless(shape, call)) throw new Error('internal: a stub that moves rsp is copied only with its function\'s unwind row');
   const st = base === undefined ? new StubStack(a, undefined) : new StubStack(a, base.frames, base.row);
-  emitFastStub(a, st, shape, call, resume, base?.alignedCfa === true);
+  emitFastStub(a, st, shape, call, resume);
   st.end();
 }
 
@@ -247,7 +238,7 @@ export function emitStubCopy(a: Assembler, shape: StubShape, call: StubCall, res
  * on the EPYC of docs/benchmarks.md): left out where decoding proved the program never reads it.
  * The red zone is stepped over with lea (no flag change) only when something touches the stack.
  */
-function emitFastStub(a: Assembler, st: StubStack, shape: StubShape, call: StubCall, resume?: Target, alignedCfa = false): void {
+function emitFastStub(a: Assembler, st: StubStack, shape: StubShape, call: StubCall, resume?: Target): void {
   const { fx, setR11, flags, lahfOnStack, r11First, savesRcx, lowered } = planFastStub(shape, call, resume !== undefined);
   if (lowered) st.lower(128); // lea, not sub: the flags are not saved yet
   if (flags === 'pushf' || r11First) st.pushfq();
@@ -272,7 +263,7 @@ function emitFastStub(a: Assembler, st: StubStack, shape: StubShape, call: StubC
       a.syscall();
       break;
     case 'c-handler':
-      emitHandlerCall(a, st, call.handler, call.saveVectors, shape.handlerSaves ?? ALL_SCRATCH, alignedCfa);
+      emitHandlerCall(a, st, call.handler, call.saveVectors, shape.handlerSaves ?? ALL_SCRATCH);
       break;
   }
   if (flags === 'lahf') {
@@ -309,28 +300,10 @@ function emitFastStub(a: Assembler, st: StubStack, shape: StubShape, call: StubC
  * rdi, rsi, rdx, r8, r9, r10), aligns the stack to 16 bytes (or 64 for xsave of the vector
  * state), moves the arguments into place.
  */
-function emitHandlerCall(a: Assembler, st: StubStack, handler: Target, saveVectors: boolean, saves: number, alignedCfa: boolean): void {
-  const cfa = st.cfaOffset();
-  if (saveVectors || !alignedCfa || cfa === undefined) {
-    st.enterRbpFrame();
-    emitAlignedHandlerCall(a, handler, saveVectors, saves);
-    st.leaveRbpFrame();
-    return;
-  }
-  // A copy in a site's trampoline knows rsp from its function's CFA, which the SysV ABI keeps
-  // 16-byte aligned (rsp + 8 at entry): the padding is known here, and rsp moves by constants only
-  // (no rbp frame, no `and`). Its length is the same either way (a 5-byte NOP for no padding), as
-  // the trampoline's layout needs.
-  const saved = handlerSaves(saves);
-  for (const reg of saved) st.push(reg);
-  const pad = (cfa + 8 * saved.length + 8) % 16 === 0 ? 0 : 8;
-  if (pad !== 0) st.lower(pad);
-  else a.nop(5);
-  st.push(r9); // a6, on the stack
-  emitHandlerArguments(a);
-  a.call(handler);
-  st.raise(8 + pad);
-  for (let i = saved.length - 1; i >= 0; i--) st.pop(saved[i]!);
+function emitHandlerCall(a: Assembler, st: StubStack, handler: Target, saveVectors: boolean, saves: number): void {
+  st.enterRbpFrame();
+  emitAlignedHandlerCall(a, handler, saveVectors, saves);
+  st.leaveRbpFrame();
 }
 
 /** The seed's own `syscall_func`, instruction for instruction (its four locked xchg and popfq included). */

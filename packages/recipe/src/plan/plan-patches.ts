@@ -97,7 +97,6 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
       originalEntry: typeof startup === 'string' ? elf.header.entry : startup.originalVa,
       trapStateVa: dataVa + BigInt(handlerData),
       dataMemSize: dataNeed,
-      alignedCfa: ctx.notSysV === undefined,
     });
     const need = { text: built.text.length, data: dataNeed };
     if (need.text <= sizes.text && need.data <= sizes.data) {
@@ -232,12 +231,10 @@ interface BuildInput {
   originalEntry: bigint;
   trapStateVa: bigint;
   dataMemSize: number;
-  /** The code follows the SysV ABI: each function's CFA is 16-byte aligned (not so in Go's). */
-  alignedCfa: boolean;
 }
 
 function buildCode(input: BuildInput): BuiltCode {
-  const { elf, decisions, entry, targets, textVa, handler, saveVectors, trapInstruction, originalEntry, trapStateVa, dataMemSize, alignedCfa } = input;
+  const { elf, decisions, entry, targets, textVa, handler, saveVectors, trapInstruction, originalEntry, trapStateVa, dataMemSize } = input;
   const a = new Assembler();
   const frames = new FrameInfo();
   const named: { label: Label; name: string; type: 'func' | 'object' }[] = [];
@@ -338,7 +335,7 @@ function buildCode(input: BuildInput): BuiltCode {
         const probe = new Assembler();
         // A label of the real assembler cannot be used here: any address gives the same call rel32.
         const call: StubCall = fastCall.kind === 'call' ? { ...fastCall, target: textVa } : fastCall;
-        emitStubCopy(probe, shape, call, textVa, { row: PROBE_ROW, frames: new FrameInfo(), alignedCfa });
+        emitStubCopy(probe, shape, call, textVa, { row: PROBE_ROW, frames: new FrameInfo() });
         length = probe.encode({ va: textVa }).bytes.length;
       }
       copyLengths.set(name, length);
@@ -355,7 +352,7 @@ function buildCode(input: BuildInput): BuiltCode {
   const emitIntercept = (d: SiteDecision, copy: ReturnType<typeof copyFor>, resume: Target) => (asm: Assembler) => {
     const jump = targets.jump;
     if (copy !== undefined) {
-      emitStubCopy(asm, d.shape, fastCall!, resume, copy.base !== undefined ? { row: copy.base, frames, alignedCfa } : undefined);
+      emitStubCopy(asm, d.shape, fastCall!, resume, copy.base !== undefined ? { row: copy.base, frames } : undefined);
     } else if (jump === undefined) {
       asm.jmp(stubs.get(stubName(d.shape))!, { near: true });
     } else if ('segment' in jump) {
