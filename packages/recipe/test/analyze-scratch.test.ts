@@ -35,6 +35,8 @@ const CASES: [string, string, number, RegExp][] = [
   // A later system call reads as many arguments as its number takes.
   ['syscall_getpid', `  mov $39, %eax\n  syscall\n${KILL}`, 0, /dead/],
   ['syscall_write', `  mov $1, %eax\n  syscall\n${KILL}`, R.rdi | R.rsi | R.rdx, /read by the syscall at 0x[0-9a-f]+ \(1, 3 arguments\)/],
+  // xor %eax,%eax gives the number too (read: 0), as syscall-number.ts's immediateToEax reads it.
+  ['syscall_xor_read', `  xor %eax, %eax\n  syscall\n${KILL}`, R.rdi | R.rsi | R.rdx, /\(0, 3 arguments\)/],
   ['syscall_unknown', `  mov %rbx, %rax\n  syscall\n${KILL}`, ALL_SCRATCH, /number unknown/],
   ['syscall_mmap', `  mov $9, %eax\n  syscall\n${KILL}`, ALL_SCRATCH, /\(9, 6 arguments\)/],
   // One way of a branch reads it: live, whichever way is followed first.

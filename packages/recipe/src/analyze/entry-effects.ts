@@ -1,7 +1,7 @@
 import type { ElfFile } from '@libos/elfkit';
 import type { MovedInstruction } from '../compile/displace.js';
 import {
-  Code, FlowControl, IP_BASE, InstructionInfoOptions, OpAccess, Register, createDecoder, flowOf, hex,
+  Code, FlowControl, IP_BASE, InstructionInfoOptions, Register, WRITE_ACCESSES, createDecoder, flowOf, hex,
   instructionInfoFactory, mnemonicName, scratch,
 } from './iced.js';
 
@@ -35,7 +35,6 @@ const MAX_DECODE = 32;
 const RCX_PARTS = new Set<number>([Register.RCX, Register.ECX, Register.CX, Register.CL, Register.CH]);
 const R11_PARTS = new Set<number>([Register.R11, Register.R11D, Register.R11W, Register.R11L]);
 const RSP_PARTS = new Set<number>([Register.RSP, Register.ESP, Register.SP, Register.SPL]);
-const WRITES = new Set<number>([OpAccess.Write, OpAccess.CondWrite, OpAccess.ReadWrite, OpAccess.ReadCondWrite]);
 
 /**
  * Decodes the entry at `va` as straight-line code up to its `ret`. An entry with a branch, a call,
@@ -86,7 +85,7 @@ export function entryEffects(elf: Pick<ElfFile, 'bytes' | 'vaToOffset'>, va: big
         for (const used of info.usedRegisters()) {
           const r = used.register;
           if (RSP_PARTS.has(r)) usesStack = true;
-          if (WRITES.has(used.access)) {
+          if (WRITE_ACCESSES.has(used.access)) {
             if (RCX_PARTS.has(r)) writesRcx = true;
             if (R11_PARTS.has(r)) writesR11 = true;
           }

@@ -1,4 +1,5 @@
 import type { ElfFile, FunctionRange } from '@libos/elfkit';
+import { hex } from './iced.js';
 
 /**
  * Finds the function that holds an address. Ranges may nest or overlap (a local label with its own
@@ -99,7 +100,6 @@ export interface CodeAfter {
 export function functionAfterSite(elf: Pick<ElfFile, 'vaToOffset' | 'functions'>, va: bigint, fn?: FunctionRange): CodeAfter | { reason: string } {
   const index = fn === undefined ? functionIndexOf(elf) : undefined;
   const found = fn ?? index!.containing(va) ?? (va > 0n ? index!.containing(va - 1n) : undefined);
-  const hex = (x: bigint): string => `0x${x.toString(16)}`;
   if (found === undefined) return { reason: `${hex(va)} is in no known function` };
   if (va === found.end) return { reason: `${hex(va)} is the end of the function at ${hex(found.start)}` };
   if (va < found.start || va > found.end) return { reason: `${hex(va)} is outside the function at ${hex(found.start)}` };

@@ -78,22 +78,27 @@ export function codeFactsOf(instr: IcedInstruction, code: number): number {
   return facts;
 }
 
-const factsOf = codeFactsOf;
-
 /** FlowControl of the decoded `instr` whose code is `code`. */
 export function flowOf(instr: IcedInstruction, code: number): number {
-  return factsOf(instr, code) & 0xff;
+  return codeFactsOf(instr, code) & 0xff;
 }
 
 /** Whether the decoded `instr` (code `code`) is a NOP (`nop`, `nopw ...`, `xchg %ax,%ax`). */
 export function isNop(instr: IcedInstruction, code: number): boolean {
-  return (factsOf(instr, code) & NOP_BIT) !== 0;
+  return (codeFactsOf(instr, code) & NOP_BIT) !== 0;
 }
 
 /** Lower-case mnemonic of the decoded `instr`, for messages. */
 export function mnemonicName(instr: IcedInstruction): string {
   return (Mnemonic[instr.mnemonic] ?? 'unknown').toLowerCase();
 }
+
+/** Accesses of iced-x86's UsedRegister that read the register. */
+export const READ_ACCESSES: ReadonlySet<number> = new Set<number>([OpAccess.Read, OpAccess.CondRead, OpAccess.ReadWrite, OpAccess.ReadCondWrite]);
+/** Accesses of iced-x86's UsedRegister that write the register, even conditionally. */
+export const WRITE_ACCESSES: ReadonlySet<number> = new Set<number>([OpAccess.Write, OpAccess.CondWrite, OpAccess.ReadWrite, OpAccess.ReadCondWrite]);
+/** rax at every width. */
+export const RAX_PARTS: ReadonlySet<number> = new Set<number>([Register.RAX, Register.EAX, Register.AX, Register.AL, Register.AH]);
 
 /** `0x401234` */
 export function hex(va: bigint | number): string {

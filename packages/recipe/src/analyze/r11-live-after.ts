@@ -1,7 +1,7 @@
 import type { ElfFile, FunctionRange } from '@libos/elfkit';
 import { functionAfterSite } from './function-index.js';
 import {
-  Code, FlowControl, IP_BASE, InstructionInfoOptions, OpAccess, OpKind, Register, createDecoder, flowOf, hex,
+  Code, FlowControl, IP_BASE, InstructionInfoOptions, OpAccess, OpKind, READ_ACCESSES, Register, createDecoder, flowOf, hex,
   instructionInfoFactory, mnemonicName, scratch, seekDecoder, type IcedInstruction,
 } from './iced.js';
 
@@ -93,7 +93,6 @@ export function r11LiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'functi
 
 const R11_WHOLE = new Set<number>([Register.R11, Register.R11D]); // a 32-bit write zero-extends: whole
 const R11_ANY = new Set<number>([Register.R11, Register.R11D, Register.R11W, Register.R11L]);
-const READS = new Set<number>([OpAccess.Read, OpAccess.CondRead, OpAccess.ReadWrite, OpAccess.ReadCondWrite]);
 
 /**
  * How an instruction uses r11: most name no register of it at all, which the operands tell
@@ -114,7 +113,7 @@ function r11Use(instr: IcedInstruction): 'read' | 'write' | undefined {
     for (const used of info.usedRegisters()) {
       const r = used.register;
       if (R11_ANY.has(r)) {
-        if (READS.has(used.access)) read = true;
+        if (READ_ACCESSES.has(used.access)) read = true;
         else if (used.access === OpAccess.Write && R11_WHOLE.has(r)) whole = true;
         else partial = true; // a 16/8-bit or conditional write keeps the rest of the old value
       }

@@ -1,8 +1,9 @@
 import type { ElfFile, FunctionRange } from '@libos/elfkit';
 import { syscallArgumentCount } from '../syscalls/x86-64.js';
 import { functionAfterSite } from './function-index.js';
+import { immediateToEax } from './syscall-number.js';
 import {
-  Code, FlowControl, IP_BASE, InstructionInfoOptions, OpAccess, OpKind, Register, createDecoder, flowOf, hex,
+  Code, FlowControl, IP_BASE, InstructionInfoOptions, OpAccess, OpKind, RAX_PARTS, READ_ACCESSES, Register, createDecoder, flowOf, hex,
   instructionInfoFactory, mnemonicName, scratch, seekDecoder,
 } from './iced.js';
 
@@ -47,8 +48,6 @@ for (const [bit, q, d, w, b] of [
   PARTS.set(b, { bit, whole: false });
 }
 PARTS.set(Register.DH, { bit: ScratchRegister.rdx, whole: false });
-const RAX_PARTS = new Set<number>([Register.RAX, Register.EAX, Register.AX, Register.AL, Register.AH]);
-const READS = new Set<number>([OpAccess.Read, OpAccess.CondRead, OpAccess.ReadWrite, OpAccess.ReadCondWrite]);
 
 /** A path still to follow: where it goes on, the registers still undecided on it, the number in eax if known. */
 interface PathState { position: number; pending: number; nr: number | undefined }
@@ -73,7 +72,7 @@ export function scratchLiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'fu
   let live = 0;
   const why: string[] = [];
   const decide = (bits: number, reason: string): void => {
-    if ((bits & ~live) !== 0) why.push(`${names(bits & ~live)}: ${reason}`);
+    if ((bits & ~live) !== 0) why.push(`${scratchNames(bits & ~live)}: ${reason}`);
     live |= bits;
   };
   // Registers already followed from a position with a given number in eax: a path that arrives
@@ -121,7 +120,7 @@ export function scratchLiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'fu
             const r = used.register;
             const part = PARTS.get(r);
             if (part !== undefined) {
-              if (READS.has(used.access)) reads |= part.bit;
+              if (READ_ACCESSES.has(used.access)) reads |= part.bit;
               else if (used.access === OpAccess.Write && part.whole) writes |= part.bit;
               else if (used.access !== OpAccess.NoMemAccess && used.access !== OpAccess.None) reads |= part.bit; // a partial or conditional write keeps the rest
             } else if (RAX_PARTS.has(r) && used.access !== OpAccess.Read && used.access !== OpAccess.CondRead) {
@@ -139,7 +138,7 @@ export function scratchLiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'fu
         if (index !== undefined) reads |= index.bit;
         if ((pending & reads) !== 0) decide(pending & reads, `read by ${mnemonicName(instr)} at ${where(position)}`);
         pending &= ~reads & ~writes;
-        if (raxWritten) nr = eaxImmediate(instr);
+        if (raxWritten) nr = immediateToEax(instr, c);
         if (pending === 0) break;
         const flow = flowOf(instr, c);
         if (flow === FlowControl.Next) {
@@ -175,20 +174,7 @@ export function scratchLiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'fu
     decoder.free();
   }
   const dead = ALL_SCRATCH & ~live;
-  return { live, reason: dead === 0 ? `all live (${why.join('; ')})` : `${names(dead)} dead${why.length > 0 ? `; ${why.join('; ')}` : ''}` };
-}
-
-/** The number a `mov $imm, %eax` (or `%rax`) puts in eax; undefined for any other write of rax. */
-function eaxImmediate(instr: typeof scratch): number | undefined {
-  const c = instr.code;
-  if (c === Code.Mov_r32_imm32 || c === Code.Mov_r64_imm64 || c === Code.Mov_rm64_imm32 || c === Code.Mov_rm32_imm32) {
-    if (instr.op0Kind !== OpKind.Register) return undefined;
-    const r = instr.op0Register;
-    if (r !== Register.EAX && r !== Register.RAX) return undefined;
-    const value = Number(instr.immediate(1));
-    return Number.isSafeInteger(value) && value >= 0 && value < 0x10000 ? value : undefined;
-  }
-  return undefined;
+  return { live, reason: dead === 0 ? `all live (${why.join('; ')})` : `${scratchNames(dead)} dead${why.length > 0 ? `; ${why.join('; ')}` : ''}` };
 }
 
 const NAMES: [number, string][] = [[ScratchRegister.rdi, 'rdi'], [ScratchRegister.rsi, 'rsi'], [ScratchRegister.rdx, 'rdx'], [ScratchRegister.r10, 'r10'], [ScratchRegister.r8, 'r8'], [ScratchRegister.r9, 'r9']];
@@ -197,5 +183,3 @@ const NAMES: [number, string][] = [[ScratchRegister.rdi, 'rdi'], [ScratchRegiste
 export function scratchNames(bits: number): string {
   return NAMES.filter(([b]) => (bits & b) !== 0).map(([, n]) => n).join(', ');
 }
-
-const names = scratchNames;

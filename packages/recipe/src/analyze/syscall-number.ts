@@ -2,7 +2,7 @@ import type { ElfFile } from '@libos/elfkit';
 import { type FunctionAnalysis, analyzeFunction, instructionIndexAt, isBranchTarget } from './analyze-function.js';
 import { functionIndexOf } from './function-index.js';
 import {
-  Code, FlowControl, InstructionInfoOptions, OpAccess, OpKind, Register, createDecoder, flowOf, instructionInfoFactory, scratch, seekDecoder,
+  Code, FlowControl, InstructionInfoOptions, OpKind, RAX_PARTS, Register, WRITE_ACCESSES, createDecoder, flowOf, instructionInfoFactory, scratch, seekDecoder,
   type IcedInstruction,
 } from './iced.js';
 
@@ -95,7 +95,7 @@ function isMovEaxImm32(instr: IcedInstruction, c: number): boolean {
 }
 
 /** The value a `mov $imm,%eax|%rax` or `xor %eax,%eax` leaves in rax, or undefined for anything else. */
-function immediateToEax(instr: IcedInstruction, c: number): number | undefined {
+export function immediateToEax(instr: IcedInstruction, c: number): number | undefined {
   if (isMovEaxImm32(instr, c)) return instr.immediate32 >>> 0;
   if ((c === MOV_RM64_IMM32 || c === MOV_R64_IMM64) && instr.op0Kind === OpKind.Register && instr.op0Register === Register.RAX) {
     const value = c === MOV_R64_IMM64 ? instr.immediate64 : instr.immediate32to64;
@@ -111,8 +111,6 @@ function immediateToEax(instr: IcedInstruction, c: number): number | undefined {
   return undefined;
 }
 
-const RAX_PARTS = new Set<number>([Register.AL, Register.AH, Register.AX, Register.EAX, Register.RAX]);
-const WRITES = new Set<number>([OpAccess.Write, OpAccess.CondWrite, OpAccess.ReadWrite, OpAccess.ReadCondWrite]);
 
 // Whether an instruction writes rax depends only on its Code (implicit operands) and its register
 // operands (explicit ones; memory operands only read their base and index). InstructionInfo costs tens
@@ -137,7 +135,7 @@ function writesRax(instr: IcedInstruction): boolean {
   let writes = false;
   try {
     for (const used of info.usedRegisters()) {
-      if (RAX_PARTS.has(used.register) && WRITES.has(used.access)) writes = true;
+      if (RAX_PARTS.has(used.register) && WRITE_ACCESSES.has(used.access)) writes = true;
       used.free();
     }
   } finally {

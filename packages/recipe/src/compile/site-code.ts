@@ -60,7 +60,11 @@ export function nativeLowByteTable(nrs: readonly number[]): Uint8Array {
   return table;
 }
 
-
+/** `lea rcx,[rax-nr]` in its disp32 form and `jrcxz` by `disp8`: 9 bytes, known before encoding. */
+function checkBytes(nr: number, disp8: number): number[] {
+  const imm = (-nr) >>> 0;
+  return [0x48, 0x8d, 0x88, imm & 0xff, (imm >>> 8) & 0xff, (imm >>> 16) & 0xff, (imm >>> 24) & 0xff, 0xe3, disp8 & 0xff];
+}
 
 /** Whether a site needs a trampoline of its own (else it jumps straight to the stub). */
 export function needsTrampoline(spec: Pick<TrampolineSpec, 'rcxSet' | 'routing' | 'prologue'>, interceptIsDirect: boolean): boolean {
@@ -103,9 +107,7 @@ export function emitTrampoline(a: Assembler, spec: TrampolineSpec): Label {
     a.bind(cont);
     emitContinue(a, spec);
     checks.forEach((nr, k) => {
-      const disp8 = (checks.length - k - 1) * checkSize + backSize + k * padSize;
-      const imm = (-nr) >>> 0;
-      a.bytes([0x48, 0x8d, 0x88, imm & 0xff, (imm >>> 8) & 0xff, (imm >>> 16) & 0xff, (imm >>> 24) & 0xff, 0xe3, disp8 & 0xff]);
+      a.bytes(checkBytes(nr, (checks.length - k - 1) * checkSize + backSize + k * padSize));
     });
     a.jmp(cont, { near: true });
     for (const t of targets) a.jmp(t, { near: true });
@@ -121,8 +123,7 @@ export function emitTrampoline(a: Assembler, spec: TrampolineSpec): Label {
         ? (checks.length - k - 1) * checkSize + contLength + k * padSize
         : k * padSize - (checks.length * padSize + (spec.prologueLength ?? 0) + (k + 1) * checkSize);
       if (disp8 > 127 || disp8 < -128) throw new Error(`internal: trampoline check block too long (${disp8})`);
-      const imm = (-nr) >>> 0;
-      a.bytes([0x48, 0x8d, 0x88, imm & 0xff, (imm >>> 8) & 0xff, (imm >>> 16) & 0xff, (imm >>> 24) & 0xff, 0xe3, disp8 & 0xff]);
+      a.bytes(checkBytes(nr, disp8));
     });
     emitContinue(a, spec);
     if (forward) {

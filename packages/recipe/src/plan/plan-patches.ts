@@ -388,9 +388,10 @@ function buildCode(input: BuildInput): BuiltCode {
     };
     const siteRow = rowAt(d.site.va);
     const copy = copyFor(d, siteRow);
+    const resume = resumeInside ?? d.resumeVa;
     const spec = {
       name: `libos_site_${d.site.va.toString(16)}`,
-      resumeVa: resumeInside ?? d.resumeVa,
+      resumeVa: resume,
       ...(moved !== undefined ? {
         prologue: (asm: Assembler) => {
           for (const m of moved.before) emitMoved(asm, m);
@@ -400,8 +401,8 @@ function buildCode(input: BuildInput): BuiltCode {
       } : {}),
       rcxSet,
       routing: d.routing,
-      emitIntercept: emitIntercept(d, copy, resumeInside ?? d.resumeVa),
-      ...(copy !== undefined ? { emitRareIntercept: emitIntercept(d, undefined, resumeInside ?? d.resumeVa) } : {}),
+      emitIntercept: emitIntercept(d, copy, resume),
+      ...(copy !== undefined ? { emitRareIntercept: emitIntercept(d, undefined, resume) } : {}),
       interceptLength: copy?.length ?? (targets.jump === undefined ? 5 : 'segment' in targets.jump ? 8 : 6),
       ...(noteStub !== undefined ? { noteStub } : {}),
       lowByteTable,
