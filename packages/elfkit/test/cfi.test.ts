@@ -269,6 +269,30 @@ test('malformed: an instruction operand cut off by the FDE\'s end is ELF_BAD_EH_
   expectElfError(() => cfiRowAt(readElf(bytes), fde.end - 1n), 'ELF_BAD_EH_FRAME', fde.offset);
 });
 
+test('malformed: rows before the bad instruction are still answered, the same as in the intact file, at every query', async () => {
+  const { bytes, fde } = await corruptible(4);
+  const intact = cfiRowAt(readElf(new Uint8Array(bytes)), fde.start)!;
+  bytes[fde.entryEnd - 1] = 0x04; // DW_CFA_advance_loc4 as the last byte: only the end is unreadable
+  const elf = readElf(bytes);
+  // Twice: the first query finds the FDE's table cannot be built, the second takes the other path.
+  for (let i = 0; i < 2; i++) {
+    const row = cfiRowAt(elf, fde.start)!;
+    assert.equal(cfaText(row), cfaText(intact));
+    assert.equal([...row.registers].map(([r, rule]) => `${r}:${ruleText(rule)}`), [...intact.registers].map(([r, rule]) => `${r}:${ruleText(rule)}`));
+    expectElfError(() => cfiRowAt(elf, fde.end - 1n), 'ELF_BAD_EH_FRAME', fde.offset);
+  }
+});
+
+test('a row handed out is a copy: changing it changes no later answer', async () => {
+  const elf = readElf(readFileSync((await buildFixtures()).nonPie));
+  const fde = fdesOf(elf).find((f) => f.end - f.start > 8n)!;
+  const first = cfiRowAt(elf, fde.end - 1n)!;
+  const before = [...first.registers].map(([r, rule]) => `${r}:${ruleText(rule)}`);
+  first.registers.clear();
+  first.registers.set(16, { kind: 'undefined' });
+  assert.equal([...cfiRowAt(elf, fde.end - 1n)!.registers].map(([r, rule]) => `${r}:${ruleText(rule)}`), before);
+});
+
 test('malformed: an unknown DW_CFA opcode in the CIE is ELF_BAD_EH_FRAME at the CIE', async () => {
   const { bytes, fde } = await corruptible();
   bytes[fde.cie.instructions] = 0x3f;

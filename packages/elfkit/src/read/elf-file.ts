@@ -11,7 +11,7 @@ import { AddressMap } from './address-map.js';
 import { Cursor } from './cursor.js';
 import { readAnnotations } from './read-annotations.js';
 import { readDynamic } from './read-dynamic.js';
-import { readEhFrame, type Fde } from './read-eh-frame.js';
+import { readEhFrame, readEhFrameOnce, type Fde } from './read-eh-frame.js';
 import { functionsFromFdes, functionsFromSymbols } from './read-functions.js';
 import { readHeader } from './read-header.js';
 import { readNotes } from './read-notes.js';
@@ -152,10 +152,10 @@ export class ElfFileReader implements ElfFile {
     return functionsFromFdes(this.fdes(), this.dynamicSymbols);
   }
 
-  private fdes(): Fde[] {
+  private fdes(): readonly Fde[] {
     const s = this.section('.eh_frame');
     // A NOBITS .eh_frame (separate debug files) has no bytes to read.
-    if (s !== undefined && s.size > 0) return s.type === SHT_NOBITS ? [] : readEhFrame(this.cursor, s.offset, s.size, s.va);
+    if (s !== undefined && s.size > 0) return s.type === SHT_NOBITS ? [] : readEhFrameOnce(this.cursor, s.offset, s.size, s.va);
     // Without sections, .eh_frame_hdr (PT_GNU_EH_FRAME) says where .eh_frame starts; its end is
     // the end of the loaded range holding it.
     const hdr = this.segments.find((p) => p.type === PT_GNU_EH_FRAME);

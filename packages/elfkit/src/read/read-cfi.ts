@@ -6,7 +6,7 @@
 import { SHT_NOBITS } from '../model/constants.js';
 import type { ElfFile } from '../model/types.js';
 import { Cursor } from './cursor.js';
-import { EntryReader, readEhFrame, type Fde } from './read-eh-frame.js';
+import { EntryReader, readEhFrameOnce, type Fde } from './read-eh-frame.js';
 
 /** How to find a register's value in the caller, as DWARF says it. */
 export type CfiRule =
@@ -33,6 +33,14 @@ interface FrameIndex {
   cursor: Cursor;
   /** va - file offset of .eh_frame, for DW_CFA_set_loc's pc-relative encodings. */
   vaBias: bigint;
+  /** Each FDE's rows, built on its first query; null when its instructions do not run to the end. */
+  rows: Map<Fde, FdeRows | null>;
+}
+
+/** One FDE's table: rows[i] holds from locs[i] up to locs[i + 1] (the last one to the FDE's end). */
+interface FdeRows {
+  locs: bigint[];
+  rows: Pick<CfiRow, 'cfa' | 'registers'>[];
 }
 
 const cache = new WeakMap<ElfFile, FrameIndex>();
@@ -54,20 +62,72 @@ export function cfiRowAt(elf: ElfFile, va: bigint): CfiRow | undefined {
   }
   const fde = fdes[lo];
   if (fde === undefined || va < fde.start || va >= fde.end) return undefined;
+  // A rewrite asks for several rows of the same FDE (at a site, before and after it): its whole
+  // table is built once, and each answer is a copy of one of its rows. An FDE whose instructions
+  // fail somewhere is run up to `va` at each query instead, so that only a query at or past the
+  // bad instruction fails, as before the table.
+  let table = index.rows.get(fde);
+  if (table === undefined) {
+    try {
+      table = rowsOf(index, fde);
+    } catch {
+      table = null;
+    }
+    index.rows.set(fde, table);
+  }
+  if (table === null) return runFde(index, fde, va).row;
+  // The last row that starts at or before va (locs[0] is the FDE's start).
+  let after = 1;
+  let end = table.locs.length;
+  while (after < end) {
+    const mid = (after + end) >>> 1;
+    if ((table.locs[mid] as bigint) <= va) after = mid + 1;
+    else end = mid;
+  }
+  const row = table.rows[after - 1]!;
+  return { fdeStart: fde.start, cfa: row.cfa, registers: new Map(row.registers), returnAddressRegister: fde.cie.returnAddressRegister };
+}
+
+/**
+ * The row at `va` and the location it holds from: the CIE's instructions, then the FDE's up to
+ * `va`; `onMove` sees the row that held at each location the FDE moves on from.
+ */
+function runFde(index: FrameIndex, fde: Fde, va: bigint, onMove?: (loc: bigint, row: CfiRow) => void): { row: CfiRow; loc: bigint } {
   const cie = fde.cie;
   const row: CfiRow = { fdeStart: fde.start, cfa: { register: 7, offset: 8 }, registers: new Map(), returnAddressRegister: cie.returnAddressRegister };
   runInstructions(index, fde, new EntryReader(index.cursor, cie.instructions, cie.end, cie.offset), row, fde.start, undefined);
   const initial: CfiRow = { ...row, registers: new Map(row.registers) };
   if (fde.instructions > fde.entryEnd) new EntryReader(index.cursor, fde.instructions, fde.entryEnd, fde.offset).fail('augmentation data runs past the FDE');
-  runInstructions(index, fde, new EntryReader(index.cursor, fde.instructions, fde.entryEnd, fde.offset), row, va, initial);
-  return row;
+  const loc = runInstructions(index, fde, new EntryReader(index.cursor, fde.instructions, fde.entryEnd, fde.offset), row, va, initial, onMove);
+  return { row, loc };
+}
+
+/** Every row of an FDE, from one run of its instructions. */
+function rowsOf(index: FrameIndex, fde: Fde): FdeRows {
+  const locs: bigint[] = [];
+  const rows: FdeRows['rows'] = [];
+  const record = (loc: bigint, row: CfiRow) => {
+    // A DW_CFA_set_loc back to an earlier location (DWARF has none) would unsort the table: such
+    // an FDE is run per query instead.
+    if (locs.length > 0 && loc < (locs[locs.length - 1] as bigint)) throw new RangeError('CFA locations go backwards');
+    const copy = { cfa: row.cfa, registers: new Map(row.registers) };
+    // An advance by 0 stays at the same location: the later row is the one that holds there.
+    if (locs.length > 0 && locs[locs.length - 1] === loc) rows[rows.length - 1] = copy;
+    else {
+      locs.push(loc);
+      rows.push(copy);
+    }
+  };
+  const { row, loc } = runFde(index, fde, fde.end - 1n, record);
+  record(loc, row);
+  return { locs, rows };
 }
 
 /**
  * Runs DW_CFA instructions from `r` to its end into `row`, stopping before the first advance past
  * `limit`. `initial` is the row after the CIE's instructions, for DW_CFA_restore.
  */
-function runInstructions(index: FrameIndex, fde: Fde, r: EntryReader, row: CfiRow, limit: bigint, initial: CfiRow | undefined): void {
+function runInstructions(index: FrameIndex, fde: Fde, r: EntryReader, row: CfiRow, limit: bigint, initial: CfiRow | undefined, onMove?: (loc: bigint, row: CfiRow) => void): bigint {
   let loc = fde.start;
   const stack: { cfa: CfiRow['cfa']; registers: Map<number, CfiRule> }[] = [];
   const ca = BigInt(fde.cie.codeAlign);
@@ -84,7 +144,8 @@ function runInstructions(index: FrameIndex, fde: Fde, r: EntryReader, row: CfiRo
       case 0x00: break;
       case 0x01: { // set_loc, in the FDE's pointer encoding
         const next = r.pointer(fde.cie.fdeEncoding, BigInt(r.at) + index.vaBias, true);
-        if (next > limit) return;
+        if (next > limit) return loc;
+        onMove?.(loc, row);
         loc = next;
         break;
       }
@@ -114,10 +175,12 @@ function runInstructions(index: FrameIndex, fde: Fde, r: EntryReader, row: CfiRo
       default: r.fail(`unknown DW_CFA opcode 0x${op.toString(16)} at 0x${(r.at - 1).toString(16)}`);
     }
     if (advance !== undefined) {
-      if (loc + advance > limit) return;
+      if (loc + advance > limit) return loc;
+      onMove?.(loc, row);
       loc += advance;
     }
   }
+  return loc;
 }
 
 function restore(row: CfiRow, initial: CfiRow | undefined, reg: number): void {
@@ -130,8 +193,7 @@ function restore(row: CfiRow, initial: CfiRow | undefined, reg: number): void {
 function indexEhFrame(elf: ElfFile): FrameIndex {
   const cursor = new Cursor(elf.bytes);
   const s = elf.section('.eh_frame');
-  if (s === undefined || s.size === 0 || s.type === SHT_NOBITS) return { fdes: [], cursor, vaBias: 0n };
-  const fdes = readEhFrame(cursor, s.offset, s.size, s.va);
-  fdes.sort((x, y) => (x.start < y.start ? -1 : x.start > y.start ? 1 : 0));
-  return { fdes, cursor, vaBias: s.va - BigInt(s.offset) };
+  if (s === undefined || s.size === 0 || s.type === SHT_NOBITS) return { fdes: [], cursor, vaBias: 0n, rows: new Map() };
+  const fdes = [...readEhFrameOnce(cursor, s.offset, s.size, s.va)].sort((x, y) => (x.start < y.start ? -1 : x.start > y.start ? 1 : 0));
+  return { fdes, cursor, vaBias: s.va - BigInt(s.offset), rows: new Map() };
 }

@@ -148,6 +148,19 @@ export class EntryReader {
   }
 }
 
+// Function discovery and unwind rows both read the same .eh_frame: walked once per file and range.
+const walked = new WeakMap<Uint8Array, Map<string, readonly Fde[]>>();
+
+/** {@link readEhFrame}, remembered per file bytes and range; the list is shared, never change it. */
+export function readEhFrameOnce(c: Cursor, offset: number, size: number, va: bigint): readonly Fde[] {
+  let byRange = walked.get(c.bytes);
+  if (byRange === undefined) walked.set(c.bytes, (byRange = new Map()));
+  const key = `${offset}:${size}:${va}`;
+  let fdes = byRange.get(key);
+  if (fdes === undefined) byRange.set(key, (fdes = readEhFrame(c, offset, size, va)));
+  return fdes;
+}
+
 /**
  * Walks the CIEs and FDEs of an .eh_frame at [offset, offset+size) whose first byte is at `va`
  * and returns each FDE (pc range, CIE, instructions) in file order. Every entry must fit inside

@@ -2,13 +2,21 @@
  * Compiles a C handler with the one set of flags the linker is written for. The flags are fixed
  * because the stub depends on them (docs/handlers.md says why each one is there).
  */
-import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { handlerIncludeDir } from './handler-include-dir.js';
 import { LinkError } from './link-errors.js';
+
+// node:child_process loads net, dgram and the streams with it (~3 ms of every start of the CLI):
+// it is required when a handler is first compiled, which most rewrites never do.
+let childProcess: typeof import('node:child_process') | undefined;
+function processes(): typeof import('node:child_process') {
+  childProcess ??= createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+  return childProcess;
+}
 
 /** The flags every handler is compiled with. */
 export const HANDLER_CFLAGS: readonly string[] = [
@@ -61,7 +69,7 @@ export async function compileHandler(sourcePath: string, opts: CompileOptions = 
     const { cc, command, args } = commandLine(sourcePath, out, opts);
     try {
       await new Promise<void>((resolve, reject) => {
-        execFile(command, args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (error, _stdout, stderr) => {
+        processes().execFile(command, args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (error, _stdout, stderr) => {
           if (error) reject(Object.assign(error, { stderr }));
           else resolve();
         });
@@ -82,7 +90,7 @@ export function compileHandlerSync(sourcePath: string, opts: CompileOptions = {}
     const out = join(dir, 'handler.o');
     const { cc, command, args } = commandLine(sourcePath, out, opts);
     try {
-      execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 16 * 1024 * 1024 });
+      processes().execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 16 * 1024 * 1024 });
     } catch (e) {
       throw compileFailure(sourcePath, cc, e);
     }

@@ -11,7 +11,7 @@ const STORED_PLAN_TAG = 'libos-plan/deflate\n';
 
 function encodeStoredPlan(plan: PatchPlan): Uint8Array {
   // Segment bytes are in the file already; the stored plan keeps everything else.
-  const json = serializePlan({ ...plan, segments: plan.segments.map((s) => ({ ...s, bytes: new Uint8Array(0) })), debugFrame: new Uint8Array(0) });
+  const json = serializePlan({ ...plan, segments: plan.segments.map((s) => ({ ...s, bytes: new Uint8Array(0) })), debugFrame: new Uint8Array(0) }, { compact: true });
   const body = deflateRawSync(Buffer.from(json), { level: 6 });
   const tag = Buffer.from(STORED_PLAN_TAG);
   const out = new Uint8Array(tag.length + body.length);

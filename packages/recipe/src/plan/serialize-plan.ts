@@ -17,9 +17,12 @@ function toJsonValue(value: unknown): unknown {
   return value;
 }
 
-/** Deterministic JSON text of a plan (2-space indented, newline-terminated). */
-export function serializePlan(plan: PatchPlan): string {
-  return `${JSON.stringify(toJsonValue(plan), null, 2)}\n`;
+/**
+ * Deterministic JSON text of a plan, newline-terminated: 2-space indented for people, or on one
+ * line (`compact`) where only a program reads it (the plan stored in a rewritten file).
+ */
+export function serializePlan(plan: PatchPlan, options: { compact?: boolean } = {}): string {
+  return `${JSON.stringify(toJsonValue(plan), null, options.compact === true ? undefined : 2)}\n`;
 }
 
 const BIGINT_KEYS = new Set(['va', 'siteVa', 'resumeVa', 'trampolineVa', 'entryPoint', 'addend', 'originalVa']);
