@@ -148,7 +148,7 @@ function chart(intercept: Loose[], rewrite: Loose[], subtitle: string): string {
       const xn = num(r['xNative']);
       return { label: String(r['label']), value: r['skipped'] !== undefined ? 0 : valueOf(r) ?? 0, colour, ...(r['skipped'] !== undefined ? { note: 'skipped' } : xn !== undefined ? { note: `(${xn < 0.1 ? xn.toFixed(3) : xn.toFixed(2)}x native)` } : {}) };
     });
-    const p = panel(y, 'Interception cost: getppid, CPU ns per call (median of 5, log scale)', 'ns', bars, width);
+    const p = panel(y, 'Interception cost: getppid, CPU ns per call (median of 7, log scale)', 'ns', bars, width);
     parts.push(p.svg);
     y += p.height + 16;
   }
@@ -221,7 +221,9 @@ function interceptSection(results: Loose[]): string[] {
     'makes the real call. Each program times its own loop (count calibrated to about 0.25 s a run); every program',
     'runs once per round for seven rounds. **CPU ns/call** (user + system time of the process, the tracer and its',
     'tracee for ptrace) is the headline figure; wall time also counts the time other processes held the CPU on',
-    'this shared machine. Ratios are to the native call and to the seed stub (hook-only) in this run.', '');
+    'this shared machine. Ratios are to the native call and to the seed stub (hook-only) in this run; the targets\'',
+    'ratios are the medians of the seven rounds\' own ratios (two programs a round apart in time, not a median of',
+    'one taken minutes from the other\'s: the machine\'s speed drifts).', '');
   lines.push('![interception and rewriting cost, log scale](benchmarks.svg)', '');
   lines.push('| method | entry | CPU ns/call, median (min-max) | wall ns/call | x native | x seed stub | loop count | detail |');
   lines.push('|---|---|--:|--:|--:|--:|--:|---|');

@@ -132,9 +132,9 @@ function median(xs: readonly number[]): number {
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-// --liftoff-only: what bin/libos-patch.js sets for iced-x86's wasm (TurboFan's recompiles cost a
-// one-shot rewrite more than they save).
-const NODE_ARGS = ['--liftoff-only', '--conditions=libos-source', '--import', 'tsx', SELF];
+// --liftoff-only and the interrupt budget: what bin/libos-patch.js sets (TurboFan's compiles, of
+// iced-x86's wasm and of our hot functions, cost a one-shot rewrite more than they save).
+const NODE_ARGS = ['--liftoff-only', '--interrupt-budget=600000', '--conditions=libos-source', '--import', 'tsx', SELF];
 
 /** Rewrites in a fresh process; returns its figures (peak RSS from /usr/bin/time, or the child's own maxRSS). */
 async function coldRewrite(input: string, output: string): Promise<{ timing: RewriteTiming; wallMs: number; rssKb: number }> {
