@@ -6,12 +6,15 @@
 // bundle is used only while it is at least as new as every file it was made from; otherwise, when
 // it is missing, or with --debug (stack traces then name the modules' files), the CLI's modules are
 // imported as usual.
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
-import { Script } from 'node:vm';
+//
+// CommonJS (bin/package.json says so): an ES module as the main script starts Node's ESM loader
+// first, 5-10 ms of every command.
+'use strict';
+const { readFileSync, statSync, writeFileSync } = require('node:fs');
+const { createRequire } = require('node:module');
+const { join } = require('node:path');
+const { setFlagsFromString } = require('node:v8');
+const { Script } = require('node:vm');
 
 // iced-x86 runs as wasm. By default V8 recompiles its hot functions with TurboFan, and for a
 // one-shot rewrite that compiling costs more than it saves (libc.so.6: discovery 93 -> 48 ms, the
@@ -29,7 +32,7 @@ if (Number(process.versions.v8.split('.')[0]) <= 13) {
   setFlagsFromString('--interrupt-budget=600000');
 }
 
-const dist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
+const dist = join(__dirname, '..', 'dist');
 
 /**
  * The bundle's exports, or undefined when it is missing or older than what it was made from, or
