@@ -1,8 +1,10 @@
 // functions(): from symbols, and from .eh_frame FDEs when the file is stripped.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readElf } from '../src/index.js';
+import { readElf, type ElfFile } from '../src/index.js';
 import { Cursor } from '../src/read/cursor.js';
 import { readEhFrame } from '../src/read/read-eh-frame.js';
 import { buildFixtures } from '../../../fixtures/build.js';
@@ -96,25 +98,58 @@ test('.o: ranges are per section, so functions at offset 0 of different sections
   assert.ok(fns.some((x) => x.start === 0n && x.section !== main.section), 'another function starts at offset 0 of .text');
 });
 
+/** One range per start, the widest end, a global name first: from the symbol objects, the slow plain way. */
+function naiveFunctions(elf: ElfFile): string[] {
+  const naive = new Map<bigint, { end: bigint; name: string; global: boolean }>();
+  for (const s of [...elf.symbols, ...elf.dynamicSymbols]) {
+    if ((s.type !== 2 && s.type !== 10) || s.section === 0 || s.section >= 0xff00) continue;
+    const end = BigInt.asUintN(64, s.value + BigInt(s.size));
+    const global = s.bind !== 0;
+    const prev = naive.get(s.value);
+    if (prev === undefined) naive.set(s.value, { end, name: s.name, global });
+    else {
+      if (end > prev.end) prev.end = end;
+      if (s.name !== '' && (prev.name === '' || (global && !prev.global))) Object.assign(prev, { name: s.name, global });
+    }
+  }
+  return [...naive.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([start, v]) => `${start}-${v.end}-${v.name}`);
+}
+
+const rangesText = (elf: ElfFile): string[] => elf.functions().map((x) => `${x.start}-${x.end}-${x.name ?? ''}`);
+
 test('functions from symbols equal a naive merge (one range per start, widest end, a global name first) on node and the fixtures', async () => {
   const f = await buildFixtures();
   for (const path of [process.execPath, f.static, f.pie, f.shared]) {
     const elf = readElf(readFileSync(path));
-    const naive = new Map<bigint, { end: bigint; name: string; global: boolean }>();
-    for (const s of [...elf.symbols, ...elf.dynamicSymbols]) {
-      if ((s.type !== 2 && s.type !== 10) || s.section === 0 || s.section >= 0xff00) continue;
-      const end = s.value + BigInt(s.size);
-      const global = s.bind !== 0;
-      const prev = naive.get(s.value);
-      if (prev === undefined) naive.set(s.value, { end, name: s.name, global });
-      else {
-        if (end > prev.end) prev.end = end;
-        if (s.name !== '' && (prev.name === '' || (global && !prev.global))) Object.assign(prev, { name: s.name, global });
-      }
-    }
-    const expected = [...naive.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([start, v]) => `${start}-${v.end}-${v.name}`);
-    assert.equal(elf.functions().map((x) => `${x.start}-${x.end}-${x.name ?? ''}`), expected, path);
+    assert.equal(rangesText(elf), naiveFunctions(elf), path);
   }
+});
+
+test('a function at 2^60 takes the bigint path, and the ranges still equal the naive merge', async () => {
+  const bytes = new Uint8Array(readFileSync((await buildFixtures()).static));
+  const base = readElf(bytes);
+  const symtab = base.sections.find((x) => x.type === 2)!;
+  const victim = base.symbols.find((x) => x.type === 2 && x.section !== 0 && x.name === 'main')!;
+  // st_value of main: 2^60 (a value no program has; past 2^53, where the doubles stop being exact).
+  new DataView(bytes.buffer, bytes.byteOffset).setBigUint64(symtab.offset + victim.index * 24 + 8, 1n << 60n, true);
+  const elf = readElf(bytes);
+  const ranges = rangesText(elf);
+  assert.ok(ranges.includes(`${1n << 60n}-${(1n << 60n) + BigInt(victim.size)}-main`), 'main moved to 2^60');
+  assert.equal(ranges, naiveFunctions(elf));
+});
+
+test('names that are not ASCII: UTF-8 symbol names read the same from symbols and from functions()', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'libos-utf8-'));
+  const src = join(dir, 'u.c');
+  writeFileSync(src, 'int caf\u00e9(int x) { return x + 1; }\nint na\u00efve(int x) { return x * 3; }\nint main(int c, char **v) { (void)v; return caf\u00e9(c) + na\u00efve(c) - 5; }\n');
+  await tool('gcc', ['-O1', '-fno-inline', src, '-o', join(dir, 'u')]);
+  const elf = readElf(readFileSync(join(dir, 'u')));
+  for (const name of ['café', 'naïve']) {
+    assert.ok(elf.symbols.some((x) => x.name === name), `.symtab has ${name}`);
+    assert.ok(elf.functions().some((x) => x.name === name), `functions() has ${name}`);
+  }
+  assert.equal(rangesText(elf), naiveFunctions(elf));
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('memory: every table of node read stays well under the file size in heap', () => {

@@ -12,13 +12,13 @@ import { Cursor } from './cursor.js';
 import { readAnnotations } from './read-annotations.js';
 import { readDynamic } from './read-dynamic.js';
 import { readEhFrame, readEhFrameOnce, type Fde } from './read-eh-frame.js';
-import { functionsFromFdes, functionsFromSymbols } from './read-functions.js';
+import { functionsFromBigSymbols, functionsFromFdes, functionsFromSymbols } from './read-functions.js';
 import { readHeader } from './read-header.js';
 import { readNotes } from './read-notes.js';
 import { readRelocations } from './read-relocations.js';
 import { readSections } from './read-sections.js';
 import { readSegments } from './read-segments.js';
-import { readSymbols } from './read-symbols.js';
+import { readFunctionSymbols, readSymbols } from './read-symbols.js';
 
 /**
  * The reader's ElfFile: header, sections and segments are read and checked up front; every other
@@ -148,8 +148,17 @@ export class ElfFileReader implements ElfFile {
   }
 
   private computeFunctions(): FunctionRange[] {
-    if (this.sections.some((s) => s.type === SHT_SYMTAB)) return functionsFromSymbols([this.symbols, this.dynamicSymbols], this.header.type === ET_REL);
-    return functionsFromFdes(this.fdes(), this.dynamicSymbols);
+    const symtab = this.sections.find((x) => x.type === SHT_SYMTAB);
+    const dynsym = this.sections.find((x) => x.type === SHT_DYNSYM);
+    const tables = [symtab, dynsym].filter((t): t is Section => t !== undefined);
+    if (symtab === undefined) return functionsFromFdes(this.fdes(), this.functionsFromSymbolTables(tables, false));
+    return this.functionsFromSymbolTables(tables, this.header.type === ET_REL);
+  }
+
+  private functionsFromSymbolTables(tables: readonly Section[], relocatable: boolean): FunctionRange[] {
+    const symbols = readFunctionSymbols(this.cursor, this.sections, tables);
+    if (symbols !== undefined) return functionsFromSymbols(symbols, relocatable);
+    return functionsFromBigSymbols(tables.map((t) => this.symbolsOf(t)), relocatable);
   }
 
   private fdes(): readonly Fde[] {
