@@ -7,7 +7,7 @@ export { loadRecipe } from './load/load-recipe.js';
 export { renderRecipeDiagnostic } from './load/render-diagnostic.js';
 export { listBuiltinRecipes, builtinRecipesDir } from './load/builtin-recipes.js';
 export type { BuiltinRecipe, BuiltinOptions } from './load/builtin-recipes.js';
-export { recipeJsonSchema, generateRecipeJsonSchema } from './schema/json-schema.js';
+export { generateRecipeJsonSchema } from './schema/json-schema.js';
 export { RecipeSchema, RECIPE_DEFAULTS } from './schema/recipe-schema.js';
 export type { RecipeInput } from './schema/recipe-schema.js';
 export { syscallName, syscallNumber, syscallNames, syscallArgumentCount, X86_64_SYSCALLS } from './syscalls/x86-64.js';

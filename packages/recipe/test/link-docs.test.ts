@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { HANDLER_CFLAGS, handlerIncludeDir, LINK_ERROR_CODES, syscallNumber } from '@libos/recipe';
 
 const docs = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docs', 'handlers.md'), 'utf8');
-const header = readFileSync(join(handlerIncludeDir, 'libos-handler.h'), 'utf8');
+const header = readFileSync(join(handlerIncludeDir(), 'libos-handler.h'), 'utf8');
 
 test('docs/handlers.md gives every LINK_* code a table row', () => {
   const rows = docs.split('\n').filter((l) => l.startsWith('|'));

@@ -234,7 +234,7 @@ long libos_handler(long nr, long a1, long a2, long a3, long a4, long a5, long a6
 });
 
 test('compileHandlerSync and the shipped header: the raw syscall helpers and <sys/syscall.h> compile freestanding', () => {
-  assert.ok(existsSync(join(handlerIncludeDir, 'libos-handler.h')));
+  assert.ok(existsSync(join(handlerIncludeDir(), 'libos-handler.h')));
   const obj = compileHandlerSync(writeSource(String.raw`
 #include <libos-handler.h>
 #include <sys/syscall.h>

@@ -3,7 +3,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { RECIPE_DIAGNOSTIC_CODES, listBuiltinRecipes, recipeJsonSchema } from '../src/index.js';
+import { RECIPE_DIAGNOSTIC_CODES, generateRecipeJsonSchema, listBuiltinRecipes } from '../src/index.js';
+
+const recipeJsonSchema = generateRecipeJsonSchema();
 
 const docs = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docs', 'recipe-language.md'), 'utf8');
 /** Lines that define something: headings and table rows. */

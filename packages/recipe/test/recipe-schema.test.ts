@@ -4,9 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parse } from 'yaml';
-import { RecipeSchema, listBuiltinRecipes, recipeJsonSchema } from '../src/index.js';
+import { RecipeSchema, generateRecipeJsonSchema, listBuiltinRecipes } from '../src/index.js';
 import { recipeJsonSchemaText } from '../src/schema/json-schema.js';
 import { checkJsonSchema } from './json-schema-check.js';
+
+const recipeJsonSchema = generateRecipeJsonSchema();
 
 const schemaFile = join(dirname(fileURLToPath(import.meta.url)), '..', 'schema', 'recipe.schema.json');
 

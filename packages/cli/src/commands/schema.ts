@@ -1,4 +1,4 @@
-import { recipeJsonSchema } from '@libos/recipe';
+import { generateRecipeJsonSchema } from '@libos/recipe';
 import type { Command } from '../command.js';
 import { toJson } from '../report.js';
 
@@ -13,7 +13,7 @@ export const schemaCommand: Command = {
   },
   operands: { min: 0, max: 0, names: 'no operands' },
   async run(ctx) {
-    ctx.out.write(toJson(recipeJsonSchema));
+    ctx.out.write(toJson(generateRecipeJsonSchema()));
     return 0;
   },
 };

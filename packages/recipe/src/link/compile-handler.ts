@@ -37,7 +37,7 @@ function commandLine(sourcePath: string, outPath: string, opts: CompileOptions):
   return {
     cc,
     command,
-    args: [...ccArgs, ...HANDLER_CFLAGS, '-I', handlerIncludeDir, ...(opts.cflags ?? []), sourcePath, '-o', outPath],
+    args: [...ccArgs, ...HANDLER_CFLAGS, '-I', handlerIncludeDir(), ...(opts.cflags ?? []), sourcePath, '-o', outPath],
   };
 }
 

@@ -16,5 +16,13 @@ function findIncludeDir(): string {
   return join(moduleDir(), '..', '..', 'include');
 }
 
-/** The directory holding `libos-handler.h`; `compileHandler` passes it as `-I`. */
-export const handlerIncludeDir: string = findIncludeDir();
+let found: string | undefined;
+
+/**
+ * The directory holding `libos-handler.h`; `compileHandler` passes it as `-I`. Looked for on the
+ * first call (a few file checks), not when the package is loaded.
+ */
+export function handlerIncludeDir(): string {
+  found ??= findIncludeDir();
+  return found;
+}
