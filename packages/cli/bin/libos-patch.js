@@ -24,7 +24,7 @@ const { Script } = require('node:vm');
 //
 // The same holds for JavaScript: V8 starts optimizing a function with TurboFan after a small budget
 // of work in it, and a 2 MB library's rewrite pays for compiling functions it leaves soon after.
-// Six times the default budget (132 KB -> 600 KB) leaves the rewrite of libc.so.6 30-40 ms faster
+// Nine times Node 20's default budget (66 KB -> 600 KB) leaves the rewrite of libc.so.6 30-40 ms faster
 // and that of a 100 MB input unchanged (its hot loops still get optimized). Both flags are part of
 // the code cache's flag hash: scripts/bundle.ts's training run sets them the same way.
 if (Number(process.versions.v8.split('.')[0]) <= 13) {

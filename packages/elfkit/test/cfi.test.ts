@@ -3,7 +3,7 @@
 // programs gcc builds here, the shared fixtures and the system's libc.so.6; then malformed .eh_frame
 // contents, which must give an ElfError with its code and the entry's file offset.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -235,6 +235,17 @@ function renameSection(bytes: Uint8Array, elf: ElfFile, from: string, to: string
   return bytes;
 }
 
+/** ULEB128 bytes, for .cfi_escape. */
+function uleb(n: number): string {
+  const out: string[] = [];
+  do {
+    const b = n & 0x7f;
+    n >>>= 7;
+    out.push(`0x${(n !== 0 ? b | 0x80 : b).toString(16)}`);
+  } while (n !== 0);
+  return out.join(', ');
+}
+
 /** A fresh copy of the non-PIE fixture and its first FDE with at least `minInsns` instruction bytes. */
 async function corruptible(minInsns = 4): Promise<{ bytes: Uint8Array; fde: Fde }> {
   const bytes = new Uint8Array(readFileSync((await buildFixtures()).nonPie));
@@ -283,14 +294,53 @@ test('malformed: rows before the bad instruction are still answered, the same as
   }
 });
 
-test('a row handed out is a copy: changing it changes no later answer', async () => {
+test('a row handed out is a copy: changing it (its map, its CFA, a rule) changes no later answer', async () => {
   const elf = readElf(readFileSync((await buildFixtures()).nonPie));
-  const fde = fdesOf(elf).find((f) => f.end - f.start > 8n)!;
+  const fde = fdesOf(elf).find((f) => f.end - f.start > 8n && (cfiRowAt(elf, f.end - 1n)?.registers.size ?? 0) > 1)!;
+  const text = (row: CfiRow) => `${cfaText(row)} ${[...row.registers].map(([r, rule]) => `${r}:${ruleText(rule)}`).join(' ')}`;
   const first = cfiRowAt(elf, fde.end - 1n)!;
-  const before = [...first.registers].map(([r, rule]) => `${r}:${ruleText(rule)}`);
-  first.registers.clear();
+  const before = text(first);
+  if ('offset' in first.cfa) first.cfa.offset += 100;
+  for (const rule of first.registers.values()) if (rule.kind === 'offset') (rule as { offset: number }).offset = 12345;
   first.registers.set(16, { kind: 'undefined' });
-  assert.equal([...cfiRowAt(elf, fde.end - 1n)!.registers].map(([r, rule]) => `${r}:${ruleText(rule)}`), before);
+  assert.is(text(cfiRowAt(elf, fde.end - 1n)!), before);
+});
+
+test('an FDE of thousands of rules and thousands of rows is answered without a table of them all', async () => {
+  // N register rules (DW_CFA_offset_extended r17.., 1), then N rows (an advance before each
+  // DW_CFA_nop): a table of every row would copy N * N rules (9 million here).
+  const N = 3000;
+  const rules: string[] = [];
+  for (let r = 17; r < 17 + N; r++) rules.push(`.cfi_escape 0x05, ${uleb(r)}, 0x01`);
+  const rows: string[] = [];
+  for (let i = 0; i < N; i++) rows.push('nop', '.cfi_escape 0x00');
+  const dir = mkdtempSync(join(tmpdir(), 'libos-cfi-rows-'));
+  writeFileSync(join(dir, 'rows.s'), ['.text', '.globl rows', '.type rows,@function', 'rows:', '.cfi_startproc', ...rules, ...rows, 'ret', '.cfi_endproc', '.size rows, .-rows', ''].join('\n'));
+  await run('gcc', ['-nostdlib', '-shared', join(dir, 'rows.s'), '-o', join(dir, 'rows.so')]);
+  const elf = readElf(readFileSync(join(dir, 'rows.so')));
+  const fn = elf.symbols.find((x) => x.name === 'rows')!;
+  const heap = process.memoryUsage().heapUsed;
+  for (const at of [0n, 1n, BigInt(N / 2), BigInt(N)]) {
+    const row = cfiRowAt(elf, fn.value + at)!;
+    assert.is(row.registers.size, N + 1, `every rule at +${at} (and the return address)`);
+    assert.equal(row.registers.get(17 + N - 1), { kind: 'offset', offset: -8 });
+  }
+  const grown = process.memoryUsage().heapUsed - heap;
+  assert.ok(grown < 200e6, `heap grew ${(grown / 1e6).toFixed(0)} MB`);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('rows come from the bytes the file was read from: a file changed in place and read again answers anew', async () => {
+  const bytes = new Uint8Array(readFileSync((await buildFixtures()).nonPie));
+  const fde = fdesOf(readElf(bytes)).find((f) => f.end - f.start > 16n)!;
+  const before = readElf(bytes);
+  assert.ok(cfiRowAt(before, fde.start + 8n) !== undefined);
+  // pc_range of this FDE (right after its 4-byte pc_begin in the non-PIE fixture's encoding) to 4.
+  const view = new DataView(bytes.buffer, bytes.byteOffset);
+  const rangeAt = fde.offset + 12;
+  assert.is(BigInt(view.getUint32(rangeAt, true)), fde.end - fde.start, 'the pc_range field');
+  view.setUint32(rangeAt, 4, true);
+  assert.is(cfiRowAt(readElf(bytes), fde.start + 8n), undefined, 'the new reading sees the shorter FDE');
 });
 
 test('malformed: an unknown DW_CFA opcode in the CIE is ELF_BAD_EH_FRAME at the CIE', async () => {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  ElfError, PT_LOAD, readElf, SHT_NOTE, SHT_RELR, SHT_SYMTAB, type ElfFile,
+  ElfError, PT_LOAD, readElf, SHT_DYNSYM, SHT_NOTE, SHT_RELR, SHT_SYMTAB, type ElfFile,
 } from '../src/index.js';
 import { buildFixtures, type Fixtures } from '../../../fixtures/build.js';
 import { missingRelr, testNeeding } from '../../../fixtures/prerequisites.js';
@@ -125,6 +125,23 @@ test('symbols: entry size, name index, unterminated name, string table link', ()
   b = copyOf(fx.pie);
   writer(b).u32(symtab.headerOffset + 40, base.section('.text')!.index);
   expectElfError(() => readElf(b).symbols, 'ELF_BAD_INDEX', symtab.headerOffset + 40, 'symtab links to .text');
+});
+
+test('functions() checks the symbol tables in the order .symbols does: .symtab first, each table whole', () => {
+  const base = readElf(copyOf(fx.pie));
+  const symtab = base.sections.find((s) => s.type === SHT_SYMTAB)!;
+  const dynsym = base.sections.find((s) => s.type === SHT_DYNSYM)!;
+  // Both tables broken: .symtab's link and .dynsym's entry size. The first is the one reported.
+  const b = copyOf(fx.pie);
+  writer(b).u32(symtab.headerOffset + 40, base.section('.text')!.index);
+  writer(b).u64(dynsym.headerOffset + 56, 23n);
+  expectElfError(() => readElf(b).functions(), 'ELF_BAD_INDEX', symtab.headerOffset + 40, 'symtab links to .text');
+  expectElfError(() => readElf(b).symbols, 'ELF_BAD_INDEX', symtab.headerOffset + 40, 'the same from .symbols');
+  // A function symbol's absurd st_size, as .symbols reports it.
+  const c = copyOf(fx.pie);
+  const fn = base.symbols.find((s) => s.type === 2 && s.section !== 0)!;
+  writer(c).u32(symtab.offset + fn.index * 24 + 20, 0x7fffffff);
+  expectElfError(() => readElf(c).functions(), 'ELF_BAD_OFFSET', symtab.offset + fn.index * 24 + 16, 'st_size');
 });
 
 function strtabIndex(b: Uint8Array, symtabOffset: number, index: number): number {

@@ -11,7 +11,7 @@ import { AddressMap } from './address-map.js';
 import { Cursor } from './cursor.js';
 import { readAnnotations } from './read-annotations.js';
 import { readDynamic } from './read-dynamic.js';
-import { readEhFrame, readEhFrameOnce, type Fde } from './read-eh-frame.js';
+import { readEhFrame, sectionFdes, type Fde } from './read-eh-frame.js';
 import { functionsFromBigSymbols, functionsFromFdes, functionsFromSymbols } from './read-functions.js';
 import { readHeader } from './read-header.js';
 import { readNotes } from './read-notes.js';
@@ -164,7 +164,7 @@ export class ElfFileReader implements ElfFile {
   private fdes(): readonly Fde[] {
     const s = this.section('.eh_frame');
     // A NOBITS .eh_frame (separate debug files) has no bytes to read.
-    if (s !== undefined && s.size > 0) return s.type === SHT_NOBITS ? [] : readEhFrameOnce(this.cursor, s.offset, s.size, s.va);
+    if (s !== undefined && s.size > 0) return s.type === SHT_NOBITS ? [] : sectionFdes(this, this.cursor, s);
     // Without sections, .eh_frame_hdr (PT_GNU_EH_FRAME) says where .eh_frame starts; its end is
     // the end of the loaded range holding it.
     const hdr = this.segments.find((p) => p.type === PT_GNU_EH_FRAME);

@@ -6,7 +6,7 @@
 import { SHT_NOBITS } from '../model/constants.js';
 import type { ElfFile } from '../model/types.js';
 import { Cursor } from './cursor.js';
-import { EntryReader, readEhFrameOnce, type Fde } from './read-eh-frame.js';
+import { EntryReader, sectionFdes, type Fde } from './read-eh-frame.js';
 
 /** How to find a register's value in the caller, as DWARF says it. */
 export type CfiRule =
@@ -44,6 +44,11 @@ interface FdeRows {
 }
 
 const cache = new WeakMap<ElfFile, FrameIndex>();
+
+// Register rules a row table may copy: per byte of the FDE's instructions, plus a floor. gcc's
+// FDEs copy a few rules per byte at most.
+const ROW_COPY_BUDGET_FACTOR = 16;
+const ROW_COPY_BUDGET_FLOOR = 4096;
 
 /** The unwind row at `va`, or undefined when no .eh_frame FDE covers it. Throws ElfError on a malformed entry. */
 export function cfiRowAt(elf: ElfFile, va: bigint): CfiRow | undefined {
@@ -85,7 +90,10 @@ export function cfiRowAt(elf: ElfFile, va: bigint): CfiRow | undefined {
     else end = mid;
   }
   const row = table.rows[after - 1]!;
-  return { fdeStart: fde.start, cfa: row.cfa, registers: new Map(row.registers), returnAddressRegister: fde.cie.returnAddressRegister };
+  // Fresh objects all through: what a caller does with its row never reaches the table.
+  const registers = new Map<number, CfiRule>();
+  for (const [reg, rule] of row.registers) registers.set(reg, { ...rule });
+  return { fdeStart: fde.start, cfa: { ...row.cfa }, registers, returnAddressRegister: fde.cie.returnAddressRegister };
 }
 
 /**
@@ -102,11 +110,19 @@ function runFde(index: FrameIndex, fde: Fde, va: bigint, onMove?: (loc: bigint, 
   return { row, loc };
 }
 
-/** Every row of an FDE, from one run of its instructions. */
+/**
+ * Every row of an FDE, from one run of its instructions. The table holds a copy of the register
+ * rules per row: a crafted FDE (thousands of rules, then thousands of advances) would make that
+ * quadratic, so the rules copied are limited to a multiple of the FDE's size; past it this throws
+ * and the FDE is run per query, as before the table.
+ */
 function rowsOf(index: FrameIndex, fde: Fde): FdeRows {
   const locs: bigint[] = [];
   const rows: FdeRows['rows'] = [];
+  let budget = ROW_COPY_BUDGET_FACTOR * (fde.entryEnd - fde.instructions) + ROW_COPY_BUDGET_FLOOR;
   const record = (loc: bigint, row: CfiRow) => {
+    budget -= row.registers.size;
+    if (budget < 0) throw new RangeError('too many register rules to tabulate');
     // A DW_CFA_set_loc back to an earlier location (DWARF has none) would unsort the table: such
     // an FDE is run per query instead.
     if (locs.length > 0 && loc < (locs[locs.length - 1] as bigint)) throw new RangeError('CFA locations go backwards');
@@ -194,6 +210,6 @@ function indexEhFrame(elf: ElfFile): FrameIndex {
   const cursor = new Cursor(elf.bytes);
   const s = elf.section('.eh_frame');
   if (s === undefined || s.size === 0 || s.type === SHT_NOBITS) return { fdes: [], cursor, vaBias: 0n, rows: new Map() };
-  const fdes = [...readEhFrameOnce(cursor, s.offset, s.size, s.va)].sort((x, y) => (x.start < y.start ? -1 : x.start > y.start ? 1 : 0));
+  const fdes = [...sectionFdes(elf, cursor, s)].sort((x, y) => (x.start < y.start ? -1 : x.start > y.start ? 1 : 0));
   return { fdes, cursor, vaBias: s.va - BigInt(s.offset), rows: new Map() };
 }

@@ -148,16 +148,14 @@ export class EntryReader {
   }
 }
 
-// Function discovery and unwind rows both read the same .eh_frame: walked once per file and range.
-const walked = new WeakMap<Uint8Array, Map<string, readonly Fde[]>>();
+// Function discovery and unwind rows both read the same .eh_frame: walked once per ElfFile (per
+// file read, as every table the reader keeps: bytes changed after readElf are not seen again).
+const walked = new WeakMap<object, readonly Fde[]>();
 
-/** {@link readEhFrame}, remembered per file bytes and range; the list is shared, never change it. */
-export function readEhFrameOnce(c: Cursor, offset: number, size: number, va: bigint): readonly Fde[] {
-  let byRange = walked.get(c.bytes);
-  if (byRange === undefined) walked.set(c.bytes, (byRange = new Map()));
-  const key = `${offset}:${size}:${va}`;
-  let fdes = byRange.get(key);
-  if (fdes === undefined) byRange.set(key, (fdes = readEhFrame(c, offset, size, va)));
+/** {@link readEhFrame} of `section` (the file's .eh_frame), once per `elf`; the list is shared, never change it. */
+export function sectionFdes(elf: object, c: Cursor, section: { offset: number; size: number; va: bigint }): readonly Fde[] {
+  let fdes = walked.get(elf);
+  if (fdes === undefined) walked.set(elf, (fdes = readEhFrame(c, section.offset, section.size, section.va)));
   return fdes;
 }
 

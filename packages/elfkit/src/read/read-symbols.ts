@@ -83,8 +83,9 @@ export interface FunctionSymbols {
 export function readFunctionSymbols(c: Cursor, sections: readonly Section[], tables: readonly Section[]): FunctionSymbols | undefined {
   const view = c.view;
   const bytes = c.bytes;
+  // Room for every entry; each table is checked when its turn comes, in readSymbols's order.
   let total = 0;
-  for (const s of tables) total += tableCount(s, SYM_SIZE);
+  for (const s of tables) total += Math.floor(s.size / SYM_SIZE);
   const values = new Float64Array(total);
   const sizes = new Float64Array(total);
   const sectionOf = new Uint32Array(total);
