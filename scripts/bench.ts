@@ -300,15 +300,15 @@ function rewriteSection(results: Loose[], floor: { wallMs: number; peakRssMb: nu
     lines.push(`The floor of the whole command: \`node -e 0\` takes ${floor.nodeMs.toFixed(0)} ms here, and \`libos-patch --version\` (Node's start and`,
       `loading the CLI, no work) ${floor.cliVersionMs.toFixed(0)} ms, of E9Patch's 200 ms for a whole rewrite of libc.so.6 or busybox.`, '');
   }
-  lines.push('| file | sites | `libos-patch apply` ms (min-max) | its stages (--timings, medians) | its peak RSS MB | fresh process: work ms (min-max) | fresh process: with start ms | peak RSS MB | warm ms (min-max) | warm stages | sites/s | objdump -d ms | objdump peak RSS MB | objdump / fresh work | detail |');
-  lines.push('|---|--:|--:|---|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|---|');
+  lines.push('| file | sites | `libos-patch apply` ms (min-max) | above `node -e 0` (same rounds) ms | its stages (--timings, medians) | its peak RSS MB | fresh process: work ms (min-max) | fresh process: with start ms | peak RSS MB | warm ms (min-max) | warm stages | sites/s | objdump -d ms | objdump peak RSS MB | objdump / fresh work | detail |');
+  lines.push('|---|--:|--:|--:|---|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|---|');
   for (const r of results) {
     const warm = r['warm'] as { median: number; runs: number[]; stages: string };
     const proc = r['process'] as { median: number };
-    const cli = r['cli'] as { median: number; runs: number[]; peakRssMb: number; stages?: string } | undefined;
+    const cli = r['cli'] as { median: number; runs: number[]; peakRssMb: number; stages?: string; overNode?: number } | undefined;
     const base = r['baseline'] as Loose & { peakRssMb?: number };
     const sites = Number(r['sites']);
-    lines.push(`| ${r['label']} | ${sites} | ${cli ? `${fmt(cli.median)} (${range(cli.runs)})` : '?'} | ${cli?.stages ?? '?'} | ${cli ? fmt(cli.peakRssMb) : '?'} | ${fmt(valueOf(r)!)} (${range(r['runs'])}) | ${fmt(proc.median)} | ${fmt(num(r['peakRssMb'])!)} | ${fmt(warm.median)} (${range(warm.runs)}) | ${warm.stages} | ${sites > 0 ? fmt(num(r['sitesPerSecond'])!) : 'n/a'} | ${fmt(valueOf(base)!)} (${(base['runs'] as number[]).length} run${(base['runs'] as number[]).length > 1 ? 's' : ''}) | ${base.peakRssMb !== undefined ? fmt(base.peakRssMb) : '?'} | ${(valueOf(base)! / valueOf(r)!).toFixed(1)}x | ${cell(String(r['detail']))} |`);
+    lines.push(`| ${r['label']} | ${sites} | ${cli ? `${fmt(cli.median)} (${range(cli.runs)})` : '?'} | ${cli?.overNode !== undefined ? fmt(cli.overNode) : '?'} | ${cli?.stages ?? '?'} | ${cli ? fmt(cli.peakRssMb) : '?'} | ${fmt(valueOf(r)!)} (${range(r['runs'])}) | ${fmt(proc.median)} | ${fmt(num(r['peakRssMb'])!)} | ${fmt(warm.median)} (${range(warm.runs)}) | ${warm.stages} | ${sites > 0 ? fmt(num(r['sitesPerSecond'])!) : 'n/a'} | ${fmt(valueOf(base)!)} (${(base['runs'] as number[]).length} run${(base['runs'] as number[]).length > 1 ? 's' : ''}) | ${base.peakRssMb !== undefined ? fmt(base.peakRssMb) : '?'} | ${(valueOf(base)! / valueOf(r)!).toFixed(1)}x | ${cell(String(r['detail']))} |`);
   }
   lines.push('');
   return lines;

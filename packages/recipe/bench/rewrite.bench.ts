@@ -92,7 +92,11 @@ export interface RewriteResult {
    * command (ms) and its peak memory (max RSS, MB), medians.
    */
   /** `stages`: the medians of its --timings line (`before the command 110, reading 5, ..., total 300 ms`). */
-  readonly cli: { readonly runs: number[]; readonly median: number; readonly peakRssMb: number; readonly stages: string };
+  /**
+   * `node`: `node -e 0` run right before each command, in the same round; `overNode`: the median of
+   * the rounds' differences, the command's time above Node's own start and exit.
+   */
+  readonly cli: { readonly runs: number[]; readonly median: number; readonly peakRssMb: number; readonly stages: string; readonly node: number; readonly overNode: number };
   /** Peak memory of the fresh process (max RSS, MB), median. */
   readonly peakRssMb: number;
   /** Warm: the work repeated in a process that has done it before. */
@@ -218,11 +222,15 @@ export async function run(): Promise<RewriteResult[]> {
       if (!existsSync(t.path)) continue;
       const out = join(dir, `${t.label}.patched`);
       const cold: { timing: RewriteTiming; wallMs: number; rssKb: number }[] = [];
-      const cli: { wallMs: number; rssKb: number; stages: Map<string, number> }[] = [];
+      const cli: { wallMs: number; rssKb: number; stages: Map<string, number>; nodeMs: number }[] = [];
       const objdump: Spawned[] = [];
       // Interleaved so a change in the machine's load hits all three.
       for (let i = 0; i < Math.max(t.cli, t.cold, t.objdump); i++) {
-        if (i < t.cli) cli.push(await cliRewrite(t.path, out));
+        if (i < t.cli) {
+          // Node's own start and exit, seconds before the command: the floor under it in this round.
+          const nodeMs = (await spawnTimed(process.execPath, ['-e', '0'], true)).wallMs;
+          cli.push({ ...(await cliRewrite(t.path, out)), nodeMs });
+        }
         if (i < t.cold) cold.push(await coldRewrite(t.path, out));
         if (i < t.objdump) objdump.push(await spawnTimed('objdump', ['-d', t.path], true));
       }
@@ -251,6 +259,8 @@ export async function run(): Promise<RewriteResult[]> {
         cli: {
           runs: cli.map((r) => r.wallMs), median: median(cli.map((r) => r.wallMs)), peakRssMb: median(cli.map((r) => r.rssKb)) / 1024,
           stages: [...(cli[0]?.stages.keys() ?? [])].map((k) => `${k} ${median(cli.map((r) => r.stages.get(k) ?? 0)).toFixed(0)}`).join(', ') + ' ms',
+          node: median(cli.map((r) => r.nodeMs)),
+          overNode: median(cli.map((r) => r.wallMs - r.nodeMs)),
         },
         peakRssMb: median(cold.map((r) => r.rssKb)) / 1024,
         warm: { runs: warmRuns, median: wm, stages: `read ${stage('readMs')}, find ${stage('findMs')}, plan ${stage('planMs')}, rewrite ${stage('rewriteMs')}, write ${stage('writeMs')} ms` },
@@ -285,7 +295,7 @@ export function targets(results: readonly RewriteResult[]): TargetCheck[] {
     if (!r) continue;
     out.push({ goal: `${label} rewritten in less time than E9Patch (0.2 s), warm`, measured: both(r), met: r.warm.median < 200 });
     out.push({ goal: `${label} rewritten in less time than E9Patch (0.2 s), fresh process (work only)`, measured: both(r), met: r.median < 200 });
-    out.push({ goal: `${label}: \`libos-patch apply\` in a fresh node, the whole command, in less time than E9Patch (0.2 s)`, measured: `${r.cli.median.toFixed(0)} ms, ${r.cli.peakRssMb.toFixed(0)} MB (runs ${r.cli.runs.map((x) => x.toFixed(0)).join(', ')})`, met: r.cli.median < 200 });
+    out.push({ goal: `${label}: \`libos-patch apply\` in a fresh node, the whole command, in less time than E9Patch (0.2 s)`, measured: `${r.cli.median.toFixed(0)} ms, ${r.cli.peakRssMb.toFixed(0)} MB (runs ${r.cli.runs.map((x) => x.toFixed(0)).join(', ')}); \`node -e 0\` in the same rounds ${r.cli.node.toFixed(0)} ms, the command above it ${r.cli.overNode.toFixed(0)} ms`, met: r.cli.median < 200 });
   }
   return out;
 }
