@@ -285,7 +285,7 @@ test('malformed: rows before the bad instruction are still answered, the same as
   const intact = cfiRowAt(readElf(new Uint8Array(bytes)), fde.start)!;
   bytes[fde.entryEnd - 1] = 0x04; // DW_CFA_advance_loc4 as the last byte: only the end is unreadable
   const elf = readElf(bytes);
-  // Twice: the first query finds the FDE's table cannot be built, the second takes the other path.
+  // Twice: the first query builds the rows up to the bad instruction, the second reads them.
   for (let i = 0; i < 2; i++) {
     const row = cfiRowAt(elf, fde.start)!;
     assert.equal(cfaText(row), cfaText(intact));
@@ -306,28 +306,58 @@ test('a row handed out is a copy: changing it (its map, its CFA, a rule) changes
   assert.is(text(cfiRowAt(elf, fde.end - 1n)!), before);
 });
 
-test('an FDE of thousands of rules and thousands of rows is answered without a table of them all', async () => {
+/** Builds a shared object whose function `rows` has the given CFI directives and body lines. */
+async function craftedFde(directives: string[], body: string[]): Promise<{ elf: ElfFile; start: bigint; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'libos-cfi-crafted-'));
+  writeFileSync(join(dir, 'rows.s'), ['.text', '.globl rows', '.type rows,@function', 'rows:', '.cfi_startproc', ...directives, ...body, 'ret', '.cfi_endproc', '.size rows, .-rows', ''].join('\n'));
+  await run('gcc', ['-nostdlib', '-shared', join(dir, 'rows.s'), '-o', join(dir, 'rows.so')]);
+  const elf = readElf(readFileSync(join(dir, 'rows.so')));
+  return { elf, start: elf.symbols.find((x) => x.name === 'rows')!.value, dir };
+}
+
+test('crafted FDEs that would copy their rules quadratically: the first rows answered, the rest a typed error, the heap small', async () => {
   // N register rules (DW_CFA_offset_extended r17.., 1), then N rows (an advance before each
-  // DW_CFA_nop): a table of every row would copy N * N rules (9 million here).
+  // DW_CFA_nop), or N DW_CFA_remember_state: a copy of every rule per row or per remember would be
+  // N * N (9 million here).
   const N = 3000;
   const rules: string[] = [];
   for (let r = 17; r < 17 + N; r++) rules.push(`.cfi_escape 0x05, ${uleb(r)}, 0x01`);
-  const rows: string[] = [];
-  for (let i = 0; i < N; i++) rows.push('nop', '.cfi_escape 0x00');
-  const dir = mkdtempSync(join(tmpdir(), 'libos-cfi-rows-'));
-  writeFileSync(join(dir, 'rows.s'), ['.text', '.globl rows', '.type rows,@function', 'rows:', '.cfi_startproc', ...rules, ...rows, 'ret', '.cfi_endproc', '.size rows, .-rows', ''].join('\n'));
-  await run('gcc', ['-nostdlib', '-shared', join(dir, 'rows.s'), '-o', join(dir, 'rows.so')]);
-  const elf = readElf(readFileSync(join(dir, 'rows.so')));
-  const fn = elf.symbols.find((x) => x.name === 'rows')!;
-  const heap = process.memoryUsage().heapUsed;
-  for (const at of [0n, 1n, BigInt(N / 2), BigInt(N)]) {
-    const row = cfiRowAt(elf, fn.value + at)!;
-    assert.is(row.registers.size, N + 1, `every rule at +${at} (and the return address)`);
-    assert.equal(row.registers.get(17 + N - 1), { kind: 'offset', offset: -8 });
+  const rowsBody: string[] = [];
+  for (let i = 0; i < N; i++) rowsBody.push('nop', '.cfi_escape 0x00');
+  const remembers = Array.from({ length: N }, () => '.cfi_escape 0x0a');
+  for (const [what, directives, body] of [['rows', rules, rowsBody], ['remembers', [...rules, ...remembers], ['nop']]] as const) {
+    const { elf, start, dir } = await craftedFde([...directives], [...body]);
+    const heap = process.memoryUsage().heapUsed;
+    if (what === 'rows') {
+      const row = cfiRowAt(elf, start)!;
+      assert.is(row.registers.size, N + 1, 'every rule at the start (and the return address)');
+      assert.equal(row.registers.get(17 + N - 1), { kind: 'offset', offset: -8 });
+    }
+    const fde = fdesOf(elf).find((f) => f.start === start)!;
+    // The rows: past the first hundred or so; the remembers: all at the start, before any row.
+    for (const at of what === 'rows' ? [BigInt(N / 2), BigInt(N)] : [0n]) {
+      const err = expectElfError(() => cfiRowAt(elf, start + at), 'ELF_BAD_EH_FRAME', fde.offset);
+      assert.match(err.message, /more register rules to copy/);
+    }
+    const grown = process.memoryUsage().heapUsed - heap;
+    assert.ok(grown < 200e6, `${what}: heap grew ${(grown / 1e6).toFixed(0)} MB`);
+    rmSync(dir, { recursive: true, force: true });
   }
-  const grown = process.memoryUsage().heapUsed - heap;
-  assert.ok(grown < 200e6, `heap grew ${(grown / 1e6).toFixed(0)} MB`);
-  rmSync(dir, { recursive: true, force: true });
+});
+
+test('DW_CFA_set_loc back to an earlier location is ELF_BAD_EH_FRAME from there on; the rows before it still answer', async () => {
+  const { bytes, fde } = await corruptible(6);
+  assert.is(fde.cie.fdeEncoding & 0x7f, 0x1b, 'pcrel sdata4, as gcc writes it');
+  const eh = readElf(bytes).section('.eh_frame')!;
+  // advance_loc 2; set_loc fde.start (back by 2): pcrel, so the field holds start - its own address.
+  const field = fde.instructions + 2;
+  const fieldVa = eh.va + BigInt(field - eh.offset);
+  bytes.set([0x42, 0x01], fde.instructions);
+  new DataView(bytes.buffer, bytes.byteOffset).setInt32(field, Number(fde.start - fieldVa), true);
+  const elf = readElf(bytes);
+  assert.equal(cfiRowAt(elf, fde.start + 1n)!.cfa, { register: 7, offset: 8 }, 'the row before the move back: the CIE\'s');
+  const err = expectElfError(() => cfiRowAt(elf, fde.start + 2n), 'ELF_BAD_EH_FRAME', fde.offset);
+  assert.match(err.message, /moves back/);
 });
 
 test('rows come from the bytes the file was read from: a file changed in place and read again answers anew', async () => {

@@ -3,6 +3,7 @@
  * .eh_frame entry that covers `va` up to `va`, and returns the row (how to find the CFA and each
  * saved register). Used to give added code the unwind rules of the code it stands in for.
  */
+import { ElfError } from '../errors.js';
 import { SHT_NOBITS } from '../model/constants.js';
 import type { ElfFile } from '../model/types.js';
 import { Cursor } from './cursor.js';
@@ -33,14 +34,18 @@ interface FrameIndex {
   cursor: Cursor;
   /** va - file offset of .eh_frame, for DW_CFA_set_loc's pc-relative encodings. */
   vaBias: bigint;
-  /** Each FDE's rows, built on its first query; null when its instructions do not run to the end. */
-  rows: Map<Fde, FdeRows | null>;
+  /** Each FDE's rows, built on its first query. */
+  rows: Map<Fde, FdeRows>;
 }
 
-/** One FDE's table: rows[i] holds from locs[i] up to locs[i + 1] (the last one to the FDE's end). */
+/**
+ * One FDE's table: rows[i] holds from locs[i] up to locs[i + 1] (the last one to the FDE's end, or
+ * to `failure.loc`, where the instructions stop making sense and every query fails with `error`).
+ */
 interface FdeRows {
   locs: bigint[];
   rows: Pick<CfiRow, 'cfa' | 'registers'>[];
+  failure?: { loc: bigint; error: ElfError };
 }
 
 const cache = new WeakMap<ElfFile, FrameIndex>();
@@ -68,19 +73,15 @@ export function cfiRowAt(elf: ElfFile, va: bigint): CfiRow | undefined {
   const fde = fdes[lo];
   if (fde === undefined || va < fde.start || va >= fde.end) return undefined;
   // A rewrite asks for several rows of the same FDE (at a site, before and after it): its whole
-  // table is built once, and each answer is a copy of one of its rows. An FDE whose instructions
-  // fail somewhere is run up to `va` at each query instead, so that only a query at or past the
-  // bad instruction fails, as before the table.
+  // table is built once, and each answer is a copy of one of its rows.
   let table = index.rows.get(fde);
   if (table === undefined) {
-    try {
-      table = rowsOf(index, fde);
-    } catch {
-      table = null;
-    }
+    table = rowsOf(index, fde);
     index.rows.set(fde, table);
   }
-  if (table === null) return runFde(index, fde, va).row;
+  // Where the instructions fail: a query there or past it meets the bad instruction, as a run up
+  // to the query's address would; one before it is answered from the rows before.
+  if (table.failure !== undefined && va >= table.failure.loc) throw table.failure.error;
   // The last row that starts at or before va (locs[0] is the FDE's start).
   let after = 1;
   let end = table.locs.length;
@@ -97,53 +98,54 @@ export function cfiRowAt(elf: ElfFile, va: bigint): CfiRow | undefined {
 }
 
 /**
- * The row at `va` and the location it holds from: the CIE's instructions, then the FDE's up to
- * `va`; `onMove` sees the row that held at each location the FDE moves on from.
- */
-function runFde(index: FrameIndex, fde: Fde, va: bigint, onMove?: (loc: bigint, row: CfiRow) => void): { row: CfiRow; loc: bigint } {
-  const cie = fde.cie;
-  const row: CfiRow = { fdeStart: fde.start, cfa: { register: 7, offset: 8 }, registers: new Map(), returnAddressRegister: cie.returnAddressRegister };
-  runInstructions(index, fde, new EntryReader(index.cursor, cie.instructions, cie.end, cie.offset), row, fde.start, undefined);
-  const initial: CfiRow = { ...row, registers: new Map(row.registers) };
-  if (fde.instructions > fde.entryEnd) new EntryReader(index.cursor, fde.instructions, fde.entryEnd, fde.offset).fail('augmentation data runs past the FDE');
-  const loc = runInstructions(index, fde, new EntryReader(index.cursor, fde.instructions, fde.entryEnd, fde.offset), row, va, initial, onMove);
-  return { row, loc };
-}
-
-/**
- * Every row of an FDE, from one run of its instructions. The table holds a copy of the register
- * rules per row: a crafted FDE (thousands of rules, then thousands of advances) would make that
- * quadratic, so the rules copied are limited to a multiple of the FDE's size; past it this throws
- * and the FDE is run per query, as before the table.
+ * Every row of an FDE, from one run of the CIE's and then the FDE's instructions, up to the end or
+ * to the first instruction that fails (the rows before it are kept, with where and why it
+ * failed). Rows copy their register rules, and so does DW_CFA_remember_state: a crafted FDE
+ * (thousands of rules, then thousands of advances or remembers) would make that quadratic, so the
+ * rules copied are limited to a multiple of the FDE's size; past that the run fails there.
  */
 function rowsOf(index: FrameIndex, fde: Fde): FdeRows {
   const locs: bigint[] = [];
   const rows: FdeRows['rows'] = [];
-  let budget = ROW_COPY_BUDGET_FACTOR * (fde.entryEnd - fde.instructions) + ROW_COPY_BUDGET_FLOOR;
-  const record = (loc: bigint, row: CfiRow) => {
-    budget -= row.registers.size;
-    if (budget < 0) throw new RangeError('too many register rules to tabulate');
-    // A DW_CFA_set_loc back to an earlier location (DWARF has none) would unsort the table: such
-    // an FDE is run per query instead.
-    if (locs.length > 0 && loc < (locs[locs.length - 1] as bigint)) throw new RangeError('CFA locations go backwards');
+  const budget = { left: ROW_COPY_BUDGET_FACTOR * (fde.entryEnd - fde.instructions) + ROW_COPY_BUDGET_FLOOR };
+  let at = fde.start;
+  const record = (from: bigint, to: bigint, row: CfiRow) => {
+    if ((budget.left -= row.registers.size) < 0) throw copyBudgetError(fde);
+    // DWARF's locations only grow: a DW_CFA_set_loc back to an earlier one is malformed.
+    if (to < from) throw new ElfError('ELF_BAD_EH_FRAME', fde.offset, `DW_CFA_set_loc moves back from 0x${from.toString(16)} to 0x${to.toString(16)}`);
     const copy = { cfa: row.cfa, registers: new Map(row.registers) };
     // An advance by 0 stays at the same location: the later row is the one that holds there.
-    if (locs.length > 0 && locs[locs.length - 1] === loc) rows[rows.length - 1] = copy;
+    if (locs.length > 0 && locs[locs.length - 1] === from) rows[rows.length - 1] = copy;
     else {
-      locs.push(loc);
+      locs.push(from);
       rows.push(copy);
     }
+    at = to;
   };
-  const { row, loc } = runFde(index, fde, fde.end - 1n, record);
-  record(loc, row);
-  return { locs, rows };
+  const cie = fde.cie;
+  const row: CfiRow = { fdeStart: fde.start, cfa: { register: 7, offset: 8 }, registers: new Map(), returnAddressRegister: cie.returnAddressRegister };
+  try {
+    runInstructions(index, fde, new EntryReader(index.cursor, cie.instructions, cie.end, cie.offset), row, fde.start, undefined, budget);
+    const initial: CfiRow = { ...row, registers: new Map(row.registers) };
+    if (fde.instructions > fde.entryEnd) new EntryReader(index.cursor, fde.instructions, fde.entryEnd, fde.offset).fail('augmentation data runs past the FDE');
+    const loc = runInstructions(index, fde, new EntryReader(index.cursor, fde.instructions, fde.entryEnd, fde.offset), row, fde.end - 1n, initial, budget, record);
+    record(loc, loc, row);
+    return { locs, rows };
+  } catch (e) {
+    if (!(e instanceof ElfError)) throw e;
+    return { locs, rows, failure: { loc: at, error: e } };
+  }
+}
+
+function copyBudgetError(fde: Fde): ElfError {
+  return new ElfError('ELF_BAD_EH_FRAME', fde.offset, `more register rules to copy than an FDE of ${fde.entryEnd - fde.instructions} bytes of instructions can mean (a crafted entry?)`);
 }
 
 /**
  * Runs DW_CFA instructions from `r` to its end into `row`, stopping before the first advance past
  * `limit`. `initial` is the row after the CIE's instructions, for DW_CFA_restore.
  */
-function runInstructions(index: FrameIndex, fde: Fde, r: EntryReader, row: CfiRow, limit: bigint, initial: CfiRow | undefined, onMove?: (loc: bigint, row: CfiRow) => void): bigint {
+function runInstructions(index: FrameIndex, fde: Fde, r: EntryReader, row: CfiRow, limit: bigint, initial: CfiRow | undefined, budget: { left: number }, onMove?: (from: bigint, to: bigint, row: CfiRow) => void): bigint {
   let loc = fde.start;
   const stack: { cfa: CfiRow['cfa']; registers: Map<number, CfiRule> }[] = [];
   const ca = BigInt(fde.cie.codeAlign);
@@ -161,7 +163,7 @@ function runInstructions(index: FrameIndex, fde: Fde, r: EntryReader, row: CfiRo
       case 0x01: { // set_loc, in the FDE's pointer encoding
         const next = r.pointer(fde.cie.fdeEncoding, BigInt(r.at) + index.vaBias, true);
         if (next > limit) return loc;
-        onMove?.(loc, row);
+        onMove?.(loc, next, row);
         loc = next;
         break;
       }
@@ -173,7 +175,10 @@ function runInstructions(index: FrameIndex, fde: Fde, r: EntryReader, row: CfiRo
       case 0x07: row.registers.set(Number(r.uleb()), { kind: 'undefined' }); break;
       case 0x08: row.registers.set(Number(r.uleb()), { kind: 'same' }); break;
       case 0x09: { const reg = Number(r.uleb()); row.registers.set(reg, { kind: 'register', register: Number(r.uleb()) }); break; }
-      case 0x0a: stack.push({ cfa: row.cfa, registers: new Map(row.registers) }); break;
+      case 0x0a:
+        if ((budget.left -= row.registers.size) < 0) throw copyBudgetError(fde);
+        stack.push({ cfa: row.cfa, registers: new Map(row.registers) });
+        break;
       case 0x0b: { const saved = stack.pop() ?? r.fail('DW_CFA_restore_state without DW_CFA_remember_state'); row.cfa = saved.cfa; row.registers = saved.registers; break; }
       case 0x0c: row.cfa = { register: Number(r.uleb()), offset: Number(r.uleb()) }; break;
       case 0x0d: row.cfa = { register: Number(r.uleb()), offset: 'offset' in row.cfa ? row.cfa.offset : 0 }; break;
@@ -192,7 +197,7 @@ function runInstructions(index: FrameIndex, fde: Fde, r: EntryReader, row: CfiRo
     }
     if (advance !== undefined) {
       if (loc + advance > limit) return loc;
-      onMove?.(loc, row);
+      onMove?.(loc, loc + advance, row);
       loc += advance;
     }
   }
