@@ -1,5 +1,7 @@
 // Small corrupt files, each pinning one error code and the file offset it reports.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -8,6 +10,7 @@ import {
 import { buildFixtures, type Fixtures } from '../../../fixtures/build.js';
 import { missingRelr, testNeeding } from '../../../fixtures/prerequisites.js';
 import { expectElfError, writer } from './helpers/expect-error.js';
+import { tool } from './helpers/tools.js';
 
 const test = suite('error codes');
 let fx: Fixtures;
@@ -142,6 +145,39 @@ test('functions() checks the symbol tables in the order .symbols does: .symtab f
   const fn = base.symbols.find((s) => s.type === 2 && s.section !== 0)!;
   writer(c).u32(symtab.offset + fn.index * 24 + 20, 0x7fffffff);
   expectElfError(() => readElf(c).functions(), 'ELF_BAD_OFFSET', symtab.offset + fn.index * 24 + 16, 'st_size');
+});
+
+test('ELF_BAD_STRING: many symbols named by one long non-ASCII name (each read a copy) stop at a bound, typed', async () => {
+  // One function named by 100,000 'é' (200 KB of UTF-8) and 20 others whose st_name is made to
+  // point at that name: 20 copies of 200 KB is past what a table of 200 KB can mean.
+  const dir = mkdtempSync(join(tmpdir(), 'libos-strtab-'));
+  const long = 'é'.repeat(100000);
+  const others = Array.from({ length: 20 }, (_, i) => `int f${i}(int x) { return x + ${i}; }`).join('\n');
+  writeFileSync(join(dir, 's.c'), `int ${long}(int x) { return x; }\n${others}\nint main(int c, char **v) { (void)v; return ${long}(c) + f0(c); }\n`);
+  await tool('gcc', ['-O0', join(dir, 's.c'), '-o', join(dir, 's')]);
+  const b = new Uint8Array(readFileSync(join(dir, 's')));
+  rmSync(dir, { recursive: true, force: true });
+  const base = readElf(b.slice());
+  const symtab = base.sections.find((s) => s.type === SHT_SYMTAB)!;
+  const target = base.symbols.find((s) => s.name === long)!;
+  const nameIndex = new DataView(b.buffer, b.byteOffset).getUint32(symtab.offset + target.index * 24, true);
+  for (const s of base.symbols.filter((x) => /^f\d+$/.test(x.name))) writer(b).u32(symtab.offset + s.index * 24, nameIndex);
+  const heap = process.memoryUsage().heapUsed;
+  for (const [what, read] of [['symbols', () => readElf(b).symbols], ['functions', () => readElf(b).functions()]] as const) {
+    const err = (() => {
+      try {
+        read();
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    assert.ok(err instanceof ElfError && err.code === 'ELF_BAD_STRING', `${what}: ${String(err)}`);
+    assert.match((err as ElfError).message, /overlap far more than a linker writes/);
+    // At a symbol of .symtab: its entry's offset.
+    assert.ok((err as ElfError).offset! >= symtab.offset && (err as ElfError).offset! < symtab.offset + symtab.size, `${what}: at a symbol`);
+  }
+  assert.ok(process.memoryUsage().heapUsed - heap < 100e6, 'no copy per symbol beyond the bound');
 });
 
 function strtabIndex(b: Uint8Array, symtabOffset: number, index: number): number {

@@ -92,8 +92,11 @@ export class StringTable {
    */
   private ascii: string | null | undefined;
 
+  private decodeBudget: number;
+
   constructor(private readonly c: Cursor, readonly offset: number, readonly size: number) {
     this.budget = size * SCAN_BUDGET_FACTOR + SCAN_BUDGET_FLOOR;
+    this.decodeBudget = this.budget;
   }
 
   /** The string at `index`; `at` is the file offset reported when the index is bad. */
@@ -123,7 +126,12 @@ export class StringTable {
     }
     if (end < 0) throw new ElfError('ELF_BAD_STRING', at, `string at index ${index} is not NUL-terminated inside its table`);
     if (end === index) return '';
-    return ascii !== null ? ascii.slice(index, end) : this.c.text.toString('utf8', this.offset + index, this.offset + end);
+    if (ascii !== null) return ascii.slice(index, end);
+    // Each name decoded here is a copy of its bytes: many names pointing into one long string (a
+    // crafted table) would copy it again and again, so the bytes decoded are limited like the scan.
+    this.decodeBudget -= end - index;
+    if (this.decodeBudget < 0) throw new ElfError('ELF_BAD_STRING', at, `the names of this table overlap far more than a linker writes them (over ${SCAN_BUDGET_FACTOR}x its ${this.size} bytes decoded)`);
+    return this.c.text.toString('utf8', this.offset + index, this.offset + end);
   }
 
   // For every position, the table-relative offset of the next NUL (-1: none): native indexOf and
