@@ -36,6 +36,14 @@ export interface Displacement {
 }
 
 const JMP_REL32 = 5;
+
+/**
+ * Table entries read per function, over all its tables. A function has as many real entries as
+ * it has cases; a crafted one (100,000 `lea` of one table of 4,096 entries that all land on an
+ * instruction) took minutes. Past this, every instruction of the function counts as a target.
+ */
+const MAX_TABLE_ENTRIES = 1 << 16;
+const TOO_MANY_TABLE_ENTRIES = 'too many';
 const ENDBR64 = [0xf3, 0x0f, 0x1e, 0xfa];
 
 // What jumpTableTargets looks for, per iced Code (the mnemonic depends on the Code only): asked of
@@ -51,7 +59,7 @@ const REGISTER_NONE: number = iced.Register.None;
 /** Caches one analysis per function across the sites of a plan. */
 export class DisplacementFinder {
   private readonly analyses: Map<bigint, FunctionAnalysis>;
-  private readonly tables = new Map<bigint, Set<bigint>>();
+  private readonly tables = new Map<bigint, Set<bigint> | typeof TOO_MANY_TABLE_ENTRIES>();
   private guardedSet: Set<bigint> | undefined;
   private readonly instr = new Instruction();
   /** One formatter for every moved instruction's text (Instruction.toString builds one a call). */
@@ -89,8 +97,10 @@ export class DisplacementFinder {
     if (analysis.error !== undefined) return analysis.error.message;
     let tableTargets: Set<bigint> | undefined;
     if (analysis.hasIndirectJump) {
-      tableTargets = this.tables.get(analysis.start);
-      if (tableTargets === undefined) this.tables.set(analysis.start, (tableTargets = this.jumpTableTargets(analysis)));
+      let read = this.tables.get(analysis.start);
+      if (read === undefined) this.tables.set(analysis.start, (read = this.jumpTableTargets(analysis)));
+      if (read === TOO_MANY_TABLE_ENTRIES) return `the function's jump tables hold more entries than it can jump to (over ${MAX_TABLE_ENTRIES}): any instruction may be a target`;
+      tableTargets = read;
     }
     if (outsideTargets !== undefined) tableTargets = new Set([...(tableTargets ?? []), ...outsideTargets]);
     const i = instructionIndexAt(analysis, site.va);
@@ -197,7 +207,7 @@ export class DisplacementFinder {
    * `lea base(%rip)`; non-PIC ones are 64-bit addresses read by `jmp *base(,%reg,8)`. Entries are
    * read while they land on an instruction boundary inside the function.
    */
-  private jumpTableTargets(a: FunctionAnalysis): Set<bigint> {
+  private jumpTableTargets(a: FunctionAnalysis): Set<bigint> | typeof TOO_MANY_TABLE_ENTRIES {
     const targets = new Set<bigint>();
     if (a.fileOffset < 0) return targets;
     const boundaries = new Set<bigint>();
@@ -205,7 +215,11 @@ export class DisplacementFinder {
     const size = Number(a.end - a.start);
     const decoder = new Decoder(64, this.elf.bytes.subarray(a.fileOffset, a.fileOffset + size), DecoderOptions.None);
     decoder.ip = a.start;
-    const bases: { va: bigint; width: 4 | 8 }[] = [];
+    // Each table once, however many instructions address it.
+    const bases = new Map<string, { va: bigint; width: 4 | 8 }>();
+    const addBase = (va: bigint, width: 4 | 8): void => {
+      bases.set(`${va}:${width}`, { va, width });
+    };
     const instr = this.instr;
     try {
       // The same bytes from the same start as the analysis: the same a.count instructions.
@@ -219,16 +233,18 @@ export class DisplacementFinder {
           tableRoleByCode[code] = role;
         }
         if (role === TABLE_LEA) {
-          if (instr.isIpRelMemoryOperand) bases.push({ va: instr.ipRelMemoryAddress, width: 4 });
+          if (instr.isIpRelMemoryOperand) addBase(instr.ipRelMemoryAddress, 4);
         } else if (role === TABLE_JMP && instr.memoryBase === REGISTER_NONE && instr.memoryIndexScale === 8 && instr.memoryIndex !== REGISTER_NONE) {
-          bases.push({ va: instr.memoryDisplacement, width: 8 });
+          addBase(instr.memoryDisplacement, 8);
         }
       }
     } finally {
       decoder.free();
     }
-    for (const base of bases) {
+    let budget = MAX_TABLE_ENTRIES;
+    for (const base of bases.values()) {
       for (let n = 0; n < 4096; n++) {
+        if (budget-- <= 0) return TOO_MANY_TABLE_ENTRIES;
         const entryVa = base.va + BigInt(n * base.width);
         const off = this.elf.vaToOffset(entryVa);
         if (off === undefined || off + base.width > this.elf.bytes.length) break;

@@ -1,0 +1,40 @@
+/**
+ * Crafted code that made planning take minutes: each case is answered, with the reason the site
+ * got what it got. (Found by a hostile-input hunt; the inputs are made here with gcc.)
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { findSites } from '@libos/recipe';
+import { assemble, fn } from './discover-asm.js';
+import { builtin, planFile } from './plan-helpers.js';
+
+/**
+ * A syscall whose neighbours can move, then `leas` lea instructions that each take a jump-table
+ * base from `bases` (tbl+0, tbl+2, ...), an indirect jmp, and `tbl`: 16 KiB of zero bytes. Every
+ * int32 entry is 0, i.e. its own base, which is an instruction boundary (00 00 is an instruction):
+ * each table reads its full 4,096 entries.
+ */
+function tables(leas: number, bases: number): string {
+  const body = ['  mov $39,%eax', '  syscall', '  mov %rax,%rdi', '  mov %rdi,%rsi'];
+  for (let i = 0; i < leas; i++) body.push(`  lea tbl+${2 * (i % bases)}(%rip),%rax`);
+  body.push('  jmp *%rax', 'tbl:', '  .zero 16400', '  ret');
+  return fn('crafted', body.join('\n'));
+}
+
+test('jump tables: one table addressed 20,000 times is read once; the site is displaced', async () => {
+  const prog = assemble(tables(20000, 1));
+  const { plan } = await planFile(prog.elf, builtin('unannotated'));
+  const site = plan.patches.find((p) => p.siteVa === findSites(prog.elf, builtin('unannotated').match).sites[0]!.va);
+  assert.ok(site !== undefined, `patched: ${JSON.stringify(plan.refused)}`);
+  assert.is(site!.variant, 'displace', site!.reason);
+});
+
+test('jump tables: 20 tables of 4,096 entries each is past the entries a function can mean: no displacement, and why', async () => {
+  const prog = assemble(tables(20, 20));
+  const { plan } = await planFile(prog.elf, builtin('unannotated'));
+  const reasons = [...plan.patches.map((p) => p.reason), ...plan.refused.map((r) => r.reason)].join('\n');
+  assert.match(reasons, /jump tables hold more entries than it can jump to/);
+  assert.not.ok(plan.patches.some((p) => p.variant === 'displace'), reasons);
+});
+
+test.run();
