@@ -162,4 +162,32 @@ test('FunctionIndex: innermost range wins, empty ranges hold nothing, short gaps
   assert.is(new FunctionIndex([{ start: 0x20n, end: 0x30n, source: 'symbol' }, { start: 0x0n, end: 0x10n, name: 'a', source: 'symbol' }]).containing(0x5n)?.name, 'a');
 });
 
+test('FunctionIndex: the same function as a plain scan on random nested, overlapping and empty ranges; one range over 80,000 small ones', () => {
+  let x = 2463534242;
+  const next = (n: number): number => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) % n;
+  };
+  for (let round = 0; round < 200; round++) {
+    const ranges = Array.from({ length: 1 + next(40) }, (_, i) => {
+      const start = BigInt(next(200));
+      return { start, end: start + BigInt(next(4) === 0 ? 0 : next(120)), name: `f${i}`, source: 'symbol' as const };
+    });
+    const index = new FunctionIndex(ranges);
+    // The reference: the sorted list's last range (latest start; among equal starts the later) that holds va.
+    const sorted = [...ranges].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    for (let va = 0n; va < 330n; va++) {
+      let want: string | undefined;
+      for (const f of sorted) if (f.start <= va && va < f.end) want = f.name;
+      assert.is(index.containing(va)?.name, want, `round ${round}, va ${va}`);
+    }
+  }
+  const many = [{ start: 0n, end: 3n * 80000n, name: 'big', source: 'symbol' as const }];
+  for (let i = 0; i < 80000; i++) many.push({ start: 3n * BigInt(i), end: 3n * BigInt(i) + 1n, name: `s${i}`, source: 'symbol' });
+  const big = new FunctionIndex(many);
+  for (let i = 0; i < 80000; i++) assert.is(big.containing(3n * BigInt(i) + 2n)?.name, 'big');
+});
+
 test.run();

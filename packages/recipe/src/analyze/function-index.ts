@@ -9,8 +9,15 @@ import { hex } from './iced.js';
 export class FunctionIndex {
   readonly functions: readonly FunctionRange[];
   private readonly starts: BigUint64Array;
-  /** maxEnd[i] = the largest end among functions[0..i]: lets the backward scan stop early. */
+  private readonly ends: BigUint64Array;
+  /** maxEnd[i] = the largest end among functions[0..i]: where the gap after them starts. */
   private readonly maxEnd: BigUint64Array;
+  /**
+   * parent[i] = the latest j < i whose range covers functions[i].start, or -1. Every function
+   * between the two ends at or before that start, so a lookup skips them all: one function that
+   * spans 80,000 small ones made a lookup walk them one by one.
+   */
+  private readonly parent: Int32Array;
 
   constructor(functions: readonly FunctionRange[]) {
     // functions() comes sorted by start; sort a copy only for input that is not (checking is O(n)).
@@ -19,12 +26,18 @@ export class FunctionIndex {
     const sorted = isSorted ? functions : [...functions].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
     this.functions = sorted;
     this.starts = new BigUint64Array(sorted.length);
+    this.ends = new BigUint64Array(sorted.length);
     this.maxEnd = new BigUint64Array(sorted.length);
+    this.parent = new Int32Array(sorted.length);
     let maxEnd = 0n;
     sorted.forEach((f, i) => {
       this.starts[i] = f.start;
+      this.ends[i] = f.end;
       if (f.end > maxEnd) maxEnd = f.end;
       this.maxEnd[i] = maxEnd;
+      let j = i - 1;
+      while (j >= 0 && (this.ends[j] as bigint) <= f.start) j = this.parent[j] as number;
+      this.parent[i] = j;
     });
   }
 
@@ -61,14 +74,11 @@ export class FunctionIndex {
     return lo;
   }
 
-  /** The innermost non-empty function with start <= va < end. */
+  /** The innermost non-empty function with start <= va < end: the latest start that covers va. */
   containing(va: bigint): FunctionRange | undefined {
-    const lo = this.upperBound(va);
-    for (let i = lo - 1; i >= 0 && (this.maxEnd[i] as bigint) > va; i--) {
-      const f = this.functions[i] as FunctionRange;
-      if (f.end > va) return f;
-    }
-    return undefined;
+    let i = this.upperBound(va) - 1;
+    while (i >= 0 && (this.ends[i] as bigint) <= va) i = this.parent[i] as number;
+    return i >= 0 ? this.functions[i] : undefined;
   }
 }
 
