@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  ElfError, PT_LOAD, readElf, SHT_DYNSYM, SHT_NOTE, SHT_RELR, SHT_SYMTAB, type ElfFile,
+  ElfError, PT_GNU_PROPERTY, PT_GNU_STACK, PT_LOAD, PT_NOTE, readElf, SHT_DYNSYM, SHT_NOTE, SHT_RELR, SHT_SYMTAB, type ElfFile,
 } from '../src/index.js';
 import { buildFixtures, type Fixtures } from '../../../fixtures/build.js';
 import { missingRelr, testNeeding } from '../../../fixtures/prerequisites.js';
@@ -207,6 +207,39 @@ testNeeding(test, await missingRelr(), 'RELR: a bitmap before any address, addre
   if ((w.u64At(second) & 1n) === 0n) w.u64(second, firstWord - 16n);
   else w.u64(second, firstWord - 16n);
   expectElfError(() => readElf(b).relocations, 'ELF_BAD_RELOCATION', second, 'decreasing address');
+});
+
+testNeeding(test, await missingRelr(), 'RELR: more relocated words than the file holds (two extra loads map the file twice)', () => {
+  const path = fx.relr!;
+  const base = readElf(copyOf(path));
+  const b = copyOf(path);
+  const w = writer(b);
+  const size = b.length;
+  // Two program headers the reader does not need become loads of the whole file at A and A + size.
+  const spare = base.segments.filter((p) => p.type === PT_NOTE || p.type === PT_GNU_STACK || p.type === PT_GNU_PROPERTY).slice(0, 2);
+  assert.is(spare.length, 2, 'two spare program headers');
+  const A = 0x40000000n;
+  const aligned = BigInt(Math.ceil(size / 0x1000) * 0x1000);
+  spare.forEach((p, i) => {
+    w.u32(p.headerOffset, PT_LOAD);
+    w.u32(p.headerOffset + 4, 6);
+    w.u64(p.headerOffset + 8, 0n);
+    w.u64(p.headerOffset + 16, A + BigInt(i) * aligned);
+    w.u64(p.headerOffset + 24, A + BigInt(i) * aligned);
+    w.u64(p.headerOffset + 32, BigInt(size));
+    w.u64(p.headerOffset + 40, BigInt(size));
+  });
+  // The RELR section, moved over .text: the address A, then all-ones bitmaps up past A + 2 * size.
+  const relr = base.sections.find((s) => s.type === SHT_RELR)!;
+  const text = base.section('.text')!;
+  const words = 1 + Math.ceil((2 * size) / 8 / 63);
+  assert.ok(words * 8 <= text.size, '.text holds the words');
+  w.u64(text.offset, A);
+  for (let i = 1; i < words; i++) w.u64(text.offset + 8 * i, 0xffffffffffffffffn);
+  w.u64(relr.headerOffset + 24, BigInt(text.offset));
+  w.u64(relr.headerOffset + 32, BigInt(words * 8));
+  const err = expectElfError(() => readElf(b).relocations, 'ELF_BAD_RELOCATION', text.offset + 8 * (1 + Math.floor((Math.floor(size / 8) - 1) / 63)), 'past the file\'s words');
+  assert.match(err.message, /more words than the file holds/);
 });
 
 test('eh_frame: an entry longer than the section, a CIE pointer leaving it', () => {
