@@ -28,6 +28,8 @@ export function readInput(path: string): InputFile {
   try {
     const stat = statSync(path);
     if (stat.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    // A device or a pipe has no size to read up to (/dev/zero would be read until memory ran out).
+    if (!stat.isFile()) throw Object.assign(new Error('not a regular file (a device, a pipe or a socket)'), { code: 'ENOTREG' });
     // A view of the Buffer read, not a copy of it (a 100 MB input is read once).
     const read = readFileSync(path);
     const bytes = new Uint8Array(read.buffer, read.byteOffset, read.byteLength);

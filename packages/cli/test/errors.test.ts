@@ -68,6 +68,12 @@ test('a directory as input: exit 2', () => {
   failsWith(cli(['sites', dir]), 2, /: cannot read the input: is a directory$/);
 });
 
+test('a device as input (/dev/zero, never ending): exit 2 at once, not read', () => {
+  for (const args of COMMANDS_ON_A_FILE('/dev/zero', join(dir, 'out'))) {
+    failsWith(cli(args), 2, /^libos-patch: error: \/dev\/zero: cannot read the input: not a regular file \(a device, a pipe or a socket\)$/);
+  }
+});
+
 test('not an ELF file: exit 2 with ELF_BAD_MAGIC, the input untouched', () => {
   for (const args of COMMANDS_ON_A_FILE(notElf, join(dir, 'out'))) {
     const run = untouched(notElf, args);
