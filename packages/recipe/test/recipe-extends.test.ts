@@ -140,6 +140,19 @@ test('a cycle of extends is refused at the extends that closes it', () => {
   assert.equal(self.errors.map(String), [`${join(dir, 'self.yaml')}:2:10: extends: the chain of extends loops: self.yaml -> self.yaml`]);
 });
 
+test('a chain of 5,000 extends stops at 64 recipes with one error at the extends that goes past', () => {
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 5000; i++) files[`c${i}.yaml`] = `name: c${i}\nextends: c${i + 1}.yaml\n`;
+  files['c5000.yaml'] = 'name: c5000\nmatch:\n  - instruction: syscall\n';
+  const dir = scratch(files);
+  const r = loadRecipe(join(dir, 'c0.yaml'));
+  assert.is(r.recipe, undefined);
+  assert.equal(r.errors.map(String), [`${join(dir, 'c63.yaml')}:2:10: extends: the chain of extends is longer than 64 recipes`]);
+  assert.is(r.errors[0]?.code, 'RECIPE_EXTENDS');
+  // 63 files in a chain (c4937 to the end) load.
+  assert.ok(loadRecipe(join(dir, 'c4938.yaml')).recipe !== undefined);
+});
+
 test('extends of a missing file or an unknown built-in is one error at the extends value', () => {
   const missing = parseRecipe('name: a\nextends: nowhere/x.yaml\n', 'a.yaml');
   assert.equal(missing.errors.map(String), ["a.yaml:2:10: extends: cannot read 'nowhere/x.yaml': no such file"]);

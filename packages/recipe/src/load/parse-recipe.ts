@@ -26,6 +26,9 @@ export interface RecipeOptions extends BuiltinOptions {
 
 type RawRecipe = Record<string, unknown>;
 
+/** The longest `extends` chain read, counting the recipe itself. */
+const MAX_EXTENDS_DEPTH = 64;
+
 /** One file of an `extends` chain, validated on its own and merged with its ancestors. */
 interface Layer {
   raw?: RawRecipe;
@@ -103,6 +106,11 @@ function parseLayer(text: string, file: string, chain: string[], options: Recipe
   const here = resolve(file);
   if (parent.path === undefined) {
     return { errors: [at('RECIPE_EXTENDS', ['extends'], `extends: ${parent.problem}`)], warnings };
+  }
+  // A chain is a handful of files in practice; thousands would recurse past the stack (a crafted
+  // chain of 4,000 files ended in an internal error).
+  if (chain.length + 1 >= MAX_EXTENDS_DEPTH) {
+    return { errors: [at('RECIPE_EXTENDS', ['extends'], `extends: the chain of extends is longer than ${MAX_EXTENDS_DEPTH} recipes`)], warnings };
   }
   if (parent.path === here || chain.includes(parent.path)) {
     const loop = [...chain, here, parent.path].map(displayName).join(' -> ');

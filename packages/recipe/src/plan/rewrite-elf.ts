@@ -8,6 +8,8 @@ import { PlanError } from './plan-errors.js';
 
 /** The stored plan is deflated JSON behind this tag (the JSON is ~10x larger than the code it describes). */
 const STORED_PLAN_TAG = 'libos-plan/deflate\n';
+/** The most a stored plan inflates to (unless its deflated size says more): 256 MiB. */
+const MAX_STORED_PLAN = 256 * 1024 * 1024;
 
 function encodeStoredPlan(plan: PatchPlan): Uint8Array {
   // Segment bytes are in the file already; the stored plan keeps everything else.
@@ -20,15 +22,27 @@ function encodeStoredPlan(plan: PatchPlan): Uint8Array {
   return out;
 }
 
-/** The plan a rewritten file records, or undefined for a file libos-patch did not write. */
-export function readStoredPlan(bytes: Uint8Array): PatchPlan | undefined {
+/**
+ * The plan a rewritten file records, or undefined for a file libos-patch did not write.
+ * `maxPlanBytes`: the most the stored plan may inflate to (default 256 MiB, or 64 times its
+ * deflated size when that is more); past it, PLAN_BAD_JSON.
+ */
+export function readStoredPlan(bytes: Uint8Array, options: { maxPlanBytes?: number } = {}): PatchPlan | undefined {
   const stored = readLibosPlan(bytes);
   if (stored === undefined) return undefined;
   const tag = Buffer.from(STORED_PLAN_TAG);
   const head = Buffer.from(stored.buffer, stored.byteOffset, Math.min(stored.length, tag.length));
-  const json = head.equals(tag)
-    ? inflateRawSync(Buffer.from(stored.buffer, stored.byteOffset + tag.length, stored.length - tag.length)).toString('utf8')
-    : Buffer.from(stored.buffer, stored.byteOffset, stored.length).toString('utf8');
+  let json: string;
+  if (head.equals(tag)) {
+    const body = Buffer.from(stored.buffer, stored.byteOffset + tag.length, stored.length - tag.length);
+    // Plans deflate about tenfold; a crafted record could inflate to gigabytes.
+    const limit = options.maxPlanBytes ?? Math.max(MAX_STORED_PLAN, 64 * body.length);
+    try {
+      json = inflateRawSync(body, { maxOutputLength: limit }).toString('utf8');
+    } catch (e) {
+      throw new PlanError('PLAN_BAD_JSON', `the stored plan does not inflate within ${limit} bytes: ${(e as Error).message}`);
+    }
+  } else json = Buffer.from(stored.buffer, stored.byteOffset, stored.length).toString('utf8');
   return parsePlan(json);
 }
 
