@@ -80,16 +80,50 @@ function readPcrel(src: AnnotationSource, s: Section, out: SyscallAnnotation[]):
 }
 
 // The relocations whose offset lands on this table, keyed by offset (a va in linked files, an
-// offset into the table in a .o).
+// offset into the table in a .o). Found through an index of all relocations made once per file:
+// a file of 60,000 table sections and 150,000 relocations took minutes when each table went
+// through every relocation.
 function relocationsFor(src: AnnotationSource, s: Section): Map<bigint, Relocation> {
   const map = new Map<bigint, Relocation>();
+  const all = src.relocations();
+  let index = indexes.get(all);
+  if (index === undefined) indexes.set(all, (index = indexRelocations(all)));
   if (src.type === ET_REL) {
-    for (const r of src.relocations()) if (r.target === s.index && r.kind === 'rela') map.set(r.offset, r);
+    for (const r of index.byTarget.get(s.index) ?? []) map.set(r.offset, r);
   } else if (src.type === ET_DYN) {
+    const byOffset = index.byOffset;
     const end = s.va + BigInt(s.size);
-    for (const r of src.relocations()) if (r.offset >= s.va && r.offset < end) map.set(r.offset, r);
+    let lo = 0;
+    let hi = byOffset.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((byOffset[mid] as Relocation).offset < s.va) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < byOffset.length && (byOffset[i] as Relocation).offset < end; i++) map.set((byOffset[i] as Relocation).offset, byOffset[i] as Relocation);
   }
   return map;
+}
+
+interface RelocationIndex {
+  /** RELA relocations of a .o by the section they apply to, in file order. */
+  byTarget: Map<number, Relocation[]>;
+  /** Every relocation by offset; equal offsets keep file order (a later one wins in the map, as before). */
+  byOffset: Relocation[];
+}
+
+const indexes = new WeakMap<readonly Relocation[], RelocationIndex>();
+
+function indexRelocations(all: readonly Relocation[]): RelocationIndex {
+  const byTarget = new Map<number, Relocation[]>();
+  for (const r of all) {
+    if (r.kind !== 'rela' || r.target === undefined) continue;
+    let list = byTarget.get(r.target);
+    if (list === undefined) byTarget.set(r.target, (list = []));
+    list.push(r);
+  }
+  const byOffset = all.map((r, i) => ({ r, i })).sort((a, b) => (a.r.offset < b.r.offset ? -1 : a.r.offset > b.r.offset ? 1 : a.i - b.i)).map((x) => x.r);
+  return { byTarget, byOffset };
 }
 
 function resolveObject(src: AnnotationSource, r: Relocation, at: number, expected: number): { site: bigint; section: number } {
