@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { readElf, SHT_SYMTAB } from '@libos/elfkit';
 import {
   compileHandler, LinkError, linkHandlerObject, measureHandlerObject, type LinkErrorCode, type LinkOptions,
 } from '@libos/recipe';
@@ -182,6 +183,25 @@ long libos_handler(long nr, long a1, long a2, long a3, long a4, long a5, long a6
   assert.is(far.section, '.text');
   assert.match(far.message, /R_X86_64_PC32 to \.bss-0x4 at 0x[0-9a-f]+ does not reach/);
   expectCode(refusal(obj, {}, { textVa: 0x1000_0001n, dataVa: 0x2000_0000n }), 'LINK_BAD_LAYOUT');
+});
+
+test('a symbol past the end of its section (a corrupt st_value) -> LINK_BAD_OBJECT naming it, not an internal error later', async () => {
+  const obj = await compileSource(String.raw`
+static long calls;
+long libos_handler(long nr, long a1, long a2, long a3, long a4, long a5, long a6) { return ++calls + nr; }
+`);
+  const elf = readElf(obj);
+  const symtab = elf.sections.find((x) => x.type === SHT_SYMTAB)!;
+  for (const name of ['calls', 'libos_handler']) {
+    const sym = elf.symbols.find((x) => x.name === name)!;
+    const bad = obj.slice();
+    // st_value 0x7f00_0000_0000: far past its section.
+    new DataView(bad.buffer, bad.byteOffset).setBigUint64(symtab.offset + sym.index * 24 + 8, 0x7f0000000000n, true);
+    const e = refusal(bad);
+    expectCode(e, 'LINK_BAD_OBJECT');
+    assert.is(e.symbol, name);
+    assert.ok(e.message.includes(`symbol ${name} (at +0x7f0000000000, `) && e.message.includes('lies outside its section'), e.message);
+  }
 });
 
 test('bytes that are not a relocatable object -> LINK_BAD_OBJECT', () => {

@@ -61,6 +61,7 @@ export function planHandlerObject(obj: Uint8Array, opts: LinkOptions = {}): Hand
   const file = opts.file ?? DEFAULT_FILE;
   const elf = readObject(obj, file);
   const { placed, commons, measure } = placeSections(elf, file);
+  checkSymbolsInside(elf, file, placed);
   const relocations = planRelocations(elf, file, placed, opts.absoluteOk === true);
   const entry = findEntry(elf, file, placed, opts.entry ?? 'libos_handler');
   return { file, elf, placed, commons, relocations, entry, measure };
@@ -252,6 +253,23 @@ function checkSymbol(
       `symbol ${symbolName(elf, index)} lies in section ${s?.name ?? sym.section}, which is not linked into the handler`);
   }
   return sym;
+}
+
+/**
+ * Every symbol of a linked section lies inside it (a .o's symbol values are offsets in their
+ * section): one past its end would put a call or an address outside the added code, found only
+ * when the writer checks the output, as an internal error.
+ */
+function checkSymbolsInside(elf: ElfFile, file: string, placed: ReadonlyMap<number, PlacedSection>): void {
+  for (const sym of elf.symbols) {
+    if (!placed.has(sym.section)) continue;
+    const section = elf.sections[sym.section]!;
+    if (sym.value + BigInt(sym.size) > BigInt(section.size)) {
+      const name = sym.name !== '' ? sym.name : `#${sym.index}`;
+      throw new LinkError('LINK_BAD_OBJECT', { file, section: section.name, offset: Number(BigInt.asUintN(52, sym.value)), symbol: name },
+        `symbol ${name} (at +0x${sym.value.toString(16)}, ${sym.size} bytes) lies outside its section ${section.name} of ${section.size} bytes`);
+    }
+  }
 }
 
 function findEntry(elf: ElfFile, file: string, placed: ReadonlyMap<number, PlacedSection>, name: string): ElfSymbol {
