@@ -266,7 +266,8 @@ function checkSymbolsInside(elf: ElfFile, file: string, placed: ReadonlyMap<numb
     const section = elf.sections[sym.section]!;
     if (sym.value + BigInt(sym.size) > BigInt(section.size)) {
       const name = sym.name !== '' ? sym.name : `#${sym.index}`;
-      throw new LinkError('LINK_BAD_OBJECT', { file, section: section.name, offset: Number(BigInt.asUintN(52, sym.value)), symbol: name },
+      const offset = sym.value <= BigInt(Number.MAX_SAFE_INTEGER) ? { offset: Number(sym.value) } : {};
+      throw new LinkError('LINK_BAD_OBJECT', { file, section: section.name, ...offset, symbol: name },
         `symbol ${name} (at +0x${sym.value.toString(16)}, ${sym.size} bytes) lies outside its section ${section.name} of ${section.size} bytes`);
     }
   }
