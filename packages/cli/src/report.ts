@@ -42,7 +42,13 @@ function width(s: string): number {
  * drag trailing spaces along.
  */
 export function formatTable(header: string[], rows: string[][], paint: Paint = plain): string {
-  const widths = header.map((h, i) => Math.max(width(h), ...rows.map((r) => width(r[i] ?? ''))));
+  // A loop, not Math.max(...rows): a spread passes one argument per row, and 200,000 sites
+  // overflowed the stack.
+  const widths = header.map((h, i) => {
+    let w = width(h);
+    for (const r of rows) w = Math.max(w, width(r[i] ?? ''));
+    return w;
+  });
   const line = (cells: string[]) =>
     cells.map((cell, i) => (i === cells.length - 1 ? cell : cell + ' '.repeat((widths[i] ?? 0) - width(cell)))).join('  ').trimEnd();
   return [paint.bold(line(header)), ...rows.map(line)].join('\n') + '\n';

@@ -1,9 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadRecipe, parseRecipe, type Recipe } from '../src/index.js';
+import { loadHandler, loadRecipe, parseRecipe, type Recipe } from '../src/index.js';
 
 function scratch(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'libos-recipe-'));
@@ -151,6 +152,25 @@ test('a chain of 5,000 extends stops at 64 recipes with one error at the extends
   assert.is(r.errors[0]?.code, 'RECIPE_EXTENDS');
   // 63 files in a chain (c4937 to the end) load.
   assert.ok(loadRecipe(join(dir, 'c4938.yaml')).recipe !== undefined);
+});
+
+test('a recipe, a parent or a handler that is a device or a FIFO is an error at once, not read', async () => {
+  const dir = scratch({ 'child.yaml': 'name: child\nextends: ./fifo.yaml\n' });
+  execFileSync('mkfifo', [join(dir, 'fifo.yaml')]);
+  const device = loadRecipe('/dev/zero');
+  assert.is(device.recipe, undefined);
+  assert.match(device.errors.map(String).join('\n'), /not a regular file/);
+  const child = loadRecipe(join(dir, 'child.yaml'));
+  assert.equal(child.errors.map(String), [`${join(dir, 'child.yaml')}:2:10: extends: cannot read '${join(dir, 'fifo.yaml')}': not a regular file (a device, a pipe or a socket)`]);
+  for (const path of ['/dev/zero', join(dir, 'fifo.yaml')]) {
+    try {
+      await loadHandler(path);
+      assert.unreachable('read');
+    } catch (e) {
+      assert.is((e as { code?: string }).code, 'LINK_COMPILE_FAILED');
+      assert.match((e as Error).message, /cannot read the handler: not a regular file/);
+    }
+  }
 });
 
 test('extends of a missing file or an unknown built-in is one error at the extends value', () => {

@@ -3,7 +3,7 @@
  * because the stub depends on them (docs/handlers.md says why each one is there).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,6 +107,9 @@ const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
  * (compiled as docs/handlers.md says), else the result of compiling it with {@link compileHandler}.
  */
 export async function loadHandler(path: string, opts: CompileOptions = {}): Promise<Uint8Array> {
+  // A device or a FIFO would be read without end (or wait for a writer forever).
+  const kind = await stat(path).then((s) => (s.isFile() ? undefined : 'not a regular file (a device, a pipe or a socket)'), () => undefined);
+  if (kind !== undefined) throw new LinkError('LINK_COMPILE_FAILED', { file: path }, `cannot read the handler: ${kind}`);
   const bytes = new Uint8Array(await readFile(path).catch((e: unknown) => {
     throw new LinkError('LINK_COMPILE_FAILED', { file: path }, `cannot read the handler: ${e instanceof Error ? e.message : String(e)}`);
   }));

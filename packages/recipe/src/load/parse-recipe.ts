@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { RecipeDiagnostic, formatRecipePath, type RecipeDiagnosticCode, type RecipePath } from '../errors.js';
@@ -251,6 +251,8 @@ function sortDiagnostics(diagnostics: RecipeDiagnostic[]): RecipeDiagnostic[] {
 
 function readText(path: string): string | Error {
   try {
+    // A device or a FIFO would be read without end (or wait for a writer forever).
+    if (!statSync(path).isFile()) return new Error('not a regular file (a device, a pipe or a socket)');
     return readFileSync(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;

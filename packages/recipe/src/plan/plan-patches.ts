@@ -243,7 +243,7 @@ function buildCode(input: BuildInput): BuiltCode {
   if (handler !== undefined) {
     a.bytes(handler.text);
     a.align(16);
-    symbols.push(...handler.symbols);
+    for (const s of handler.symbols) symbols.push(s); // not push(...): 200,000 symbols overflowed the stack
   }
   const patched = decisions.filter((d) => d.form !== undefined);
   const needsNote = entry.kind === 'trace' && patched.some((d) => d.routing.kind !== 'none' || d.form === 'trap');
