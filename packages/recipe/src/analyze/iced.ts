@@ -52,6 +52,23 @@ export function createDecoder(bytes: Uint8Array): IcedDecoder {
   return decoder;
 }
 
+let shared: { bytes: Uint8Array; offset: number; size: number; decoder: IcedDecoder } | undefined;
+
+/**
+ * A decoder over bytes[offset, offset + size) (a function), ip = IP_BASE + position, shared by the
+ * analyses of that function's sites: an iced Decoder copies its bytes into wasm memory, and one
+ * per site made a function of 100,000 sites cost sites x its size. Every caller seeks before it
+ * decodes and runs to its end synchronously; none may free it (the next function's replaces it).
+ */
+export function functionDecoder(bytes: Uint8Array, offset: number, size: number): IcedDecoder {
+  if (shared !== undefined && shared.bytes === bytes && shared.offset === offset && shared.size === size) return shared.decoder;
+  shared?.decoder.free();
+  shared = undefined;
+  const decoder = createDecoder(bytes.subarray(offset, offset + size));
+  shared = { bytes, offset, size, decoder };
+  return decoder;
+}
+
 /** Moves `decoder` to `position` and keeps ip = IP_BASE + position. */
 export function seekDecoder(decoder: IcedDecoder, position: number): void {
   decoder.position = position;

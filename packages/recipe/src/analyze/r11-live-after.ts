@@ -1,7 +1,7 @@
 import type { ElfFile, FunctionRange } from '@libos/elfkit';
 import { functionAfterSite } from './function-index.js';
 import {
-  Code, FlowControl, IP_BASE, InstructionInfoOptions, OpAccess, OpKind, READ_ACCESSES, Register, createDecoder, flowOf, hex,
+  Code, FlowControl, IP_BASE, InstructionInfoOptions, OpAccess, OpKind, READ_ACCESSES, Register, functionDecoder, flowOf, hex,
   instructionInfoFactory, mnemonicName, scratch, seekDecoder, type IcedInstruction,
 } from './iced.js';
 
@@ -31,64 +31,60 @@ export function r11LiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'functi
   if ('reason' in code) return { live: true, reason: code.reason };
   const { fn, size, fileOffset } = code;
   let budget = options.maxInstructions ?? 48;
-  const decoder = createDecoder(elf.bytes.subarray(fileOffset, fileOffset + size));
+  const decoder = functionDecoder(elf.bytes, fileOffset, size);
   // Addresses are formatted only for a reason, not for every instruction decoded.
   const where = (p: number): string => hex(fn.start + BigInt(p));
   const seen = new Set<number>();
   const work = [Number(va - fn.start)];
   const ends: string[] = [];
-  try {
-    while (work.length > 0) {
-      let position = work.pop() as number;
-      // One path, straight on until it ends or forks.
-      for (;;) {
-        if (seen.has(position)) break;
-        seen.add(position);
-        if (position >= size) return { live: true, reason: `runs out of the function at ${where(position)}` };
-        if (budget-- <= 0) return { live: true, reason: 'no decision within the instruction budget' };
-        seekDecoder(decoder, position);
-        const instr = scratch;
-        decoder.decodeOut(instr);
-        const c = instr.code;
-        if (c === Code.INVALID) return { live: true, reason: `undecodable bytes at ${where(position)}` };
-        if (position + instr.length > size) return { live: true, reason: `${mnemonicName(instr)} at ${where(position)} crosses the end of the function` };
-        if (c === Code.Syscall) {
-          ends.push(`syscall at ${where(position)}`);
-          break;
-        }
-        const use = r11Use(instr);
-        if (use === 'read') return { live: true, reason: `read by ${mnemonicName(instr)} at ${where(position)}` };
-        if (use === 'write') {
-          ends.push(`written by ${mnemonicName(instr)} at ${where(position)}`);
-          break;
-        }
-        const flow = flowOf(instr, c);
-        if (flow === FlowControl.Next) {
+  while (work.length > 0) {
+    let position = work.pop() as number;
+    // One path, straight on until it ends or forks.
+    for (;;) {
+      if (seen.has(position)) break;
+      seen.add(position);
+      if (position >= size) return { live: true, reason: `runs out of the function at ${where(position)}` };
+      if (budget-- <= 0) return { live: true, reason: 'no decision within the instruction budget' };
+      seekDecoder(decoder, position);
+      const instr = scratch;
+      decoder.decodeOut(instr);
+      const c = instr.code;
+      if (c === Code.INVALID) return { live: true, reason: `undecodable bytes at ${where(position)}` };
+      if (position + instr.length > size) return { live: true, reason: `${mnemonicName(instr)} at ${where(position)} crosses the end of the function` };
+      if (c === Code.Syscall) {
+        ends.push(`syscall at ${where(position)}`);
+        break;
+      }
+      const use = r11Use(instr);
+      if (use === 'read') return { live: true, reason: `read by ${mnemonicName(instr)} at ${where(position)}` };
+      if (use === 'write') {
+        ends.push(`written by ${mnemonicName(instr)} at ${where(position)}`);
+        break;
+      }
+      const flow = flowOf(instr, c);
+      if (flow === FlowControl.Next) {
+        position += instr.length;
+        continue;
+      }
+      if (flow === FlowControl.Return || flow === FlowControl.Call || flow === FlowControl.IndirectCall) {
+        ends.push(`${mnemonicName(instr)} at ${where(position)}`);
+        break;
+      }
+      if (flow === FlowControl.UnconditionalBranch || flow === FlowControl.ConditionalBranch) {
+        if (instr.op0Kind !== OpKind.NearBranch64) return { live: true, reason: `${mnemonicName(instr)} at ${where(position)} has no near target` };
+        const target = ((instr.nearBranch32 >>> 0) - IP_BASE) | 0;
+        if (target < 0 || target >= size) return { live: true, reason: `${mnemonicName(instr)} at ${where(position)} leaves the function` };
+        work.push(target);
+        if (flow === FlowControl.ConditionalBranch) {
           position += instr.length;
           continue;
         }
-        if (flow === FlowControl.Return || flow === FlowControl.Call || flow === FlowControl.IndirectCall) {
-          ends.push(`${mnemonicName(instr)} at ${where(position)}`);
-          break;
-        }
-        if (flow === FlowControl.UnconditionalBranch || flow === FlowControl.ConditionalBranch) {
-          if (instr.op0Kind !== OpKind.NearBranch64) return { live: true, reason: `${mnemonicName(instr)} at ${where(position)} has no near target` };
-          const target = ((instr.nearBranch32 >>> 0) - IP_BASE) | 0;
-          if (target < 0 || target >= size) return { live: true, reason: `${mnemonicName(instr)} at ${where(position)} leaves the function` };
-          work.push(target);
-          if (flow === FlowControl.ConditionalBranch) {
-            position += instr.length;
-            continue;
-          }
-          break;
-        }
-        return { live: true, reason: `${mnemonicName(instr)} at ${where(position)} changes control flow` };
+        break;
       }
+      return { live: true, reason: `${mnemonicName(instr)} at ${where(position)} changes control flow` };
     }
-    return { live: false, reason: ends.length === 1 ? `dead: ${ends[0]}` : `dead on every path (${ends.length} paths)` };
-  } finally {
-    decoder.free();
   }
+  return { live: false, reason: ends.length === 1 ? `dead: ${ends[0]}` : `dead on every path (${ends.length} paths)` };
 }
 
 const R11_WHOLE = new Set<number>([Register.R11, Register.R11D]); // a 32-bit write zero-extends: whole

@@ -3,7 +3,7 @@ import { syscallArgumentCount } from '../syscalls/x86-64.js';
 import { functionAfterSite } from './function-index.js';
 import { immediateToEax } from './syscall-number.js';
 import {
-  Code, FlowControl, IP_BASE, InstructionInfoOptions, OpAccess, OpKind, RAX_PARTS, READ_ACCESSES, Register, createDecoder, flowOf, hex,
+  Code, FlowControl, IP_BASE, InstructionInfoOptions, OpAccess, OpKind, RAX_PARTS, READ_ACCESSES, Register, functionDecoder, flowOf, hex,
   instructionInfoFactory, mnemonicName, scratch, seekDecoder,
 } from './iced.js';
 
@@ -79,99 +79,95 @@ export function scratchLiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'fu
   // again with nothing new stops there.
   const followed = new Map<string, number>();
   const work: PathState[] = [{ position: Number(va - fn.start), pending: ALL_SCRATCH, nr: undefined }];
-  const decoder = createDecoder(elf.bytes.subarray(fileOffset, fileOffset + size));
+  const decoder = functionDecoder(elf.bytes, fileOffset, size);
   // Addresses are formatted only for a reason, not for every instruction decoded.
   const where = (p: number): string => hex(fn.start + BigInt(p));
   const factory = instructionInfoFactory();
-  try {
-    while (work.length > 0) {
-      let { position, pending, nr } = work.pop() as PathState;
-      for (;;) {
-        const key = `${position}:${nr ?? ''}`;
-        const seen = followed.get(key) ?? 0;
-        pending &= ~seen;
-        if (pending === 0 || (live | pending) === live) break;
-        followed.set(key, seen | pending);
-        if (position >= size) { decide(pending, `runs out of the function at ${where(position)}`); break; }
-        if (budget-- <= 0) { decide(pending, 'no decision within the instruction budget'); break; }
-        seekDecoder(decoder, position);
-        const instr = scratch;
-        decoder.decodeOut(instr);
-        const c = instr.code;
-        if (c === Code.INVALID) { decide(pending, `undecodable bytes at ${where(position)}`); break; }
-        if (position + instr.length > size) { decide(pending, `${mnemonicName(instr)} at ${where(position)} crosses the end of the function`); break; }
-        if (c === Code.Syscall) {
-          const count = nr === undefined ? 6 : syscallArgumentCount(nr);
-          let args = 0;
-          for (let i = 0; i < count; i++) args |= ARGUMENT_BITS[i]!;
-          if ((pending & args) !== 0) decide(pending & args, `read by the syscall at ${where(position)}${nr === undefined ? ' (number unknown)' : ` (${nr}, ${count} arguments)`}`);
-          pending &= ~args;
-          nr = undefined; // rax holds the result now
-          position += instr.length;
-          continue;
-        }
-        // Register use, implicit operands included (string instructions, mul/div, cqo, cpuid...).
-        const info = factory.infoOptions(instr, InstructionInfoOptions.NoMemoryUsage);
-        let reads = 0;
-        let writes = 0;
-        let raxWritten = false;
-        try {
-          for (const used of info.usedRegisters()) {
-            const r = used.register;
-            const part = PARTS.get(r);
-            if (part !== undefined) {
-              if (READ_ACCESSES.has(used.access)) reads |= part.bit;
-              else if (used.access === OpAccess.Write && part.whole) writes |= part.bit;
-              else if (used.access !== OpAccess.NoMemAccess && used.access !== OpAccess.None) reads |= part.bit; // a partial or conditional write keeps the rest
-            } else if (RAX_PARTS.has(r) && used.access !== OpAccess.Read && used.access !== OpAccess.CondRead) {
-              raxWritten = true;
-            }
-            used.free();
+  while (work.length > 0) {
+    let { position, pending, nr } = work.pop() as PathState;
+    for (;;) {
+      const key = `${position}:${nr ?? ''}`;
+      const seen = followed.get(key) ?? 0;
+      pending &= ~seen;
+      if (pending === 0 || (live | pending) === live) break;
+      followed.set(key, seen | pending);
+      if (position >= size) { decide(pending, `runs out of the function at ${where(position)}`); break; }
+      if (budget-- <= 0) { decide(pending, 'no decision within the instruction budget'); break; }
+      seekDecoder(decoder, position);
+      const instr = scratch;
+      decoder.decodeOut(instr);
+      const c = instr.code;
+      if (c === Code.INVALID) { decide(pending, `undecodable bytes at ${where(position)}`); break; }
+      if (position + instr.length > size) { decide(pending, `${mnemonicName(instr)} at ${where(position)} crosses the end of the function`); break; }
+      if (c === Code.Syscall) {
+        const count = nr === undefined ? 6 : syscallArgumentCount(nr);
+        let args = 0;
+        for (let i = 0; i < count; i++) args |= ARGUMENT_BITS[i]!;
+        if ((pending & args) !== 0) decide(pending & args, `read by the syscall at ${where(position)}${nr === undefined ? ' (number unknown)' : ` (${nr}, ${count} arguments)`}`);
+        pending &= ~args;
+        nr = undefined; // rax holds the result now
+        position += instr.length;
+        continue;
+      }
+      // Register use, implicit operands included (string instructions, mul/div, cqo, cpuid...).
+      const info = factory.infoOptions(instr, InstructionInfoOptions.NoMemoryUsage);
+      let reads = 0;
+      let writes = 0;
+      let raxWritten = false;
+      try {
+        for (const used of info.usedRegisters()) {
+          const r = used.register;
+          const part = PARTS.get(r);
+          if (part !== undefined) {
+            if (READ_ACCESSES.has(used.access)) reads |= part.bit;
+            else if (used.access === OpAccess.Write && part.whole) writes |= part.bit;
+            else if (used.access !== OpAccess.NoMemAccess && used.access !== OpAccess.None) reads |= part.bit; // a partial or conditional write keeps the rest
+          } else if (RAX_PARTS.has(r) && used.access !== OpAccess.Read && used.access !== OpAccess.CondRead) {
+            raxWritten = true;
           }
-        } finally {
-          info.free();
+          used.free();
         }
-        // Address registers of memory operands are read (NoMemoryUsage leaves them to the operands).
-        const base = PARTS.get(instr.memoryBase);
-        const index = PARTS.get(instr.memoryIndex);
-        if (base !== undefined) reads |= base.bit;
-        if (index !== undefined) reads |= index.bit;
-        if ((pending & reads) !== 0) decide(pending & reads, `read by ${mnemonicName(instr)} at ${where(position)}`);
-        pending &= ~reads & ~writes;
-        if (raxWritten) nr = immediateToEax(instr, c);
-        if (pending === 0) break;
-        const flow = flowOf(instr, c);
-        if (flow === FlowControl.Next) {
-          position += instr.length;
-          continue;
-        }
-        if (flow === FlowControl.Return) {
-          // Not dead at a return, although the SysV ABI lets a callee change them all: GCC's
-          // -fipa-ra (on at -O2) keeps a caller's values in the caller-saved registers a callee it
-          // can see never writes, and a syscall wrapper writes none of these.
-          decide(pending, `the caller may keep a value in it across the call (GCC's -fipa-ra), at ${mnemonicName(instr)} ${where(position)}`);
-          break;
-        }
-        if (flow === FlowControl.Call || flow === FlowControl.IndirectCall) {
-          decide(pending, `arguments of the ${mnemonicName(instr)} at ${where(position)}`);
-          break;
-        }
-        if (flow === FlowControl.UnconditionalBranch || flow === FlowControl.ConditionalBranch) {
-          const target = instr.op0Kind === OpKind.NearBranch64 ? ((instr.nearBranch32 >>> 0) - IP_BASE) | 0 : -1;
-          if (target < 0 || target >= size) { decide(pending, `${mnemonicName(instr)} at ${where(position)} leaves the function`); break; }
-          work.push({ position: target, pending, nr });
-          if (flow === FlowControl.ConditionalBranch) {
-            position += instr.length;
-            continue;
-          }
-          break;
-        }
-        decide(pending, `${mnemonicName(instr)} at ${where(position)} changes control flow`);
+      } finally {
+        info.free();
+      }
+      // Address registers of memory operands are read (NoMemoryUsage leaves them to the operands).
+      const base = PARTS.get(instr.memoryBase);
+      const index = PARTS.get(instr.memoryIndex);
+      if (base !== undefined) reads |= base.bit;
+      if (index !== undefined) reads |= index.bit;
+      if ((pending & reads) !== 0) decide(pending & reads, `read by ${mnemonicName(instr)} at ${where(position)}`);
+      pending &= ~reads & ~writes;
+      if (raxWritten) nr = immediateToEax(instr, c);
+      if (pending === 0) break;
+      const flow = flowOf(instr, c);
+      if (flow === FlowControl.Next) {
+        position += instr.length;
+        continue;
+      }
+      if (flow === FlowControl.Return) {
+        // Not dead at a return, although the SysV ABI lets a callee change them all: GCC's
+        // -fipa-ra (on at -O2) keeps a caller's values in the caller-saved registers a callee it
+        // can see never writes, and a syscall wrapper writes none of these.
+        decide(pending, `the caller may keep a value in it across the call (GCC's -fipa-ra), at ${mnemonicName(instr)} ${where(position)}`);
         break;
       }
+      if (flow === FlowControl.Call || flow === FlowControl.IndirectCall) {
+        decide(pending, `arguments of the ${mnemonicName(instr)} at ${where(position)}`);
+        break;
+      }
+      if (flow === FlowControl.UnconditionalBranch || flow === FlowControl.ConditionalBranch) {
+        const target = instr.op0Kind === OpKind.NearBranch64 ? ((instr.nearBranch32 >>> 0) - IP_BASE) | 0 : -1;
+        if (target < 0 || target >= size) { decide(pending, `${mnemonicName(instr)} at ${where(position)} leaves the function`); break; }
+        work.push({ position: target, pending, nr });
+        if (flow === FlowControl.ConditionalBranch) {
+          position += instr.length;
+          continue;
+        }
+        break;
+      }
+      decide(pending, `${mnemonicName(instr)} at ${where(position)} changes control flow`);
+      break;
     }
-  } finally {
-    decoder.free();
   }
   const dead = ALL_SCRATCH & ~live;
   return { live, reason: dead === 0 ? `all live (${why.join('; ')})` : `${scratchNames(dead)} dead${why.length > 0 ? `; ${why.join('; ')}` : ''}` };
