@@ -37,4 +37,19 @@ test('jump tables: 20 tables of 4,096 entries each is past the entries a functio
   assert.not.ok(plan.patches.some((p) => p.variant === 'displace'), reasons);
 });
 
+test('nested ranges: 2,000 functions each from its own syscall to the end of the code stop at a decoding budget, said once per function left', () => {
+  const N = 2000;
+  const lines = ['.text'];
+  for (let i = 0; i < N; i++) lines.push(`.globl f${i}`, `.type f${i},@function`, `f${i}:`, '  mov $39,%eax', '  syscall', `.size f${i}, end_of_code - f${i}`);
+  lines.push('  ret', 'end_of_code:');
+  const prog = assemble(lines.join('\n'));
+  const report = findSites(prog.elf, builtin('unannotated').match);
+  // Each range holds the code of every later one: decoding all would be ~14 MB for ~14 KB of code.
+  const budget = report.diagnostics.filter((d) => d.code === 'DISCOVER_DECODE_BUDGET');
+  assert.ok(budget.length > 0, `budget diagnostics: ${report.diagnostics.map((d) => d.code).join(', ')}`);
+  assert.match(budget[0]!.message, /overlap so much/);
+  assert.ok(report.sites.length > 0 && report.sites.length < N, `some sites trusted before the budget ran out (${report.sites.length})`);
+  assert.ok(report.stats.functionsDecoded + budget.length <= N + 1);
+});
+
 test.run();

@@ -17,7 +17,7 @@ export const InstructionKind = {
 export type InstructionKind = (typeof InstructionKind)[keyof typeof InstructionKind];
 
 /** Why a function could not be decoded. */
-export type AnalyzeErrorCode = 'ANALYZE_UNMAPPED' | 'ANALYZE_EMPTY';
+export type AnalyzeErrorCode = 'ANALYZE_UNMAPPED' | 'ANALYZE_EMPTY' | 'ANALYZE_BUDGET';
 
 /**
  * One function decoded from its start: the instruction boundaries and the branch targets inside it.
@@ -47,6 +47,11 @@ export interface FunctionAnalysis {
   /** Offset of the first undecodable instruction, or -1. */
   readonly firstInvalid: number;
   readonly error?: { code: AnalyzeErrorCode; message: string };
+}
+
+/** The analysis of a function left undecoded, with why. */
+export function undecodedFunction(fn: FunctionRange, code: AnalyzeErrorCode, message: string): FunctionAnalysis {
+  return { start: fn.start, end: fn.end, ...(fn.name !== undefined ? { name: fn.name } : {}), fileOffset: -1, ...empty(), error: { code, message } };
 }
 
 /**

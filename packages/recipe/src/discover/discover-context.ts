@@ -1,8 +1,20 @@
 import type { ElfFile, FunctionRange, Section } from '@libos/elfkit';
-import { SHF_ALLOC, SHT_NOBITS } from '@libos/elfkit';
-import { type FunctionAnalysis, analyzeFunction } from '../analyze/analyze-function.js';
+import { PF_X, PT_LOAD, SHF_ALLOC, SHF_EXECINSTR, SHT_NOBITS } from '@libos/elfkit';
+import { type FunctionAnalysis, analyzeFunction, undecodedFunction } from '../analyze/analyze-function.js';
 import { FunctionIndex, functionIndexOf } from '../analyze/function-index.js';
 import type { DiscoverDiagnostic, FindSitesOptions, SiteReport } from './site-report.js';
+
+const DECODE_BUDGET_FACTOR = 8;
+const DECODE_BUDGET_FLOOR = 1 << 20;
+
+/** Bytes of the file's executable sections. */
+function executableBytes(elf: ElfFile): number {
+  let n = 0;
+  for (const s of elf.sections) if ((s.flags & SHF_EXECINSTR) !== 0n && s.type !== SHT_NOBITS) n += s.size;
+  // A file without section headers: its executable segments.
+  if (n === 0) for (const p of elf.segments) if (p.type === PT_LOAD && (p.flags & PF_X) !== 0) n += p.filesz;
+  return n;
+}
 
 /** State of one findSites call: the decoded functions, diagnostics and counters. */
 export class DiscoverContext {
@@ -11,6 +23,12 @@ export class DiscoverContext {
   readonly analyses: Map<bigint, FunctionAnalysis>;
   private functionIndex: FunctionIndex | undefined;
   private allocSections: Section[] | undefined;
+  /**
+   * Bytes of functions still to decode: a few times the file's executable bytes. Each function with
+   * a candidate is decoded whole; ranges that overlap (10,000 symbols each running to the end of
+   * .text, FDEs stretched over one another) would decode the same code thousands of times.
+   */
+  private decodeBudget: number | undefined;
 
   constructor(readonly elf: ElfFile, options: FindSitesOptions) {
     this.analyses = options.analyses ?? new Map();
@@ -33,9 +51,16 @@ export class DiscoverContext {
   analysisOf(fn: FunctionRange): FunctionAnalysis {
     let analysis = this.analyses.get(fn.start);
     if (analysis === undefined || analysis.end !== fn.end) {
-      analysis = analyzeFunction(this.elf, fn);
+      this.decodeBudget ??= DECODE_BUDGET_FACTOR * executableBytes(this.elf) + DECODE_BUDGET_FLOOR;
+      const size = Number(fn.end - fn.start);
+      if (size > this.decodeBudget) {
+        analysis = undecodedFunction(fn, 'ANALYZE_BUDGET', `the function ranges overlap so much that decoding them all would take more than ${DECODE_BUDGET_FACTOR} times the file's code: ${fn.name ?? `0x${fn.start.toString(16)}`} is not decoded`);
+      } else {
+        this.decodeBudget -= Math.max(size, 0);
+        analysis = analyzeFunction(this.elf, fn);
+        this.stats.functionsDecoded++;
+      }
       this.analyses.set(fn.start, analysis);
-      this.stats.functionsDecoded++;
     }
     return analysis;
   }

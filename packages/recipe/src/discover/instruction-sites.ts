@@ -49,7 +49,10 @@ export function instructionSites(ctx: DiscoverContext): RawSite[] {
     }
     analysis ??= ctx.analysisOf(fn);
     if (analysis.error !== undefined) {
-      if (!complained.has(fn.start)) diagnostics.push({ code: 'DISCOVER_FUNCTION_UNMAPPED', va: fn.start, message: analysis.error.message });
+      if (!complained.has(fn.start)) {
+        const code = analysis.error.code === 'ANALYZE_BUDGET' ? 'DISCOVER_DECODE_BUDGET' : 'DISCOVER_FUNCTION_UNMAPPED';
+        diagnostics.push({ code, va: fn.start, message: analysis.error.message });
+      }
       complained.add(fn.start);
       continue;
     }

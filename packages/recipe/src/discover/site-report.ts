@@ -21,6 +21,8 @@ export type DiscoverDiagnosticCode =
   | 'DISCOVER_UNDECODABLE'
   /** A function with a candidate could not be decoded (not file-backed). */
   | 'DISCOVER_FUNCTION_UNMAPPED'
+  /** Function ranges overlap so much that decoding each would take far more than the file's code: the rest are not decoded, their candidates not trusted. */
+  | 'DISCOVER_DECODE_BUDGET'
   /** Instruction rules need function ranges in linked files; a relocatable object has none usable. */
   | 'DISCOVER_RELOCATABLE'
   /** elf.functions() failed (a malformed .eh_frame): instruction rules find nothing. */
