@@ -73,7 +73,7 @@ export function planRecordFixedSize(ranges: readonly OriginalRange[], metadataLe
  */
 export function putPlanRecord(
   out: Uint8Array, at: number, ranges: readonly OriginalRange[], metadata: Uint8Array,
-  originalLength: number, outputLength: number, digestCount: number, chunkSize: number = CHUNK_SIZE,
+  originalLength: number, outputLength: number, digestCount: number, chunkSize: number,
 ): number {
   const view = viewOf(out);
   out.set(MAGIC, at);
@@ -127,7 +127,7 @@ function sha256(chunk: Uint8Array): Uint8Array {
 }
 
 /** Computes the digests of a finished output and stores them in its (zeroed) digest area. */
-export function fillDigests(out: Uint8Array, digestOffset: number, digestCount: number, chunkSize: number = CHUNK_SIZE): void {
+export function fillDigests(out: Uint8Array, digestOffset: number, digestCount: number, chunkSize: number): void {
   const digests = chunkDigests(out, chunkSize, digestOffset, digestCount * DIGEST_SIZE);
   if (digests.length !== digestCount) throw new Error(`internal: ${digests.length} chunks, ${digestCount} digest slots`);
   digests.forEach((d, i) => out.set(d, digestOffset + i * DIGEST_SIZE));

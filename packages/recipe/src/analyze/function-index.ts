@@ -94,6 +94,15 @@ export function functionIndexOf(elf: Pick<ElfFile, 'functions'>): FunctionIndex 
   return index;
 }
 
+/**
+ * The function that holds `va`, the first byte after a site, or (where the site ends a function)
+ * the one that holds the byte before it: the lookup {@link functionAfterSite} makes.
+ */
+export function functionAfter(elf: Pick<ElfFile, 'functions'>, va: bigint): FunctionRange | undefined {
+  const index = functionIndexOf(elf);
+  return index.containing(va) ?? (va > 0n ? index.containing(va - 1n) : undefined);
+}
+
 /** The function whose code follows a site, with where its bytes are in the file. */
 export interface CodeAfter {
   fn: FunctionRange;
@@ -108,8 +117,7 @@ export interface CodeAfter {
  * there is none or its bytes are not all in the file. `fn` overrides the lookup.
  */
 export function functionAfterSite(elf: Pick<ElfFile, 'vaToOffset' | 'functions'>, va: bigint, fn?: FunctionRange): CodeAfter | { reason: string } {
-  const index = fn === undefined ? functionIndexOf(elf) : undefined;
-  const found = fn ?? index!.containing(va) ?? (va > 0n ? index!.containing(va - 1n) : undefined);
+  const found = fn ?? functionAfter(elf, va);
   if (found === undefined) return { reason: `${hex(va)} is in no known function` };
   if (va === found.end) return { reason: `${hex(va)} is the end of the function at ${hex(found.start)}` };
   if (va < found.start || va > found.end) return { reason: `${hex(va)} is outside the function at ${hex(found.start)}` };

@@ -69,6 +69,12 @@ export function functionDecoder(bytes: Uint8Array, offset: number, size: number)
   return decoder;
 }
 
+/** Frees the shared decoder and lets go of the file it holds (at the end of a plan). */
+export function releaseFunctionDecoder(): void {
+  shared?.decoder.free();
+  shared = undefined;
+}
+
 /** Moves `decoder` to `position` and keeps ip = IP_BASE + position. */
 export function seekDecoder(decoder: IcedDecoder, position: number): void {
   decoder.position = position;

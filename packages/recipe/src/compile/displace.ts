@@ -210,8 +210,6 @@ export class DisplacementFinder {
   private jumpTableTargets(a: FunctionAnalysis): Set<bigint> | typeof TOO_MANY_TABLE_ENTRIES {
     const targets = new Set<bigint>();
     if (a.fileOffset < 0) return targets;
-    const boundaries = new Set<bigint>();
-    for (let k = 0; k < a.count; k++) boundaries.add(a.start + BigInt(a.starts[k]!));
     const size = Number(a.end - a.start);
     const decoder = new Decoder(64, this.elf.bytes.subarray(a.fileOffset, a.fileOffset + size), DecoderOptions.None);
     decoder.ip = a.start;
@@ -250,7 +248,9 @@ export class DisplacementFinder {
         if (off === undefined || off + base.width > this.elf.bytes.length) break;
         const view = new DataView(this.elf.bytes.buffer, this.elf.bytes.byteOffset + off, base.width);
         const target = base.width === 4 ? base.va + BigInt(view.getInt32(0, true)) : view.getBigUint64(0, true);
-        if (!boundaries.has(target)) break;
+        // An instruction boundary of the function: the analysis's own (sorted) starts answer that,
+        // no set of every boundary per function (a function over a whole .text made one per site).
+        if (instructionIndexAt(a, target) < 0) break;
         targets.add(target);
       }
     }

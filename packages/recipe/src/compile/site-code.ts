@@ -107,7 +107,9 @@ export function emitTrampoline(a: Assembler, spec: TrampolineSpec): Label {
     a.bind(cont);
     emitContinue(a, spec);
     checks.forEach((nr, k) => {
-      a.bytes(checkBytes(nr, (checks.length - k - 1) * checkSize + backSize + k * padSize));
+      const disp8 = (checks.length - k - 1) * checkSize + backSize + k * padSize;
+      if (disp8 > 127) throw new Error(`internal: trampoline check block too long (${disp8})`);
+      a.bytes(checkBytes(nr, disp8));
     });
     a.jmp(cont, { near: true });
     for (const t of targets) a.jmp(t, { near: true });

@@ -1,7 +1,8 @@
 import type { ElfFile, FunctionRange, Section } from '@libos/elfkit';
-import { PF_X, PT_LOAD, SHF_ALLOC, SHF_EXECINSTR, SHT_NOBITS } from '@libos/elfkit';
+import { PF_X, PT_LOAD, SHF_ALLOC, SHT_NOBITS } from '@libos/elfkit';
 import { type FunctionAnalysis, analyzeFunction, undecodedFunction } from '../analyze/analyze-function.js';
 import { FunctionIndex, functionIndexOf } from '../analyze/function-index.js';
+import { executableSections } from './scan-candidates.js';
 import type { DiscoverDiagnostic, FindSitesOptions, SiteReport } from './site-report.js';
 
 const DECODE_BUDGET_FACTOR = 8;
@@ -10,7 +11,7 @@ const DECODE_BUDGET_FLOOR = 1 << 20;
 /** Bytes of the file's executable sections. */
 function executableBytes(elf: ElfFile): number {
   let n = 0;
-  for (const s of elf.sections) if ((s.flags & SHF_EXECINSTR) !== 0n && s.type !== SHT_NOBITS) n += s.size;
+  for (const s of executableSections(elf)) n += s.size;
   // A file without section headers: its executable segments.
   if (n === 0) for (const p of elf.segments) if (p.type === PT_LOAD && (p.flags & PF_X) !== 0) n += p.filesz;
   return n;

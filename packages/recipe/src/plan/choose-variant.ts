@@ -2,7 +2,8 @@
  * Per-site decisions taken before any code exists: how native calls are routed, which ABI
  * relaxations apply, and which trampoline variant fits. Every choice carries its reason.
  */
-import type { ElfFile } from '@libos/elfkit';
+import type { ElfFile, FunctionRange } from '@libos/elfkit';
+import { functionAfter } from '../analyze/function-index.js';
 import { flagsLiveAfter } from '../analyze/flags-live-after.js';
 import { r11LiveAfter } from '../analyze/r11-live-after.js';
 import { ALL_SCRATCH, scratchLiveAfter, scratchNames } from '../analyze/scratch-live-after.js';
@@ -138,11 +139,20 @@ function shapeFor(ctx: DecideContext, site: Site, resumeVa: bigint): { shape: St
   const relaxations: string[] = [];
   /** Savings that change nothing the program can see, for the reason. */
   const notes: string[] = [];
+  // The function after the site, looked up once for the analyses below.
+  let after: { function?: FunctionRange } | undefined;
+  const afterSite = (): { function?: FunctionRange } => {
+    if (after === undefined) {
+      const fn = functionAfter(ctx.elf, resumeVa);
+      after = fn !== undefined ? { function: fn } : {};
+    }
+    return after;
+  };
   let flags: StubShape['flags'];
   if (ctx.entryOwnsAbi) {
     flags = 'preserve';
   } else if (abi.flags === 'clobber-if-dead') {
-    const liveness = flagsLiveAfter(ctx.elf, resumeVa);
+    const liveness = flagsLiveAfter(ctx.elf, resumeVa, afterSite());
     if (liveness.live) {
       flags = 'preserve';
     } else {
@@ -160,7 +170,7 @@ function shapeFor(ctx: DecideContext, site: Site, resumeVa: bigint): { shape: St
   if (proofs && ctx.notSysV !== undefined) notes.push(`r11 and the caller-saved registers kept at every site: ${ctx.notSysV}`);
   let r11Dead = false;
   if (proofs && ctx.notSysV === undefined) {
-    const liveness = r11LiveAfter(ctx.elf, resumeVa);
+    const liveness = r11LiveAfter(ctx.elf, resumeVa, afterSite());
     if (!liveness.live) {
       r11Dead = true;
       notes.push(`r11 not set: no path reads it (${liveness.reason})`);
@@ -169,7 +179,7 @@ function shapeFor(ctx: DecideContext, site: Site, resumeVa: bigint): { shape: St
   // Around a C handler the stub saves six registers; only those the program may read count.
   let handlerSaves: number | undefined;
   if (ctx.cHandler === true && proofs && ctx.notSysV === undefined) {
-    const liveness = scratchLiveAfter(ctx.elf, resumeVa);
+    const liveness = scratchLiveAfter(ctx.elf, resumeVa, afterSite());
     if (liveness.live !== ALL_SCRATCH) {
       handlerSaves = liveness.live;
       notes.push(`handler call saves ${liveness.live === 0 ? 'no register' : scratchNames(liveness.live)}: ${liveness.reason}`);
