@@ -4,7 +4,11 @@
 // program, so the live/opaque cases matter as much as the others.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { readFileSync, realpathSync } from 'node:fs';
+import iced from 'iced-x86';
+import { readElf } from '@libos/elfkit';
 import { entryEffects, r11LiveAfter } from '@libos/recipe';
+import { mayNameR8ToR15 } from '../src/analyze/r11-live-after.js';
 import { assemble, fn } from './discover-asm.js';
 
 // Each site: `syscall`, then a global label `<name>_after` where the analysis starts.
@@ -20,6 +24,11 @@ const R11_CASES: [string, string, boolean, RegExp][] = [
   ['read_byte', '  add %r11b, %al\n  ret', true, /read by add/],
   ['partial_write', '  mov $1, %r11w\n  mov %r11, %rax\n  ret', true, /read by mov/],
   ['pushf_r11', '  push %r11\n  popfq\n  ret', true, /read by push/],
+  // r11 named through a VEX prefix, behind a legacy prefix, as an index: the byte pre-test must let each through.
+  ['read_vex', '  andn %r11, %rax, %rdx\n  ret', true, /read by andn/],
+  ['read_prefixed', '  mov %r11w, %ax\n  ret', true, /read by mov/],
+  ['read_index', '  mov (%rax,%r11,8), %rdx\n  ret', true, /read by mov/],
+  ['straight_line_then_read', '  mov %rdi, %rax\n  add $1, %rax\n  lea 8(%rsp), %rsi\n  xor %r11d, %edx\n  ret', true, /read by xor/],
   // One way of the branch reads it: live, whichever way is decoded first.
   ['branch_one_reads', '  test %eax, %eax\n  jz 1f\n  ret\n1:\n  mov %r11, %rdx\n  ret', true, /read by mov/],
   ['branch_both_dead', '  test %eax, %eax\n  jz 1f\n  xor %eax, %eax\n  ret\n1:\n  mov $2, %r11d\n  ret', false, /every path/],
@@ -104,6 +113,45 @@ test('entryEffects: an address outside the file is opaque', () => {
   const fx = entryEffects(entries.elf, 0x7fff0000n);
   assert.is(fx.usesStack, true);
   assert.match(fx.reason, /not in the file/);
+});
+
+
+test('mayNameR8ToR15: true for every instruction of libc.so.6 that iced-x86 sees naming r8-r15', () => {
+  // The byte test spares r11LiveAfter the operand queries; a false "no" would let a read of r11
+  // pass unseen, so it is checked against iced-x86 over a whole real library (linear sweep of its
+  // executable sections).
+  const libc = readElf(readFileSync(realpathSync('/lib/x86_64-linux-gnu/libc.so.6')));
+  const { Decoder, DecoderOptions, Instruction, OpKind, Register } = iced;
+  const extended = new Set<number>();
+  for (const name of Object.keys(Register)) if (/^R(8|9|1[0-5])[DWL]?$/.test(name)) extended.add((Register as Record<string, number>)[name]!);
+  assert.is(extended.size, 32);
+  const instr = new Instruction();
+  let named = 0;
+  let total = 0;
+  for (const section of libc.sections) {
+    if ((section.flags & 0x4n) === 0n || section.type === 8 || section.size === 0n) continue;
+    const start = Number(section.offset);
+    const bytes = libc.bytes.subarray(start, start + Number(section.size));
+    const decoder = new Decoder(64, bytes, DecoderOptions.None);
+    let position = 0;
+    while (decoder.canDecode) {
+      decoder.decodeOut(instr);
+      total++;
+      let uses = extended.has(instr.memoryBase) || extended.has(instr.memoryIndex);
+      for (let i = 0; i < instr.opCount && !uses; i++) if (instr.opKind(i) === OpKind.Register && extended.has(instr.opRegister(i))) uses = true;
+      if (uses) {
+        named++;
+        if (!mayNameR8ToR15(libc.bytes, start + position, instr.length)) {
+          assert.unreachable(`${instr.toString()} at offset ${start + position} names r8-r15 but the byte test says no`);
+        }
+      }
+      position += instr.length;
+    }
+    decoder.free();
+  }
+  instr.free();
+  // Enough of both kinds that the check means something.
+  assert.ok(named > 20_000 && total > 5 * named, `${named} of ${total}`);
 });
 
 test.run();

@@ -39,15 +39,18 @@ export function r11LiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'functi
   const ends: string[] = [];
   while (work.length > 0) {
     let position = work.pop() as number;
+    // The decoder's place, so that straight-line code does not seek before every instruction.
+    let decoderAt = -1;
     // One path, straight on until it ends or forks.
     for (;;) {
       if (seen.has(position)) break;
       seen.add(position);
       if (position >= size) return { live: true, reason: `runs out of the function at ${where(position)}` };
       if (budget-- <= 0) return { live: true, reason: 'no decision within the instruction budget' };
-      seekDecoder(decoder, position);
+      if (decoderAt !== position) seekDecoder(decoder, position);
       const instr = scratch;
       decoder.decodeOut(instr);
+      decoderAt = position + instr.length;
       const c = instr.code;
       if (c === Code.INVALID) return { live: true, reason: `undecodable bytes at ${where(position)}` };
       if (position + instr.length > size) return { live: true, reason: `${mnemonicName(instr)} at ${where(position)} crosses the end of the function` };
@@ -55,7 +58,7 @@ export function r11LiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'functi
         ends.push(`syscall at ${where(position)}`);
         break;
       }
-      const use = r11Use(instr);
+      const use = mayNameR8ToR15(elf.bytes, fileOffset + position, instr.length) ? r11Use(instr) : undefined;
       if (use === 'read') return { live: true, reason: `read by ${mnemonicName(instr)} at ${where(position)}` };
       if (use === 'write') {
         ends.push(`written by ${mnemonicName(instr)} at ${where(position)}`);
@@ -86,6 +89,26 @@ export function r11LiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'functi
   }
   return { live: false, reason: ends.length === 1 ? `dead: ${ends[0]}` : `dead on every path (${ends.length} paths)` };
 }
+
+/**
+ * Whether an instruction's encoding can name r8-r15 (r11 among them) at all: only with a REX
+ * prefix that has R, X or B set, or with a VEX, EVEX or XOP prefix (which carry those bits
+ * inverted). Most instructions have neither, and this byte test spares them the half-dozen calls
+ * into iced-x86 that reading their operands costs. Conservative: `true` only means "ask iced".
+ */
+export function mayNameR8ToR15(bytes: Uint8Array, at: number, length: number): boolean {
+  const end = at + length;
+  let i = at;
+  // Legacy prefixes come first; a REX prefix must be the byte right before the opcode.
+  while (i < end && LEGACY_PREFIX[bytes[i] as number] === 1) i++;
+  if (i >= end) return false;
+  const b = bytes[i] as number;
+  if (b >= 0x40 && b <= 0x4f) return (b & 0x07) !== 0;
+  return b === 0xc4 || b === 0xc5 || b === 0x62 || b === 0x8f;
+}
+
+const LEGACY_PREFIX = new Uint8Array(256);
+for (const p of [0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3]) LEGACY_PREFIX[p] = 1;
 
 const R11_WHOLE = new Set<number>([Register.R11, Register.R11D]); // a 32-bit write zero-extends: whole
 const R11_ANY = new Set<number>([Register.R11, Register.R11D, Register.R11W, Register.R11L]);
