@@ -56,11 +56,28 @@ const MNEMONIC_LEA: number = iced.Mnemonic.Lea;
 const MNEMONIC_JMP: number = iced.Mnemonic.Jmp;
 const REGISTER_NONE: number = iced.Register.None;
 
+/** A sorted set of addresses, searched by bisection. */
+class SortedAddresses {
+  constructor(private readonly sorted: BigUint64Array) {}
+
+  has(va: bigint): boolean {
+    const a = this.sorted;
+    let lo = 0;
+    let hi = a.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((a[mid] as bigint) < va) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < a.length && a[lo] === va;
+  }
+}
+
 /** Caches one analysis per function across the sites of a plan. */
 export class DisplacementFinder {
   private readonly analyses: Map<bigint, FunctionAnalysis>;
   private readonly tables = new Map<bigint, Set<bigint> | typeof TOO_MANY_TABLE_ENTRIES>();
-  private guardedSet: Set<bigint> | undefined;
+  private guardedSet: SortedAddresses | undefined;
   private readonly instr = new Instruction();
   /** One formatter for every moved instruction's text (Instruction.toString builds one a call). */
   private formatter: InstanceType<typeof Formatter> | undefined;
@@ -69,13 +86,19 @@ export class DisplacementFinder {
     this.analyses = analyses ?? new Map();
   }
 
-  /** Addresses something outside the function may reach: symbols and relocation targets (built on first use). */
-  private get guarded(): Set<bigint> {
+  /**
+   * Addresses something outside the function may reach: symbols and relocation targets (built on
+   * first use). A sorted typed array, not a Set<bigint>: libc.so.6 has 4,000 of them, hashing a
+   * bigint each cost more than the searches a plan makes.
+   */
+  private get guarded(): SortedAddresses {
     if (this.guardedSet === undefined) {
-      const set = new Set<bigint>();
-      for (const table of [this.elf.symbols, this.elf.dynamicSymbols]) for (const s of table) if (s.value !== 0n) set.add(s.value);
-      for (const r of this.elf.relocations) if (r.kind === 'rela' && r.type === 8 /* RELATIVE */) set.add(r.addend);
-      this.guardedSet = set;
+      const { symbols, dynamicSymbols, relocations } = this.elf;
+      const values = new BigUint64Array(symbols.length + dynamicSymbols.length + relocations.length);
+      let n = 0;
+      for (const table of [symbols, dynamicSymbols]) for (const s of table) if (s.value !== 0n) values[n++] = s.value;
+      for (const r of relocations) if (r.kind === 'rela' && r.type === 8 /* RELATIVE */) values[n++] = BigInt.asUintN(64, r.addend);
+      this.guardedSet = new SortedAddresses(values.subarray(0, n).sort());
     }
     return this.guardedSet;
   }

@@ -1,0 +1,48 @@
+// Displacement never moves an instruction something outside the function may reach: a symbol's
+// address or a RELATIVE relocation's target. The site starts its function (no window may begin
+// before it), so the instruction after it must move or the site gets no window.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { assemble, fn } from './discover-asm.js';
+import { planFile, vaHex } from './plan-helpers.js';
+
+const body = (label: string) => `  syscall\n${label}\n  mov %rax, %rdi\n  mov %rdi, %rsi\n  ret`;
+
+test('displace: the instruction after the site is moved, unless a symbol names it', async () => {
+  const prog = assemble([
+    fn('plain', body('')),
+    fn('named', body('.globl named_mid\nnamed_mid:')),
+    // A local label has no symbol in the linked file: it guards nothing.
+    fn('local', body('.Llocal_mid:')),
+  ].join('\n'));
+  const { plan, report } = await planFile(prog.elf, 'unannotated');
+  const siteAt = (name: string) => {
+    const va = prog.sym(name);
+    const index = report.sites.findIndex((s) => s.va === va);
+    assert.ok(index >= 0, `a site at ${name}`);
+    return plan.patches.find((p) => p.site === index);
+  };
+  assert.is(siteAt('plain')?.variant, 'displace');
+  assert.is(siteAt('local')?.variant, 'displace');
+  const named = siteAt('named');
+  assert.is.not(named?.variant, 'displace');
+  assert.match(named?.reason ?? '', `the instruction at ${vaHex(prog.sym('named_mid'))} is a symbol or relocation target`);
+});
+
+test('displace: a RELATIVE relocation aimed inside the window guards it too (PIE)', async () => {
+  const prog = assemble([
+    fn('aimed', body('.Laimed_mid:')),
+    fn('unaimed', body('')),
+    '.section .data.rel.ro,"aw"\n.quad .Laimed_mid\n',
+  ].join('\n'), ['-static-pie', '-fPIE']);
+  const rel = prog.elf.relocations.filter((r) => r.kind === 'rela' && r.type === 8);
+  assert.ok(rel.some((r) => r.addend === prog.sym('aimed') + 2n), 'the pointer is a RELATIVE relocation');
+  const { plan, report } = await planFile(prog.elf, 'unannotated');
+  const patchAt = (va: bigint) => plan.patches.find((p) => p.site === report.sites.findIndex((s) => s.va === va));
+  assert.is(patchAt(prog.sym('unaimed'))?.variant, 'displace');
+  const aimed = patchAt(prog.sym('aimed'));
+  assert.is.not(aimed?.variant, 'displace');
+  assert.match(aimed?.reason ?? '', `the instruction at ${vaHex(prog.sym('aimed') + 2n)} is a symbol or relocation target`);
+});
+
+test.run();
