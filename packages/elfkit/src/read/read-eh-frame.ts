@@ -163,13 +163,16 @@ export function sectionFdes(elf: object, c: Cursor, section: { offset: number; s
  * Walks the CIEs and FDEs of an .eh_frame at [offset, offset+size) whose first byte is at `va`
  * and returns each FDE (pc range, CIE, instructions) in file order. Every entry must fit inside
  * the section, and the walk stops at a zero terminator or the end, so it always ends. FDEs with
- * an empty range are left out.
+ * an empty range are left out. `general` (for tests) reads every FDE the general way, without the
+ * fast path for the usual encoding; the answers are the same.
  */
-export function readEhFrame(c: Cursor, offset: number, size: number, va: bigint): Fde[] {
+export function readEhFrame(c: Cursor, offset: number, size: number, va: bigint, options: { general?: boolean } = {}): Fde[] {
   c.need(offset, size, '.eh_frame', 'ELF_BAD_OFFSET');
   const end = offset + size;
   const cies = new Map<number, Cie>();
   const out: Fde[] = [];
+  // The section's va as a number, for the common FDE's fast path (-1: past 2^53, take bigints).
+  const vaNumber = options.general !== true && va + BigInt(size) < 2n ** 53n ? Number(va) : -1;
   let at = offset;
   while (at + 4 <= end) {
     let length = c.u32(at);
@@ -192,22 +195,22 @@ export function readEhFrame(c: Cursor, offset: number, size: number, va: bigint)
         cie = readCie(c, cieAt, end);
         cies.set(cieAt, cie);
       }
-      const r = new EntryReader(c, idAt + 4, entryEnd, at);
-      const fieldVa = va + BigInt(idAt + 4 - offset);
-      const start = r.pointer(cie.fdeEncoding, fieldVa, true);
-      const range = r.pointer(cie.fdeEncoding & 0x0f, 0n, false);
-      // The instructions follow the augmentation data; a length past the entry is reported by
-      // whoever runs them (function ranges do not need them).
-      let instructions = r.at;
-      if (cie.augmentationData && r.at < entryEnd) {
-        const length = Number(r.uleb());
-        instructions = r.at + length;
-      }
-      if (range > 0n) {
-        const end = BigInt.asUintN(64, start + range);
-        out.push(cie.signalFrame
-          ? { start, end, offset: at, signalFrame: true, cie, instructions, entryEnd }
-          : { start, end, offset: at, cie, instructions, entryEnd });
+      const fast = vaNumber >= 0 && cie.fdeEncoding === PE_PCREL_SDATA4 ? pcrelSdata4Fde(c, vaNumber + (idAt + 4 - offset), idAt + 4, entryEnd, cie.augmentationData) : undefined;
+      if (fast !== undefined) {
+        if (fast !== EMPTY_RANGE) push(out, fast.start, fast.end, at, cie, fast.instructions, entryEnd);
+      } else {
+        const r = new EntryReader(c, idAt + 4, entryEnd, at);
+        const fieldVa = va + BigInt(idAt + 4 - offset);
+        const start = r.pointer(cie.fdeEncoding, fieldVa, true);
+        const range = r.pointer(cie.fdeEncoding & 0x0f, 0n, false);
+        // The instructions follow the augmentation data; a length past the entry is reported by
+        // whoever runs them (function ranges do not need them).
+        let instructions = r.at;
+        if (cie.augmentationData && r.at < entryEnd) {
+          const length = Number(r.uleb());
+          instructions = r.at + length;
+        }
+        if (range > 0n) push(out, start, BigInt.asUintN(64, start + range), at, cie, instructions, entryEnd);
       }
     } else if (!cies.has(at)) {
       cies.set(at, readCie(c, at, end));
@@ -215,6 +218,37 @@ export function readEhFrame(c: Cursor, offset: number, size: number, va: bigint)
     at = entryEnd;
   }
   return out;
+}
+
+function push(out: Fde[], start: bigint, end: bigint, offset: number, cie: Cie, instructions: number, entryEnd: number): void {
+  out.push(cie.signalFrame
+    ? { start, end, offset, signalFrame: true, cie, instructions, entryEnd }
+    : { start, end, offset, cie, instructions, entryEnd });
+}
+
+/** DW_EH_PE_pcrel | DW_EH_PE_sdata4: how GCC and Clang encode every FDE's pc_begin. */
+const PE_PCREL_SDATA4 = PE_PCREL | PE_SDATA4;
+const EMPTY_RANGE = 'empty';
+
+/**
+ * An FDE of the usual shape read with numbers instead of bigints: pc_begin pcrel sdata4, pc_range
+ * sdata4, and (with 'z') a one-byte augmentation length. `fieldVa` is the va of pc_begin, at file
+ * offset `at`. Undefined for anything else (a field past the entry, an address outside
+ * [0, 2^53), a longer length), which the general reader then reads, and reports, as before.
+ */
+function pcrelSdata4Fde(c: Cursor, fieldVa: number, at: number, entryEnd: number, augmentationData: boolean): { start: bigint; end: bigint; instructions: number } | typeof EMPTY_RANGE | undefined {
+  if (at + 8 > entryEnd) return undefined;
+  const start = fieldVa + c.i32(at);
+  const range = c.i32(at + 4);
+  let instructions = at + 8;
+  if (augmentationData && instructions < entryEnd) {
+    const length = c.u8(instructions);
+    if (length >= 0x80) return undefined;
+    instructions += 1 + length;
+  }
+  if (start < 0 || start + Math.max(range, 0) >= 2 ** 53) return undefined;
+  if (range <= 0) return EMPTY_RANGE;
+  return { start: BigInt(start), end: BigInt(start + range), instructions };
 }
 
 function readCie(c: Cursor, at: number, sectionEnd: number): Cie {
