@@ -18,12 +18,15 @@ export interface Assembled {
 
 /**
  * Links `source` (GNU as syntax) as a static non-PIE executable without libc. Wrap functions in
- * `fn(name, body)` so they get symbols with sizes.
+ * `fn(name, body)` so they get symbols with sizes. With `libc`, gcc links it as a C program
+ * would be (the source then defines `main`), with `extraArgs` after the defaults.
  */
-export function assemble(source: string, extraArgs: string[] = []): Assembled {
+export function assemble(source: string, extraArgs: string[] = [], options: { libc?: boolean } = {}): Assembled {
   const base = join(dir, `t${serial++}`);
-  writeFileSync(`${base}.S`, `.text\n.globl _start\n_start:\n  hlt\n${source}\n`);
-  execFileSync('gcc', ['-nostdlib', '-static', '-no-pie', '-Wl,--build-id=none', ...extraArgs, '-o', base, `${base}.S`], { stdio: 'pipe' });
+  const stack = '.section .note.GNU-stack,"",@progbits\n';
+  writeFileSync(`${base}.S`, options.libc === true ? `${source}\n${stack}` : `.text\n.globl _start\n_start:\n  hlt\n${source}\n`);
+  const defaults = options.libc === true ? [] : ['-nostdlib', '-static', '-no-pie'];
+  execFileSync('gcc', [...defaults, '-Wl,--build-id=none', ...extraArgs, '-o', base, `${base}.S`], { stdio: 'pipe' });
   const elf = readElf(readFileSync(base));
   return {
     elf,

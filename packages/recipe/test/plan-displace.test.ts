@@ -45,4 +45,24 @@ test('displace: a RELATIVE relocation aimed inside the window guards it too (PIE
   assert.match(aimed?.reason ?? '', `the instruction at ${vaHex(prog.sym('aimed') + 2n)} is a symbol or relocation target`);
 });
 
+test('displace: a packed RELR relocation aimed inside the window guards it too (PIE with -z pack-relative-relocs)', async () => {
+  // Linked with libc: ld packs relative relocations only against a glibc that can apply them.
+  const prog = assemble([
+    '.text\n.globl main\n.type main,@function\nmain:\n  xor %eax, %eax\n  ret\n.size main,.-main',
+    fn('aimed', body('.Laimed_mid:')),
+    fn('unaimed', body('')),
+    // A table of label addresses, as a computed goto's: RELR packs aligned words.
+    '.section .data.rel.ro,"aw"\n.balign 8\n.quad .Laimed_mid\n.quad .Laimed_mid\n',
+  ].join('\n'), ['-pie', '-fPIE', '-Wl,-z,pack-relative-relocs'], { libc: true });
+  const relr = prog.elf.relocations.filter((r) => r.kind === 'relr');
+  assert.ok(relr.some((r) => r.addend === prog.sym('aimed') + 2n), 'the pointer is a RELR relocation');
+  assert.not.ok(prog.elf.relocations.some((r) => r.kind === 'rela' && r.addend === prog.sym('aimed') + 2n), 'and not a RELA one');
+  const { plan, report } = await planFile(prog.elf, 'unannotated');
+  const patchAt = (va: bigint) => plan.patches.find((p) => p.site === report.sites.findIndex((s) => s.va === va));
+  assert.is(patchAt(prog.sym('unaimed'))?.variant, 'displace');
+  const aimed = patchAt(prog.sym('aimed'));
+  assert.is.not(aimed?.variant, 'displace');
+  assert.match(aimed?.reason ?? '', `the instruction at ${vaHex(prog.sym('aimed') + 2n)} is a symbol or relocation target`);
+});
+
 test.run();

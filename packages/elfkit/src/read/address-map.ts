@@ -24,12 +24,25 @@ export class AddressMap {
         .filter((s) => (s.flags & SHF_ALLOC) !== 0n && s.type !== SHT_NOBITS && s.size > 0)
         .map((s) => ({ va: s.va, end: s.va + BigInt(s.size), offset: s.offset }));
     }
+    this.disjoint = this.ranges.every((a, i) => this.ranges.every((b, j) => i === j || a.end <= b.va || b.end <= a.va));
   }
+
+  /** The range the last answer came from: lookups come in runs over one segment (RELR, a function's bytes). */
+  private last = 0;
+  private readonly disjoint: boolean;
 
   /** The file offset of `va`, or undefined when no file-backed range holds it. */
   vaToOffset(va: bigint): number | undefined {
-    for (const r of this.ranges) {
-      if (va >= r.va && va < r.end) return r.offset + Number(va - r.va);
+    const ranges = this.ranges;
+    // Ranges that overlap (a crafted file) answer with the first that holds va, as without the memo.
+    const hit = this.disjoint ? ranges[this.last] : undefined;
+    if (hit !== undefined && va >= hit.va && va < hit.end) return hit.offset + Number(va - hit.va);
+    for (let i = 0; i < ranges.length; i++) {
+      const r = ranges[i]!;
+      if (va >= r.va && va < r.end) {
+        this.last = i;
+        return r.offset + Number(va - r.va);
+      }
     }
     return undefined;
   }

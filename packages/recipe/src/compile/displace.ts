@@ -6,7 +6,8 @@
  * Never moves an instruction something may jump into: the window's first instruction may be a
  * branch target (the jmp sits there), no other may be. Branch targets come from analyzeFunction
  * (function start, direct jmp/jcc/call targets), from every entry of the jump tables a function
- * with an indirect jump addresses (over-approximated), and from symbols and RELATIVE relocations.
+ * with an indirect jump addresses (over-approximated), and from symbols and RELATIVE relocations
+ * (RELA, and RELR whose target is the word in place).
  * Moved instructions must not be branches (their targets would need rewriting) nor syscalls; a
  * RIP-relative memory operand is re-aimed at its absolute target from the new address.
  */
@@ -97,7 +98,9 @@ export class DisplacementFinder {
       const values = new BigUint64Array(symbols.length + dynamicSymbols.length + relocations.length);
       let n = 0;
       for (const table of [symbols, dynamicSymbols]) for (const s of table) if (s.value !== 0n) values[n++] = s.value;
-      for (const r of relocations) if (r.kind === 'rela' && r.type === 8 /* RELATIVE */) values[n++] = BigInt.asUintN(64, r.addend);
+      // RELATIVE relocations, RELA or packed RELR (the target is then the word in place, which
+      // elfkit gives as the addend): a table of label addresses (computed goto) in a PIE.
+      for (const r of relocations) if (r.type === 8 /* RELATIVE */) values[n++] = BigInt.asUintN(64, r.addend);
       this.guardedSet = new SortedAddresses(values.subarray(0, n).sort());
     }
     return this.guardedSet;
