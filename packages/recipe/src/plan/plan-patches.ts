@@ -381,6 +381,18 @@ function buildCode(input: BuildInput): BuiltCode {
     return t.label;
   };
 
+  // A trampoline runs on its function's stack: it unwinds with that function's rows. A site's
+  // window often starts at the site, so the same row is asked for twice; rows are never changed
+  // once recorded (stubs.ts), so one object serves both.
+  const rows = new Map<bigint, FrameRow | undefined>();
+  const rowAt = (va: bigint): FrameRow | undefined => {
+    if (rows.has(va)) return rows.get(va);
+    const cfi = safeCfiRow(elf, va);
+    const row = cfi === undefined ? undefined : fromCfiRow(cfi);
+    rows.set(va, row);
+    return row;
+  };
+
   // Per-site trampolines and hops.
   const trapSites: TrapSite[] = [];
   const siteLabels = new Map<number, { target: Label; trampoline?: Label }>();
@@ -388,11 +400,6 @@ function buildCode(input: BuildInput): BuiltCode {
     const rcxSet = d.form === 'rel32' || d.form === 'abs64' || d.form === 'abs64-hop';
     const moved = d.displacement;
     const resumeInside = moved !== undefined ? a.label() : undefined;
-    // A trampoline runs on its function's stack: it unwinds with that function's rows.
-    const rowAt = (va: bigint): FrameRow | undefined => {
-      const row = safeCfiRow(elf, va);
-      return row === undefined ? undefined : fromCfiRow(row);
-    };
     const siteRow = rowAt(d.site.va);
     const copy = copyFor(d, siteRow);
     const resume = resumeInside ?? d.resumeVa;
