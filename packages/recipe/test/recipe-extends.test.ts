@@ -120,6 +120,17 @@ test('extends by relative path, through two levels; lists and entry replace, map
   assert.is(recipe.source, join(dir, 'child.yaml'));
 });
 
+test('extends by absolute path: the path itself, not one under the extending file\'s folder', () => {
+  const base = scratch({ 'base.yaml': 'name: base\nmatch:\n  - instruction: syscall\nstub: seed\n' });
+  const dir = scratch({ 'child.yaml': `name: child\nextends: ${join(base, 'base.yaml')}\n` });
+  const result = loadRecipe(join(dir, 'child.yaml'));
+  assert.equal(result.errors.map(String), []);
+  assert.is(result.recipe?.stub, 'seed');
+  // A missing absolute parent is named as written.
+  const missing = scratch({ 'child.yaml': `name: child\nextends: ${join(base, 'gone.yaml')}\n` });
+  assert.match(loadRecipe(join(missing, 'child.yaml')).errors.map(String).join('\n'), `cannot read '${join(base, 'gone.yaml')}'`);
+});
+
 test('a recipe that extends may leave out match; one that does not, may not', () => {
   assert.equal(parseRecipe('name: a\nextends: trap-only\n', 'a.yaml').recipe?.match, [{ instruction: 'syscall' }]);
   assert.equal(parseRecipe('name: a\nstub: seed\n', 'a.yaml').errors.map(String), [

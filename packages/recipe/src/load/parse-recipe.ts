@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { RecipeDiagnostic, formatRecipePath, type RecipeDiagnosticCode, type RecipePath } from '../errors.js';
 import type { Recipe } from '../model.js';
@@ -131,12 +131,12 @@ function displayName(path: string): string {
 }
 
 /**
- * A name with a slash or a .yaml/.yml ending is a path relative to the extending file; any other
- * name is a built-in recipe.
+ * A name with a slash or a .yaml/.yml ending is a path, relative to the extending file unless it is
+ * absolute; any other name is a built-in recipe.
  */
 function resolveExtends(target: string, file: string, options: RecipeOptions): { path?: string; display: string; problem: string } {
   if (isPathLike(target)) {
-    const display = join(dirname(file), target);
+    const display = isAbsolute(target) ? target : join(dirname(file), target);
     return { path: resolve(display), display, problem: '' };
   }
   const path = builtinRecipePath(target, options);
