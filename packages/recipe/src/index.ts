@@ -34,7 +34,7 @@ export { PlanError } from './plan/plan-errors.js';
 export type { PlanErrorCode } from './plan/plan-errors.js';
 export { PLAN_SCHEMA } from './plan/plan-types.js';
 export type { PatchPlan, Patch, Refusal, PlanSegment, PlanSymbol, PlanRelocation, PlanStats } from './plan/plan-types.js';
-export { compileHandler, compileHandlerSync, loadHandler, HANDLER_CFLAGS } from './link/compile-handler.js';
+export { compileHandler, compileHandlerSync, loadHandler, COMPILE_TIMEOUT_MS, HANDLER_CFLAGS } from './link/compile-handler.js';
 export type { CompileOptions } from './link/compile-handler.js';
 export { linkHandlerObject, measureHandlerObject } from './link/link-handler.js';
 export { LinkError, isLinkError, LINK_ERROR_CODES } from './link/link-errors.js';

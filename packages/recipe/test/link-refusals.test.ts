@@ -1,10 +1,12 @@
 // What the handler linker refuses, each pinned to its error code and position.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readElf, SHT_SYMTAB } from '@libos/elfkit';
 import {
-  compileHandler, LinkError, linkHandlerObject, measureHandlerObject, type LinkErrorCode, type LinkOptions,
+  compileHandler, compileHandlerSync, LinkError, linkHandlerObject, measureHandlerObject, type LinkErrorCode, type LinkOptions,
 } from '@libos/recipe';
 import { compileSource, gccObject, harness, writeSource } from './link-helpers.js';
 
@@ -171,6 +173,37 @@ test('a compiler that cannot be run -> LINK_COMPILE_FAILED', async () => {
     expectCode(e as LinkError, 'LINK_COMPILE_FAILED');
     assert.match((e as LinkError).message, /cannot run the C compiler '\/nonexistent\/cc'/);
   }
+});
+
+test('a compiler that does not finish is stopped after the timeout -> LINK_COMPILE_FAILED, sync and async', async () => {
+  const path = writeSource('long libos_handler(long nr) { return nr; }\n');
+  // A "compiler" that waits: a script that sleeps, then one that reads its input (which is closed).
+  const dir = mkdtempSync(join(tmpdir(), 'libos-slow-cc-'));
+  const sleeper = join(dir, 'sleepy-cc');
+  writeFileSync(sleeper, '#!/bin/sh\nsleep 30\n', { mode: 0o755 });
+  const reader = join(dir, 'reading-cc');
+  writeFileSync(reader, '#!/bin/sh\ncat > /dev/null\nexit 1\n', { mode: 0o755 });
+  const started = Date.now();
+  for (const run of [() => compileHandler(path, { cc: sleeper, timeoutMs: 300 }), async () => compileHandlerSync(path, { cc: sleeper, timeoutMs: 300 })]) {
+    try {
+      await run();
+      assert.unreachable('compiled');
+    } catch (e) {
+      expectCode(e as LinkError, 'LINK_COMPILE_FAILED');
+      assert.match((e as LinkError).message, `${sleeper} did not finish within 0.3 s and was stopped`);
+    }
+  }
+  assert.ok(Date.now() - started < 10_000, 'stopped, not waited for');
+  // Its input ends at once: it fails on its own (exit 1), long before any timeout.
+  try {
+    await compileHandler(path, { cc: reader, timeoutMs: 20_000 });
+    assert.unreachable('compiled');
+  } catch (e) {
+    expectCode(e as LinkError, 'LINK_COMPILE_FAILED');
+    assert.not.match((e as LinkError).message, /did not finish/);
+  }
+  assert.ok(Date.now() - started < 10_000, 'the reading compiler saw the end of its input');
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('text and data more than 2 GiB apart -> LINK_OUT_OF_RANGE; a misaligned part -> LINK_BAD_LAYOUT', async () => {

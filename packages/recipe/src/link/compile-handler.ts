@@ -29,7 +29,16 @@ export interface CompileOptions {
   readonly cc?: string;
   /** Extra flags after the fixed ones (`-DDEBUG`, `-I dir`); they cannot remove a fixed flag. */
   readonly cflags?: readonly string[];
+  /**
+   * How long the compiler may run before it is killed and the compile fails, in milliseconds.
+   * Default {@link COMPILE_TIMEOUT_MS}: a handler compiles in well under a second, and a compiler
+   * that waits (a FIFO #included, a wrapper asking for input) must not hang the rewrite.
+   */
+  readonly timeoutMs?: number;
 }
+
+/** The default of {@link CompileOptions.timeoutMs}: two minutes. */
+export const COMPILE_TIMEOUT_MS = 120_000;
 
 function commandLine(sourcePath: string, outPath: string, opts: CompileOptions): { cc: string; command: string; args: string[] } {
   const cc = (opts.cc ?? process.env['CC'] ?? '').trim() || 'cc';
@@ -41,16 +50,25 @@ function commandLine(sourcePath: string, outPath: string, opts: CompileOptions):
   };
 }
 
+function timeoutOf(opts: CompileOptions): number {
+  const t = opts.timeoutMs;
+  return t !== undefined && Number.isFinite(t) && t > 0 ? t : COMPILE_TIMEOUT_MS;
+}
+
 /** The compiler's first error line (gcc prints `file:line:col: error: ...`), else its first line. */
 function firstErrorLine(stderr: string): string {
   const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '');
   return lines.find((l) => /\berror\b/i.test(l)) ?? lines[0] ?? 'no message';
 }
 
-function compileFailure(sourcePath: string, cc: string, e: unknown): LinkError {
-  const err = e as { code?: unknown; stderr?: unknown; message?: unknown };
+function compileFailure(sourcePath: string, cc: string, e: unknown, timeoutMs: number): LinkError {
+  const err = e as { code?: unknown; stderr?: unknown; message?: unknown; killed?: unknown; signal?: unknown };
   if (err.code === 'ENOENT') {
     return new LinkError('LINK_COMPILE_FAILED', { file: sourcePath }, `cannot run the C compiler '${cc}' (set $CC or pass cc)`);
+  }
+  // execFile kills on its timeout (killed: true); execFileSync reports ETIMEDOUT.
+  if (err.code === 'ETIMEDOUT' || (err.killed === true && err.signal === 'SIGTERM')) {
+    return new LinkError('LINK_COMPILE_FAILED', { file: sourcePath }, `${cc} did not finish within ${timeoutMs / 1000} s and was stopped`);
   }
   const stderr = typeof err.stderr === 'string' ? err.stderr : Buffer.isBuffer(err.stderr) ? err.stderr.toString('utf8') : '';
   const detail = stderr !== '' ? firstErrorLine(stderr) : String(err.message ?? e);
@@ -69,13 +87,15 @@ export async function compileHandler(sourcePath: string, opts: CompileOptions = 
     const { cc, command, args } = commandLine(sourcePath, out, opts);
     try {
       await new Promise<void>((resolve, reject) => {
-        processes().execFile(command, args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (error, _stdout, stderr) => {
+        const child = processes().execFile(command, args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, timeout: timeoutOf(opts) }, (error, _stdout, stderr) => {
           if (error) reject(Object.assign(error, { stderr }));
           else resolve();
         });
+        // Nothing to read: a compiler that reads its input gets an end at once, not a wait.
+        child.stdin?.end();
       });
     } catch (e) {
-      throw compileFailure(sourcePath, cc, e);
+      throw compileFailure(sourcePath, cc, e, timeoutOf(opts));
     }
     return new Uint8Array(await readFile(out));
   } finally {
@@ -90,9 +110,9 @@ export function compileHandlerSync(sourcePath: string, opts: CompileOptions = {}
     const out = join(dir, 'handler.o');
     const { cc, command, args } = commandLine(sourcePath, out, opts);
     try {
-      processes().execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 16 * 1024 * 1024 });
+      processes().execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 16 * 1024 * 1024, timeout: timeoutOf(opts) });
     } catch (e) {
-      throw compileFailure(sourcePath, cc, e);
+      throw compileFailure(sourcePath, cc, e, timeoutOf(opts));
     }
     return new Uint8Array(readFileSync(out));
   } finally {
