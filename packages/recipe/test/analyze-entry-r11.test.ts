@@ -123,13 +123,13 @@ test('mayNameR8ToR15: true for every instruction of libc.so.6 that iced-x86 sees
   const libc = readElf(readFileSync(realpathSync('/lib/x86_64-linux-gnu/libc.so.6')));
   const { Decoder, DecoderOptions, Instruction, OpKind, Register } = iced;
   const extended = new Set<number>();
-  for (const name of Object.keys(Register)) if (/^R(8|9|1[0-5])[DWL]?$/.test(name)) extended.add((Register as Record<string, number>)[name]!);
+  for (const name of Object.keys(Register)) if (/^R(8|9|1[0-5])[DWL]?$/.test(name)) extended.add((Register as unknown as Record<string, number>)[name]!);
   assert.is(extended.size, 32);
   const instr = new Instruction();
   let named = 0;
   let total = 0;
   for (const section of libc.sections) {
-    if ((section.flags & 0x4n) === 0n || section.type === 8 || section.size === 0n) continue;
+    if ((section.flags & 0x4n) === 0n || section.type === 8 || section.size === 0) continue;
     const start = Number(section.offset);
     const bytes = libc.bytes.subarray(start, start + Number(section.size));
     const decoder = new Decoder(64, bytes, DecoderOptions.None);

@@ -175,6 +175,36 @@ test('a compiler that cannot be run -> LINK_COMPILE_FAILED', async () => {
   }
 });
 
+/** `obj` with the sh_addralign of its section `name` set to `align`. */
+function withAlign(obj: Uint8Array, name: string, align: bigint): Uint8Array {
+  const copy = new Uint8Array(obj);
+  const elf = readElf(copy);
+  const section = elf.sections.find((x) => x.name === name)!;
+  new DataView(copy.buffer).setBigUint64(elf.header.shoff + section.index * 64 + 48, align, true);
+  return copy;
+}
+
+test('a section alignment that is not a power of two -> LINK_BAD_OBJECT; more than a page -> LINK_UNSUPPORTED_SECTION, at measuring', async () => {
+  const obj = await compileSource(String.raw`
+static long calls;
+long libos_handler(long nr, long a1, long a2, long a3, long a4, long a5, long a6) { return ++calls + nr; }
+`);
+  for (const section of ['.text', '.bss']) {
+    const three = refusal(withAlign(obj, section, 3n));
+    expectCode(three, 'LINK_BAD_OBJECT');
+    assert.is(three.section, section);
+    assert.match(three.message, 'sh_addralign 3 is not a power of two');
+    assert.throws(() => measureHandlerObject(withAlign(obj, section, 3n)), /LINK_BAD_OBJECT/);
+  }
+  // A page is the most the rewrite promises, and it holds at any page-aligned layout.
+  assert.not.throws(() => linkHandlerObject(withAlign(obj, '.bss', 4096n), { textVa: 0x1000_0000n, dataVa: 0x2000_1000n }));
+  const big = await compileSource(String.raw`
+static long table[4] __attribute__((aligned(8192)));
+long libos_handler(long nr, long a1, long a2, long a3, long a4, long a5, long a6) { return ++table[nr & 3] + nr; }
+`);
+  assert.throws(() => measureHandlerObject(big), /LINK_UNSUPPORTED_SECTION: .*sh_addralign 8192 is more than a page \(4096\)/);
+});
+
 test('a compiler that does not finish is stopped after the timeout -> LINK_COMPILE_FAILED, sync and async', async () => {
   const path = writeSource('long libos_handler(long nr) { return nr; }\n');
   // A "compiler" that waits: a script that sleeps, then one that reads its input (which is closed).

@@ -107,6 +107,24 @@ function groupOf(s: Section, file: string): Group | undefined {
   return 'rodata';
 }
 
+/**
+ * The handler's text and data each start on a page of their own, so any alignment up to a page
+ * holds wherever the rewrite puts them. An alignment that is not a power of two is malformed (the
+ * ELF specification allows none); one above a page cannot be promised.
+ */
+const MAX_HANDLER_ALIGN = 4096;
+
+function checkedAlign(value: number, at: { file: string; section?: string; symbol?: string }, what: string): number {
+  if (value <= 1) return 1; // 0 and 1: no constraint
+  if (!Number.isSafeInteger(value) || 2 ** Math.round(Math.log2(value)) !== value) {
+    throw new LinkError('LINK_BAD_OBJECT', at, `${what} ${value} is not a power of two`);
+  }
+  if (value > MAX_HANDLER_ALIGN) {
+    throw new LinkError('LINK_UNSUPPORTED_SECTION', at, `${what} ${value} is more than a page (${MAX_HANDLER_ALIGN}): the handler's parts start on a page, no more can be promised`);
+  }
+  return value;
+}
+
 function placeSections(elf: ElfFile, file: string): Pick<HandlerObjectPlan, 'placed' | 'commons' | 'measure'> {
   const groups: Record<Group, Section[]> = { code: [], rodata: [], data: [], bss: [] };
   for (const s of elf.sections) {
@@ -120,7 +138,7 @@ function placeSections(elf: ElfFile, file: string): Pick<HandlerObjectPlan, 'pla
   let dataAlign = 1;
   for (const g of ['code', 'rodata'] as const) {
     for (const s of groups[g]) {
-      const align = Math.max(1, s.align);
+      const align = checkedAlign(s.align, { file, section: s.name }, 'sh_addralign');
       textSize = alignUp(textSize, align);
       textAlign = Math.max(textAlign, align);
       placed.set(s.index, { section: s, part: 'text', offset: textSize, exec: g === 'code', nobits: s.type === SHT_NOBITS });
@@ -130,7 +148,7 @@ function placeSections(elf: ElfFile, file: string): Pick<HandlerObjectPlan, 'pla
   let dataFileSize = 0;
   for (const g of ['data', 'bss'] as const) {
     for (const s of groups[g]) {
-      const align = Math.max(1, s.align);
+      const align = checkedAlign(s.align, { file, section: s.name }, 'sh_addralign');
       dataSize = alignUp(dataSize, align);
       dataAlign = Math.max(dataAlign, align);
       placed.set(s.index, { section: s, part: 'data', offset: dataSize, exec: false, nobits: g === 'bss' });
@@ -142,7 +160,7 @@ function placeSections(elf: ElfFile, file: string): Pick<HandlerObjectPlan, 'pla
   const commons = new Map<number, number>();
   for (const sym of elf.symbols) {
     if (sym.section !== SHN_COMMON) continue;
-    const align = Math.max(1, Number(sym.value));
+    const align = checkedAlign(Number(sym.value), { file, symbol: sym.name }, 'the COMMON symbol\'s alignment');
     dataSize = alignUp(dataSize, align);
     dataAlign = Math.max(dataAlign, align);
     commons.set(sym.index, dataSize);

@@ -38,7 +38,14 @@ export async function resolveHandler(entry: Extract<Entry, { kind: 'handler' }>,
       usesVectorRegisters: measure.usesVectorRegisters,
       ...(measure.vectorUse !== undefined ? { vectorUse: `${measure.vectorUse.instruction} at +0x${measure.vectorUse.offset.toString(16)}` } : {}),
       link(textVa, dataVa) {
-        const linked = linkHandlerObject(obj, { textVa, dataVa }, linkOptions);
+        // A refusal here is the handler's, as one from measuring it is.
+        let linked;
+        try {
+          linked = linkHandlerObject(obj, { textVa, dataVa }, linkOptions);
+        } catch (e) {
+          if (e instanceof LinkError) throw new PlanError('PLAN_HANDLER', e.message);
+          throw e;
+        }
         return {
           text: linked.text,
           data: linked.data,
