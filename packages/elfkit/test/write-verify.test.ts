@@ -2,7 +2,7 @@
 // changed bytes, refusal to "revert" a file changed since it was written, and files without a
 // plan.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -127,6 +127,31 @@ test('files without a plan: verifyElf and revertElf say ELF_NO_PLAN; a rewritten
   assert.is(code(() => revertElf(input)).code, 'ELF_NO_PLAN');
   const again = readElf(out);
   assert.is(code(() => writeElf(again, jumpEdit(readElf(input)).edit)).code, 'ELF_ALREADY_REWRITTEN');
+});
+
+test('a file that merely holds a rewritten file (objcopy --add-section) is not taken for one', () => {
+  const { input, out } = rewritten('pie');
+  const dir = mkdtempSync(join(tmpdir(), 'libos-embed-'));
+  try {
+    writeFileSync(join(dir, 'inner'), out);
+    writeFileSync(join(dir, 'outer'), input);
+    execFileSync('objcopy', ['--add-section', `.blob=${join(dir, 'inner')}`, join(dir, 'outer'), join(dir, 'holder')]);
+    const holder = new Uint8Array(readFileSync(join(dir, 'holder')));
+    assert.ok(Buffer.from(holder).indexOf(Buffer.from('LIBOSPLN')) >= 0, 'the inner record is in there');
+    assert.is(code(() => verifyElf(holder)).code, 'ELF_NO_PLAN');
+    assert.is(code(() => revertElf(holder, { force: true })).code, 'ELF_NO_PLAN');
+    assert.is(readLibosPlan(holder), undefined);
+    // The same outer file with its section headers gone still finds nothing of its own...
+    const headless = Uint8Array.from(holder);
+    headless.fill(0, 40, 48); // e_shoff
+    assert.is(code(() => verifyElf(headless)).code, 'ELF_NO_PLAN');
+    // ...while a rewritten file whose e_shoff is damaged still finds its own record.
+    const damaged = Uint8Array.from(out);
+    damaged.fill(0, 40, 48);
+    assert.equal(verifyElf(damaged).changed, [chunkOf(40, out.length)]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a damaged plan header is ELF_BAD_PLAN at the plan section offset', () => {

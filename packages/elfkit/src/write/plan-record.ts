@@ -137,7 +137,8 @@ export function fillDigests(out: Uint8Array, digestOffset: number, digestCount: 
  * Finds and decodes the .libos.plan of a rewritten file, or returns undefined when the file
  * holds none. The section header table is tried first; when it is damaged (a changed e_shoff,
  * a flipped header byte), every copy of the magic is tried, so that verifyElf can still report
- * where the damage is. Throws ELF_BAD_PLAN when a record is found but is malformed.
+ * where the damage is; such a copy counts only when its digests match most of the file (not a
+ * rewritten file embedded in another). Throws ELF_BAD_PLAN when a record is found but is malformed.
  */
 export function findPlanRecord(bytes: Uint8Array): PlanRecord | undefined {
   const fromHeaders = planOffsetFromSections(bytes);
@@ -148,7 +149,7 @@ export function findPlanRecord(bytes: Uint8Array): PlanRecord | undefined {
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let at = text.indexOf(MAGIC); at >= 0; at = text.indexOf(MAGIC, at + 1)) {
     const decoded = tryDecode(bytes, at);
-    if (decoded.record !== undefined) return decoded.record;
+    if (decoded.record !== undefined && describesThisFile(bytes, decoded.record)) return decoded.record;
   }
   // A stray copy of the magic in an ordinary file is not a plan; a section named .libos.plan is.
   if (fromHeaders !== undefined) {
@@ -156,6 +157,26 @@ export function findPlanRecord(bytes: Uint8Array): PlanRecord | undefined {
     throw writeError('ELF_BAD_PLAN', fromHeaders, `${PLAN_SECTION} is malformed: ${why}`);
   }
   return undefined;
+}
+
+/**
+ * Whether a record found by scanning is this file's own, not that of a rewritten file embedded in
+ * it (objcopy --add-section, an archive, a firmware image): its digests must match most of the
+ * chunks they cover. Damage is local (a header field, a few bytes), and a file cut short keeps
+ * its first chunks; an embedded record's chunk offsets are the inner file's, and the outer file's
+ * bytes there are others.
+ */
+function describesThisFile(bytes: Uint8Array, record: PlanRecord): boolean {
+  const covered = Math.min(bytes.length, record.outputLength);
+  const whole = Math.floor(covered / record.chunkSize);
+  if (whole === 0) return true; // too little left to tell: as before
+  const digests = chunkDigests(bytes.subarray(0, whole * record.chunkSize), record.chunkSize, record.digestOffset, record.digestCount * DIGEST_SIZE);
+  let matching = 0;
+  digests.forEach((d, i) => {
+    const at = record.digestOffset + i * DIGEST_SIZE;
+    if (Buffer.from(d).equals(bytes.subarray(at, at + DIGEST_SIZE))) matching++;
+  });
+  return matching * 2 > whole;
 }
 
 function tryDecode(bytes: Uint8Array, at: number): { record?: PlanRecord; error?: string } {
