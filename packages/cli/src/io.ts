@@ -1,6 +1,6 @@
-import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { isElfError, writeFileAtomic } from '@libos/elfkit';
+import { isElfError, readRegularFile, writeFileAtomic } from '@libos/elfkit';
 import { CliError } from './errors.js';
 
 /** An input file's bytes and the permission bits the output inherits. */
@@ -26,14 +26,11 @@ function reason(e: unknown): string {
 /** Read an input file whole. Fails with CLI_INPUT_UNREADABLE (exit 2). */
 export function readInput(path: string): InputFile {
   try {
-    const stat = statSync(path);
-    if (stat.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    // A device or a pipe has no size to read up to (/dev/zero would be read until memory ran out).
-    if (!stat.isFile()) throw Object.assign(new Error('not a regular file (a device, a pipe or a socket)'), { code: 'ENOTREG' });
+    // Not a device or a pipe (/dev/zero would be read until memory ran out).
+    const read = readRegularFile(path);
     // A view of the Buffer read, not a copy of it (a 100 MB input is read once).
-    const read = readFileSync(path);
-    const bytes = new Uint8Array(read.buffer, read.byteOffset, read.byteLength);
-    return { path, bytes, mode: stat.mode & 0o7777 };
+    const bytes = new Uint8Array(read.bytes.buffer, read.bytes.byteOffset, read.bytes.byteLength);
+    return { path, bytes, mode: read.mode };
   } catch (e) {
     throw new CliError('CLI_INPUT_UNREADABLE', `cannot read the input: ${reason(e)}`, { file: path, cause: e });
   }

@@ -7,3 +7,4 @@ export type {
 } from './model/types.js';
 export * from './write/index.js';
 export { cfiRowAt, type CfiRow, type CfiRule } from './read/read-cfi.js';
+export { readRegularFile, NOT_REGULAR } from './read/read-regular-file.js';

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { open, realpath, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { readElf } from '../read/read-elf.js';
+import { readRegularFile } from '../read/read-regular-file.js';
 import type { ElfFile } from '../model/types.js';
 import type { ElfEdit } from './types.js';
 import { writeElf } from './write-elf.js';
@@ -16,10 +17,11 @@ import { writeError } from './write-errors.js';
 export async function writeElfFile(inPath: string, outPath: string, edit: ElfEdit | ((elf: ElfFile) => ElfEdit)): Promise<ElfFile> {
   const inReal = await realpath(inPath);
   await refuseSameFile(outPath, inReal);
-  const info = await stat(inReal);
-  const elf = readElf(await readFile(inReal));
+  // Not a device or a FIFO, which would be read without end.
+  const input = readRegularFile(inReal);
+  const elf = readElf(input.bytes);
   const bytes = writeElf(elf, typeof edit === 'function' ? edit(elf) : edit);
-  await writeFileAtomic(outPath, bytes, { mode: info.mode & 0o7777 });
+  await writeFileAtomic(outPath, bytes, { mode: input.mode });
   return elf;
 }
 

@@ -3,10 +3,11 @@
  * because the stub depends on them (docs/handlers.md says why each one is there).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readRegularFile } from '@libos/elfkit';
 import { handlerIncludeDir } from './handler-include-dir.js';
 import { LinkError } from './link-errors.js';
 
@@ -127,12 +128,14 @@ const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
  * (compiled as docs/handlers.md says), else the result of compiling it with {@link compileHandler}.
  */
 export async function loadHandler(path: string, opts: CompileOptions = {}): Promise<Uint8Array> {
-  // A device or a FIFO would be read without end (or wait for a writer forever).
-  const kind = await stat(path).then((s) => (s.isFile() ? undefined : 'not a regular file (a device, a pipe or a socket)'), () => undefined);
-  if (kind !== undefined) throw new LinkError('LINK_COMPILE_FAILED', { file: path }, `cannot read the handler: ${kind}`);
-  const bytes = new Uint8Array(await readFile(path).catch((e: unknown) => {
+  let bytes: Uint8Array;
+  try {
+    // Not a device or a FIFO, which would be read without end (or wait for a writer forever).
+    const read = readRegularFile(path).bytes;
+    bytes = new Uint8Array(read.buffer, read.byteOffset, read.byteLength);
+  } catch (e) {
     throw new LinkError('LINK_COMPILE_FAILED', { file: path }, `cannot read the handler: ${e instanceof Error ? e.message : String(e)}`);
-  }));
+  }
   if (ELF_MAGIC.every((b, i) => bytes[i] === b)) return bytes;
   return compileHandler(path, opts);
 }

@@ -1,5 +1,5 @@
-import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { readRegularFile } from '@libos/elfkit';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { RecipeDiagnostic, formatRecipePath, type RecipeDiagnosticCode, type RecipePath } from '../errors.js';
 import type { Recipe } from '../model.js';
@@ -251,9 +251,8 @@ function sortDiagnostics(diagnostics: RecipeDiagnostic[]): RecipeDiagnostic[] {
 
 function readText(path: string): string | Error {
   try {
-    // A device or a FIFO would be read without end (or wait for a writer forever).
-    if (!statSync(path).isFile()) return new Error('not a regular file (a device, a pipe or a socket)');
-    return readFileSync(path, 'utf8');
+    // Not a device or a FIFO, which would be read without end (or wait for a writer forever).
+    return readRegularFile(path).bytes.toString('utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     return new Error(code === 'ENOENT' ? 'no such file' : (error as Error).message);
