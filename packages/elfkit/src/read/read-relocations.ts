@@ -59,20 +59,23 @@ function readRelr(c: Cursor, s: Section, map: AddressMap, out: Relocation[]): vo
     }
     out.push({ section: s.name, offset: va, type: R_X86_64_RELATIVE, symbol: 0, addend: c.i64(off), kind: 'relr' });
   };
+  const view = c.view;
   for (let i = 0; i < n; i++) {
     const at = s.offset + i * RELR_SIZE;
-    const word = c.u64(at);
-    if ((word & 1n) === 0n) {
+    c.need(at, 8, 'u64');
+    // The word's halves as numbers: a bitmap's 63 bits are tested without a bigint a bit.
+    const lo = view.getUint32(at, true);
+    if ((lo & 1) === 0) {
+      const word = c.u64(at);
       emit(word, at);
       base = word + 8n;
     } else {
       if (base < 0n) throw new ElfError('ELF_BAD_RELOCATION', at, 'RELR bitmap before any address entry');
-      let bits = word >> 1n;
-      let va = base;
-      while (bits !== 0n) {
-        if ((bits & 1n) !== 0n) emit(va, at);
-        bits >>= 1n;
-        va += 8n;
+      const hi = view.getUint32(at + 4, true);
+      // Bit k (1..63) relocates the word at base + (k-1)*8, lowest bit first.
+      for (let k = 1; k < 64; k++) {
+        const set = k < 32 ? (lo >>> k) & 1 : (hi >>> (k - 32)) & 1;
+        if (set !== 0) emit(base + BigInt((k - 1) * 8), at);
       }
       base += 63n * 8n;
     }
