@@ -291,8 +291,8 @@ function rewriteSection(results: Loose[], floor: { wallMs: number; peakRssMb: nu
     'a whole (Node\'s start, loading the CLI, the work, writing the output), with its peak memory and what its',
     '`--timings` line says of the same runs: the time before the command began (Node\'s start, loading the CLI), then each',
     'stage ("writing" builds the output in memory, "saving" writes it to disk). **Fresh process**: a',
-    'new `node` that does the rewrite once through the library API; "work" is timed inside it around the rewrite, "with',
-    'start" is the whole process (Node\'s start and loading the TypeScript sources through tsx included); peak memory is',
+    'new `node` that does the rewrite once through the library API; "work" is timed inside it around the rewrite, "whole',
+    'run" is the whole process (Node\'s start and compiling the TypeScript sources through tsx included); peak memory is',
     'its maximum RSS from `/usr/bin/time -v`. **Warm**: the same rewrite repeated in the bench process after a first run',
     '(a tool rewriting many files). Sites per second: sites / warm time.', '');
   if (floor) lines.push(`A fresh process that loads the modules and does nothing takes ${floor.wallMs.toFixed(0)} ms and ${floor.peakRssMb.toFixed(0)} MB here.`, '');
@@ -300,7 +300,7 @@ function rewriteSection(results: Loose[], floor: { wallMs: number; peakRssMb: nu
     lines.push(`The floor of the whole command: \`node -e 0\` takes ${floor.nodeMs.toFixed(0)} ms here, and \`libos-patch --version\` (Node's start and`,
       `loading the CLI, no work) ${floor.cliVersionMs.toFixed(0)} ms, of E9Patch's 200 ms for a whole rewrite of libc.so.6 or busybox.`, '');
   }
-  lines.push('| file | sites | `libos-patch apply` ms (min-max) | above `node -e 0` (same rounds) ms | its stages (--timings, medians) | its peak RSS MB | fresh process: work ms (min-max) | fresh process: with start ms | peak RSS MB | warm ms (min-max) | warm stages | sites/s | objdump -d ms | objdump peak RSS MB | objdump / fresh work | detail |');
+  lines.push('| file | sites | `libos-patch apply` ms (min-max) | above `node -e 0` (same rounds) ms | its stages (--timings, medians) | its peak RSS MB | fresh process: work ms (min-max) | fresh process: whole run under tsx ms | peak RSS MB | warm ms (min-max) | warm stages | sites/s | objdump -d ms | objdump peak RSS MB | objdump / fresh work | detail |');
   lines.push('|---|--:|--:|--:|---|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|---|');
   for (const r of results) {
     const warm = r['warm'] as { median: number; runs: number[]; stages: string };

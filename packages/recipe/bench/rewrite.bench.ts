@@ -281,7 +281,9 @@ export interface TargetCheck { readonly goal: string; readonly measured: string;
 /** The issue's targets for the rewriting cost, checked against {@link run}'s results. */
 export function targets(results: readonly RewriteResult[]): TargetCheck[] {
   const out: TargetCheck[] = [];
-  const both = (r: RewriteResult): string => `warm ${r.warm.median.toFixed(0)} ms, fresh process ${r.median.toFixed(0)} ms (${r.process.median.toFixed(0)} ms with Node's start)`;
+  // The fresh process runs the library from its TypeScript sources (tsx compiles them as it loads):
+  // its whole run says little of the built command, which has rows of its own.
+  const both = (r: RewriteResult): string => `warm ${r.warm.median.toFixed(0)} ms, fresh process ${r.median.toFixed(0)} ms (its whole run, from the TypeScript sources under tsx: ${r.process.median.toFixed(0)} ms)`;
   const node = results.find((r) => r.label === 'node');
   if (node) {
     out.push({ goal: 'node analysed and rewritten in under a second (warm)', measured: both(node), met: node.warm.median < 1000 });
