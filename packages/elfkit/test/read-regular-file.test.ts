@@ -46,7 +46,7 @@ test('a device, a FIFO (with no writer: no wait) and a directory are refused unr
 
 test('writeElfFile reads its input the same way: /dev/zero is refused, nothing written', async () => {
   try {
-    await writeElfFile('/dev/zero', join(dir, 'out'), { patches: [] });
+    await writeElfFile('/dev/zero', join(dir, 'out'), { patches: [], segments: [] });
     assert.unreachable('read /dev/zero');
   } catch (e) {
     assert.is((e as NodeJS.ErrnoException).code, 'ENOTREG');

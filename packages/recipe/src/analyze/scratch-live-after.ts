@@ -4,7 +4,7 @@ import { functionAfterSite } from './function-index.js';
 import { immediateToEax } from './syscall-number.js';
 import {
   Code, FlowControl, IP_BASE, InstructionInfoOptions, OpAccess, OpKind, RAX_PARTS, READ_ACCESSES, Register, functionDecoder, flowOf, hex,
-  instructionInfoFactory, mnemonicName, scratch, seekDecoder,
+  instructionInfoFactory, mnemonicName, scratch, seekDecoder, type IcedInstruction, type InstructionInfoFactory,
 } from './iced.js';
 
 /**
@@ -110,29 +110,14 @@ export function scratchLiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'fu
         continue;
       }
       // Register use, implicit operands included (string instructions, mul/div, cqo, cpuid...).
-      const info = factory.infoOptions(instr, InstructionInfoOptions.NoMemoryUsage);
-      let reads = 0;
-      let writes = 0;
-      let raxWritten = false;
-      try {
-        for (const used of info.usedRegisters()) {
-          const r = used.register;
-          const part = PARTS.get(r);
-          if (part !== undefined) {
-            if (READ_ACCESSES.has(used.access)) reads |= part.bit;
-            else if (used.access === OpAccess.Write && part.whole) writes |= part.bit;
-            else if (used.access !== OpAccess.NoMemAccess && used.access !== OpAccess.None) reads |= part.bit; // a partial or conditional write keeps the rest
-          } else if (RAX_PARTS.has(r) && used.access !== OpAccess.Read && used.access !== OpAccess.CondRead) {
-            raxWritten = true;
-          }
-          used.free();
-        }
-      } finally {
-        info.free();
-      }
+      const memoryBase = instr.memoryBase;
+      const memoryIndex = instr.memoryIndex;
+      const use = registerUse(instr, c, memoryBase, memoryIndex, elf.bytes, fileOffset + position, factory);
+      let reads = use.reads;
+      const { writes, raxWritten } = use;
       // Address registers of memory operands are read (NoMemoryUsage leaves them to the operands).
-      const base = PARTS.get(instr.memoryBase);
-      const index = PARTS.get(instr.memoryIndex);
+      const base = PARTS.get(memoryBase);
+      const index = PARTS.get(memoryIndex);
       if (base !== undefined) reads |= base.bit;
       if (index !== undefined) reads |= index.bit;
       if ((pending & reads) !== 0) decide(pending & reads, `read by ${mnemonicName(instr)} at ${where(position)}`);
@@ -171,6 +156,64 @@ export function scratchLiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'fu
   }
   const dead = ALL_SCRATCH & ~live;
   return { live, reason: dead === 0 ? `all live (${why.join('; ')})` : `${scratchNames(dead)} dead${why.length > 0 ? `; ${why.join('; ')}` : ''}` };
+}
+
+/** What an instruction does to the six and to rax, as InstructionInfo tells it. */
+interface RegisterUse { reads: number; writes: number; raxWritten: boolean }
+
+// What InstructionInfo says of the registers depends on the Code, the operands (kinds and
+// registers), the address registers and the rep prefixes only, never on an immediate or a
+// displacement: its answer is kept under that key. Asking costs a score of calls into iced-x86 an
+// instruction, and the same instructions come back at every site of a file.
+const registerUseCache = new Map<string, RegisterUse>();
+
+function registerUse(
+  instr: IcedInstruction, code: number, memoryBase: number, memoryIndex: number, bytes: Uint8Array, at: number,
+  factory: InstanceType<typeof InstructionInfoFactory>,
+): RegisterUse {
+  let key = `${code}|${memoryBase}|${memoryIndex}|${repPrefixes(bytes, at, instr.length)}`;
+  const count = instr.opCount;
+  for (let i = 0; i < count; i++) {
+    const kind = instr.opKind(i);
+    key += kind === OpKind.Register ? `|r${instr.opRegister(i)}` : `|${kind}`;
+  }
+  const known = registerUseCache.get(key);
+  if (known !== undefined) return known;
+  const info = factory.infoOptions(instr, InstructionInfoOptions.NoMemoryUsage);
+  let reads = 0;
+  let writes = 0;
+  let raxWritten = false;
+  try {
+    for (const used of info.usedRegisters()) {
+      const r = used.register;
+      const part = PARTS.get(r);
+      if (part !== undefined) {
+        if (READ_ACCESSES.has(used.access)) reads |= part.bit;
+        else if (used.access === OpAccess.Write && part.whole) writes |= part.bit;
+        else if (used.access !== OpAccess.NoMemAccess && used.access !== OpAccess.None) reads |= part.bit; // a partial or conditional write keeps the rest
+      } else if (RAX_PARTS.has(r) && used.access !== OpAccess.Read && used.access !== OpAccess.CondRead) {
+        raxWritten = true;
+      }
+      used.free();
+    }
+  } finally {
+    info.free();
+  }
+  const use = { reads, writes, raxWritten };
+  registerUseCache.set(key, use);
+  return use;
+}
+
+/** The F2/F3 prefixes among an instruction's legacy prefixes, as bits (rep/repne change what a string instruction uses). */
+function repPrefixes(bytes: Uint8Array, at: number, length: number): number {
+  let bits = 0;
+  for (let i = at; i < at + length; i++) {
+    const b = bytes[i] as number;
+    if (b === 0xf2) bits |= 1;
+    else if (b === 0xf3) bits |= 2;
+    else if (!(b === 0x26 || b === 0x2e || b === 0x36 || b === 0x3e || b === 0x64 || b === 0x65 || b === 0x66 || b === 0x67 || b === 0xf0)) break;
+  }
+  return bits;
 }
 
 const NAMES: [number, string][] = [[ScratchRegister.rdi, 'rdi'], [ScratchRegister.rsi, 'rsi'], [ScratchRegister.rdx, 'rdx'], [ScratchRegister.r10, 'r10'], [ScratchRegister.r8, 'r8'], [ScratchRegister.r9, 'r9']];
