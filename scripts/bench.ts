@@ -289,7 +289,7 @@ function rewriteSection(results: Loose[], floor: { wallMs: number; peakRssMb: nu
     '`objdump -d` over the same file (output to /dev/null) in the same run. **`libos-patch apply`**: the built command',
     'as a user runs it, a fresh `node packages/cli/bin/libos-patch.js apply --recipe unannotated FILE -o OUT`, timed as',
     'a whole (Node\'s start, loading the CLI, the work, writing the output), with its peak memory and what its',
-    '`--timings` line says of the same runs: the time before the command began (Node\'s start, loading the CLI), then each',
+    '`--timings` line says of the same runs: Node\'s own start (to the bin\'s first line), loading the CLI, loading the command (its engine), then each',
     'stage ("writing" builds the output in memory, "saving" writes it to disk). **Fresh process**: a',
     'new `node` that does the rewrite once through the library API; "work" is timed inside it around the rewrite, "whole',
     'run" is the whole process (Node\'s start and compiling the TypeScript sources through tsx included); peak memory is',

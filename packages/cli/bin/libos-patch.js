@@ -10,6 +10,8 @@
 // CommonJS (bin/package.json says so): an ES module as the main script starts Node's ESM loader
 // first, 5-10 ms of every command.
 'use strict';
+// When the bin began, for --timings (Node's own start is the time before this line).
+const binStart = performance.now();
 const { readFileSync, statSync, writeFileSync } = require('node:fs');
 const { createRequire } = require('node:module');
 const { join } = require('node:path');
@@ -75,7 +77,7 @@ function loadBundle() {
 }
 
 const cli = loadBundle();
-(cli !== undefined ? Promise.resolve(cli) : import('../dist/bin.js')).then((m) => m.main(process.argv.slice(2))).catch((err) => {
+(cli !== undefined ? Promise.resolve(cli) : import('../dist/bin.js')).then((m) => m.main(process.argv.slice(2), undefined, { binStart, cliLoaded: performance.now() })).catch((err) => {
   process.stderr.write(`libos-patch: error: ${err && err.code === 'ERR_MODULE_NOT_FOUND' ? 'the CLI is not built; run `npm run build` first' : String(err && err.message || err)}\n`);
   process.exit(3);
 });

@@ -4,7 +4,7 @@
  */
 import pkg from '../package.json';
 import { parseCommandArgs } from './args.js';
-import type { CommandIo } from './command.js';
+import type { CommandIo, StartupMarks } from './command.js';
 import { COMMANDS } from './command-list.js';
 import { CliError, EXIT, usageError } from './errors.js';
 import { commandHelp, mainHelp } from './help.js';
@@ -36,9 +36,9 @@ function report(io: CommandIo, error: CliError, debug: boolean, usage?: string):
 
 /**
  * Run `libos-patch` with `argv` (without node and the script). Returns the exit status and sets
- * `process.exitCode` to it; never throws.
+ * `process.exitCode` to it; never throws. `startup`: the bin's marks, for --timings.
  */
-export async function main(argv: string[], io: CommandIo = defaultIo()): Promise<number> {
+export async function main(argv: string[], io: CommandIo = defaultIo(), startup?: StartupMarks): Promise<number> {
   if (io.out === process.stdout) {
     // `libos-patch plan x -r R | head`: a reader that goes away is not an error worth a stack trace.
     process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -46,12 +46,12 @@ export async function main(argv: string[], io: CommandIo = defaultIo()): Promise
       throw e;
     });
   }
-  const status = await run(argv, io);
+  const status = await run(argv, io, startup);
   if (io.out === process.stdout) process.exitCode = status;
   return status;
 }
 
-async function run(argv: string[], io: CommandIo): Promise<number> {
+async function run(argv: string[], io: CommandIo, startup: StartupMarks | undefined): Promise<number> {
   const debug = argv.includes('--debug');
   const first = argv[0];
   if (first === '--version' || first === '-V') {
@@ -91,7 +91,7 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
     const warn = (text: string): void => {
       io.err.write(`libos-patch: ${warnPaint.yellow('warning')}: ${text}\n`);
     };
-    const result = await command.run({ ...io, args, paint, progress, warn });
+    const result = await command.run({ ...io, args, paint, progress, warn, ...(startup !== undefined ? { startup } : {}) });
     // A failure the command ends with after printing its results: an outcome, not a crash, so no
     // stack trace even with --debug.
     return typeof result === 'number' ? result : report(io, result, false);

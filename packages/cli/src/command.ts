@@ -11,6 +11,16 @@ export interface CommandIo {
   cwd: string;
 }
 
+/**
+ * When the bin began (its first line) and when it had loaded the CLI, as performance.now()
+ * readings: what --timings splits the time before a command into. Absent when main() is called
+ * by a program of its own.
+ */
+export interface StartupMarks {
+  binStart: number;
+  cliLoaded: number;
+}
+
 /** What a command's `run` gets. */
 export interface CommandContext extends CommandIo {
   args: ParsedArgs;
@@ -18,6 +28,7 @@ export interface CommandContext extends CommandIo {
   progress: Progress;
   /** Print `libos-patch: warning: <text>` on stderr. */
   warn(text: string): void;
+  startup?: StartupMarks;
 }
 
 /** One subcommand of `libos-patch`. */

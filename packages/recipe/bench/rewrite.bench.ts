@@ -91,7 +91,7 @@ export interface RewriteResult {
    * The built `libos-patch apply` in a fresh `node`, as a user runs it: wall time of the whole
    * command (ms) and its peak memory (max RSS, MB), medians.
    */
-  /** `stages`: the medians of its --timings line (`before the command 110, reading 5, ..., total 300 ms`). */
+  /** `stages`: the medians of its --timings line (`Node's start 55, loading the CLI 14, loading the command 40, reading 5, ..., total 250 ms`). */
   /**
    * `node`: `node -e 0` run right before each command, in the same round; `overNode`: the median of
    * the rounds' differences, the command's time above Node's own start and exit.
@@ -149,7 +149,7 @@ async function coldRewrite(input: string, output: string): Promise<{ timing: Rew
 
 /**
  * `libos-patch apply` as a user runs it: the built CLI in a fresh node, timed as a whole, with
- * what its `--timings` line says: the time before the command began and each stage.
+ * what its `--timings` line says: Node's start, loading the CLI and the command, and each stage.
  */
 async function cliRewrite(input: string, output: string): Promise<{ wallMs: number; rssKb: number; stages: Map<string, number> }> {
   const s = await spawnTimed(process.execPath, [CLI_BIN, 'apply', '--recipe', 'unannotated', input, '-o', output, '--timings'], true);
