@@ -1,0 +1,42 @@
+// The bin sets V8 flags, and V8 then refuses the code cache Node compiles its own modules from:
+// every Node module a rewrite needs must be loaded before the flags (bin/libos-patch.js), or it
+// is compiled from source on every run. A preload hooks v8.setFlagsFromString and lists what
+// loads after it.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { bin, ensureBuilt, tempDir } from './support.js';
+
+const dir = tempDir('libos-startup-');
+const hook = join(dir, 'after-flags.cjs');
+writeFileSync(hook, `
+const v8 = require('node:v8');
+const set = v8.setFlagsFromString;
+let mark;
+v8.setFlagsFromString = (flags) => { if (mark === undefined) mark = process.moduleLoadList.length; return set(flags); };
+process.on('exit', () => {
+  const after = mark === undefined ? [] : process.moduleLoadList.slice(mark).filter((m) => m.startsWith('NativeModule '));
+  require('node:fs').writeFileSync(process.env.AFTER_FLAGS_OUT, JSON.stringify({ flagsSet: mark !== undefined, after }));
+});
+`);
+
+function afterFlags(args: string[]): { flagsSet: boolean; after: string[] } {
+  const out = join(dir, `after-${args[0]}.json`);
+  const run = spawnSync(process.execPath, ['-r', hook, bin, ...args], { encoding: 'utf8', env: { ...process.env, AFTER_FLAGS_OUT: out } });
+  assert.ok(run.status === 0 || run.status === 1, run.stderr);
+  return JSON.parse(readFileSync(out, 'utf8'));
+}
+
+test('apply and verify load no Node module after the V8 flags but `process`', () => {
+  ensureBuilt();
+  const output = join(dir, 'busybox.out');
+  for (const args of [['apply', '-r', 'unannotated', '/bin/true', '-o', output], ['verify', output]]) {
+    const { flagsSet, after } = afterFlags(args);
+    assert.ok(flagsSet, 'the bin sets its V8 flags');
+    assert.equal(after.filter((m) => m !== 'NativeModule process'), [], `${args[0]} loads after the flags: ${after.join(', ')}`);
+  }
+});
+
+test.run();
