@@ -93,7 +93,8 @@ export function cfiRowAt(elf: ElfFile, va: bigint): CfiRow | undefined {
   const row = table.rows[after - 1]!;
   // Fresh objects all through: what a caller does with its row never reaches the table.
   const registers = new Map<number, CfiRule>();
-  for (const [reg, rule] of row.registers) registers.set(reg, { ...rule });
+  // forEach, not for-of: no iterator step to allocate per rule (a plan asks for thousands of rows).
+  row.registers.forEach((rule, reg) => registers.set(reg, { ...rule }));
   return { fdeStart: fde.start, cfa: { ...row.cfa }, registers, returnAddressRegister: fde.cie.returnAddressRegister };
 }
 

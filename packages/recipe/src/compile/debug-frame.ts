@@ -40,7 +40,8 @@ export function stubRow(below: number, raBelow?: number): FrameRow {
 }
 
 export function fromCfiRow(row: CfiRow): FrameRow {
-  const registers = new Map(row.registers);
+  // cfiRowAt hands out a fresh row each call: its map is ours to keep, not to copy again.
+  const registers = row.registers;
   if (row.returnAddressRegister !== RA) {
     const ra = registers.get(row.returnAddressRegister);
     if (ra !== undefined) registers.set(RA, ra);
@@ -139,7 +140,14 @@ function writeRow(w: ByteWriter, row: FrameRow, previous: FrameRow | undefined):
     w.uleb(row.cfa.register);
     w.uleb(row.cfa.offset);
   }
-  for (const [reg, rule] of [...row.registers].sort((x, y) => x[0] - y[0])) {
+  // In register order (deterministic bytes); indexed loops, not iterators: a plan writes a few
+  // thousand rows, and each iterator step allocates while V8 still interprets this code.
+  const regs: number[] = [];
+  row.registers.forEach((_rule, reg) => regs.push(reg));
+  regs.sort((x, y) => x - y);
+  for (let i = 0; i < regs.length; i++) {
+    const reg = regs[i]!;
+    const rule = row.registers.get(reg)!;
     const before = previous?.registers.get(reg);
     if (before !== undefined && sameRule(before, rule)) continue;
     switch (rule.kind) {
@@ -152,7 +160,11 @@ function writeRow(w: ByteWriter, row: FrameRow, previous: FrameRow | undefined):
       case 'same': w.u8(0x08); w.uleb(reg); break;
     }
   }
-  if (previous !== undefined) for (const reg of previous.registers.keys()) if (!row.registers.has(reg)) { w.u8(0x08); w.uleb(reg); }
+  if (previous !== undefined) {
+    previous.registers.forEach((_rule, reg) => {
+      if (!row.registers.has(reg)) { w.u8(0x08); w.uleb(reg); }
+    });
+  }
 }
 
 function sameRule(a: CfiRule, b: CfiRule): boolean {
@@ -177,25 +189,42 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Writes one length-prefixed entry, padded with DW_CFA_nop to a multiple of 8 bytes. */
 function entry(out: ByteWriter, body: (w: ByteWriter) => void): void {
-  const w = new ByteWriter();
-  body(w);
-  while ((w.length + 4) % 8 !== 0) w.u8(0);
-  out.u32(w.length);
-  out.append(w.bytes());
+  const lengthAt = out.length;
+  out.u32(0);
+  body(out);
+  while ((out.length - lengthAt) % 8 !== 0) out.u8(0);
+  out.putU32(lengthAt, out.length - lengthAt - 4);
 }
 
+/** A little-endian byte buffer that grows by doubling. */
 class ByteWriter {
-  private readonly parts: number[] = [];
-  get length(): number { return this.parts.length; }
-  u8(v: number): void { this.parts.push(v & 0xff); }
-  u32(v: number): void { for (let i = 0; i < 4; i++) this.parts.push((v >>> (8 * i)) & 0xff); }
-  u64(v: bigint): void { for (let i = 0n; i < 8n; i++) this.parts.push(Number((v >> (8n * i)) & 0xffn)); }
+  private buf = new Uint8Array(4096);
+  private n = 0;
+  get length(): number { return this.n; }
+  private room(k: number): void {
+    if (this.n + k <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.n + k) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(this.buf.subarray(0, this.n));
+    this.buf = grown;
+  }
+  u8(v: number): void { this.room(1); this.buf[this.n++] = v & 0xff; }
+  u32(v: number): void { this.room(4); this.putU32(this.n, v); this.n += 4; }
+  /** Overwrites 4 bytes already written at `at`. */
+  putU32(at: number, v: number): void {
+    this.buf[at] = v & 0xff; this.buf[at + 1] = (v >>> 8) & 0xff; this.buf[at + 2] = (v >>> 16) & 0xff; this.buf[at + 3] = (v >>> 24) & 0xff;
+  }
+  u64(v: bigint): void {
+    this.u32(Number(v & 0xffffffffn));
+    this.u32(Number((v >> 32n) & 0xffffffffn));
+  }
   uleb(v: number): void {
     let x = v >>> 0;
     do {
       const b = x & 0x7f;
       x >>>= 7;
-      this.parts.push(x !== 0 ? b | 0x80 : b);
+      this.u8(x !== 0 ? b | 0x80 : b);
     } while (x !== 0);
   }
   sleb(v: number): void {
@@ -204,11 +233,15 @@ class ByteWriter {
       const b = x & 0x7f;
       x >>= 7;
       const done = (x === 0 && (b & 0x40) === 0) || (x === -1 && (b & 0x40) !== 0);
-      this.parts.push(done ? b : b | 0x80);
+      this.u8(done ? b : b | 0x80);
       if (done) return;
     }
   }
-  block(b: Uint8Array): void { this.uleb(b.length); for (const x of b) this.parts.push(x); }
-  append(b: Uint8Array): void { for (const x of b) this.parts.push(x); }
-  bytes(): Uint8Array { return Uint8Array.from(this.parts); }
+  block(b: Uint8Array): void {
+    this.uleb(b.length);
+    this.room(b.length);
+    this.buf.set(b, this.n);
+    this.n += b.length;
+  }
+  bytes(): Uint8Array { return this.buf.slice(0, this.n); }
 }

@@ -5,13 +5,24 @@
 import { PlanError } from './plan-errors.js';
 import { PLAN_SCHEMA, type PatchPlan } from './plan-types.js';
 
+// Indexed and for-in loops, not map/entries: a plan has tens of thousands of values, and while V8
+// still interprets this code every iterator step and entry pair is an allocation.
 function toJsonValue(value: unknown): unknown {
   if (typeof value === 'bigint') return value < 0n ? `-0x${(-value).toString(16)}` : `0x${value.toString(16)}`;
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
-  if (Array.isArray(value)) return value.map(toJsonValue);
+  if (Array.isArray(value)) {
+    const out = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = toJsonValue(value[i]);
+    return out;
+  }
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toJsonValue(v);
+    const object = value as Record<string, unknown>;
+    for (const k in object) {
+      if (!Object.prototype.hasOwnProperty.call(object, k)) continue;
+      const v = object[k];
+      if (v !== undefined) out[k] = toJsonValue(v);
+    }
     return out;
   }
   return value;
