@@ -174,6 +174,12 @@ export function instructionIndexAt(analysis: FunctionAnalysis, va: bigint): numb
   return i < analysis.count && analysis.starts[i] === offset ? i : -1;
 }
 
+/** Index of the instruction that starts `offset` bytes into the function, or -1. */
+export function instructionIndexAtOffset(analysis: FunctionAnalysis, offset: number): number {
+  const i = lowerBound(analysis.starts, analysis.count, offset);
+  return i < analysis.count && analysis.starts[i] === offset ? i : -1;
+}
+
 /** Whether a direct branch inside the function lands on `va`. */
 export function isBranchTarget(analysis: FunctionAnalysis, va: bigint): boolean {
   if (va < analysis.start || va >= analysis.end) return false;

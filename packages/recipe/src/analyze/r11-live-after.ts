@@ -1,4 +1,5 @@
 import type { ElfFile, FunctionRange } from '@libos/elfkit';
+import { InstructionKind, instructionIndexAtOffset, type FunctionAnalysis } from './analyze-function.js';
 import { functionAfterSite } from './function-index.js';
 import {
   Code, FlowControl, IP_BASE, InstructionInfoOptions, OpAccess, OpKind, READ_ACCESSES, Register, functionDecoder, flowOf, hex,
@@ -16,6 +17,11 @@ export interface R11LiveOptions {
   function?: FunctionRange;
   /** Instructions to decode over all paths before giving up (and answering live). Default 48. */
   maxInstructions?: number;
+  /**
+   * The function's analysis, when the caller has it: the instructions it shows neither branching
+   * nor able to name r11 are stepped over without asking iced-x86 (the answer is the same).
+   */
+  analysis?: FunctionAnalysis;
 }
 
 /**
@@ -32,6 +38,10 @@ export function r11LiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'functi
   const { fn, size, fileOffset } = code;
   let budget = options.maxInstructions ?? 48;
   const decoder = functionDecoder(elf.bytes, fileOffset, size);
+  // The analysis of exactly these bytes, or none.
+  const a = options.analysis !== undefined && options.analysis.start === fn.start && options.analysis.end === fn.end &&
+    options.analysis.fileOffset === fileOffset && options.analysis.error === undefined ? options.analysis : undefined;
+  let k = -1; // the analysis's index of the instruction at `position`, when known
   // Addresses are formatted only for a reason, not for every instruction decoded.
   const where = (p: number): string => hex(fn.start + BigInt(p));
   const seen = new Set<number>();
@@ -47,6 +57,20 @@ export function r11LiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'functi
       seen.add(position);
       if (position >= size) return { live: true, reason: `runs out of the function at ${where(position)}` };
       if (budget-- <= 0) return { live: true, reason: 'no decision within the instruction budget' };
+      if (a !== undefined) {
+        // An instruction that goes straight on and cannot name r8-r15 decides nothing: step over it.
+        if (k < 0 || a.starts[k] !== position) k = instructionIndexAtOffset(a, position);
+        if (k >= 0) {
+          const kind = a.kinds[k];
+          const length = a.lengths[k]!;
+          if ((kind === InstructionKind.other || kind === InstructionKind.nop) && position + length <= size &&
+            !mayNameR8ToR15(elf.bytes, fileOffset + position, length)) {
+            position += length;
+            k++;
+            continue;
+          }
+        }
+      }
       if (decoderAt !== position) seekDecoder(decoder, position);
       const instr = scratch;
       decoder.decodeOut(instr);

@@ -283,6 +283,11 @@ export class DisplacementFinder {
     return targets;
   }
 
+  /** The analysis of the function that starts at `start`, if one was made already (none is made here). */
+  cachedAnalysis(start: bigint): FunctionAnalysis | undefined {
+    return this.analyses.get(start);
+  }
+
   private analysisOf(fn: FunctionRange): FunctionAnalysis {
     let a = this.analyses.get(fn.start);
     if (a === undefined) {

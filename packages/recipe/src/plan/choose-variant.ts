@@ -170,7 +170,9 @@ function shapeFor(ctx: DecideContext, site: Site, resumeVa: bigint): { shape: St
   if (proofs && ctx.notSysV !== undefined) notes.push(`r11 and the caller-saved registers kept at every site: ${ctx.notSysV}`);
   let r11Dead = false;
   if (proofs && ctx.notSysV === undefined) {
-    const liveness = r11LiveAfter(ctx.elf, resumeVa, afterSite());
+    const around = afterSite();
+    const analysis = around.function !== undefined ? ctx.displacer.cachedAnalysis(around.function.start) : undefined;
+    const liveness = r11LiveAfter(ctx.elf, resumeVa, analysis !== undefined ? { ...around, analysis } : around);
     if (!liveness.live) {
       r11Dead = true;
       notes.push(`r11 not set: no path reads it (${liveness.reason})`);
