@@ -69,10 +69,41 @@ export function functionDecoder(bytes: Uint8Array, offset: number, size: number)
   return decoder;
 }
 
-/** Frees the shared decoder and lets go of the file it holds (at the end of a plan). */
+/** Frees the shared decoders and lets go of the file they hold (at the end of a plan or a search). */
 export function releaseFunctionDecoder(): void {
   shared?.decoder.free();
   shared = undefined;
+  window?.decoder.free();
+  window = undefined;
+}
+
+/** The longest x86 instruction. */
+const MAX_INSTRUCTION = 15;
+/** Bytes a window decoder holds: sites come in address order, so one window serves many. */
+const WINDOW = 64 * 1024;
+
+let window: { bytes: Uint8Array; start: number; end: number; decoder: IcedDecoder } | undefined;
+
+/**
+ * Decodes the instruction at file offset `offset` of `bytes` into `out` (ip = `ip`) and returns
+ * the decoder (for getConstantOffsets). For an instruction whose length the caller already knows
+ * to lie within its code: a decoder over a 64 KiB window of the file, kept and moved as the
+ * offsets move, decodes it as one over just its function would, without a new decoder (a copy of
+ * the bytes into wasm) a call. Every caller decodes and reads synchronously; none may free it.
+ */
+export function decodeInFile(bytes: Uint8Array, offset: number, ip: bigint, out: IcedInstruction = scratch): IcedDecoder {
+  let w = window;
+  if (w === undefined || w.bytes !== bytes || offset < w.start || (offset + MAX_INSTRUCTION > w.end && w.end < bytes.length)) {
+    w?.decoder.free();
+    window = undefined;
+    const end = Math.min(bytes.length, offset + WINDOW);
+    w = { bytes, start: offset, end, decoder: new Decoder(64, bytes.subarray(offset, end), DecoderOptions.None) };
+    window = w;
+  }
+  w.decoder.position = offset - w.start;
+  w.decoder.ip = ip;
+  w.decoder.decodeOut(out);
+  return w.decoder;
 }
 
 /** Moves `decoder` to `position` and keeps ip = IP_BASE + position. */

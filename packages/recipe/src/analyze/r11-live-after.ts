@@ -2,8 +2,8 @@ import type { ElfFile, FunctionRange } from '@libos/elfkit';
 import { InstructionKind, instructionIndexAtOffset, type FunctionAnalysis } from './analyze-function.js';
 import { functionAfterSite } from './function-index.js';
 import {
-  Code, FlowControl, IP_BASE, InstructionInfoOptions, OpAccess, OpKind, READ_ACCESSES, Register, functionDecoder, flowOf, hex,
-  instructionInfoFactory, mnemonicName, scratch, seekDecoder, type IcedInstruction,
+  Code, FlowControl, IP_BASE, InstructionInfoOptions, OpAccess, OpKind, READ_ACCESSES, Register, decodeInFile, functionDecoder, flowOf, hex,
+  instructionInfoFactory, mnemonicName, scratch, seekDecoder, type IcedDecoder, type IcedInstruction,
 } from './iced.js';
 
 /** Whether r11 can still be read at an address, and what decided it. */
@@ -37,7 +37,9 @@ export function r11LiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'functi
   if ('reason' in code) return { live: true, reason: code.reason };
   const { fn, size, fileOffset } = code;
   let budget = options.maxInstructions ?? 48;
-  const decoder = functionDecoder(elf.bytes, fileOffset, size);
+  // Made when first needed: with the analysis, the instructions left to decode are known
+  // boundaries, decoded in place in the file (decodeInFile) without a decoder of the function's own.
+  let functionBytes: IcedDecoder | undefined;
   // The analysis of exactly these bytes, or none.
   const a = options.analysis !== undefined && options.analysis.start === fn.start && options.analysis.end === fn.end &&
     options.analysis.fileOffset === fileOffset && options.analysis.error === undefined ? options.analysis : undefined;
@@ -71,10 +73,17 @@ export function r11LiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'functi
           }
         }
       }
-      if (decoderAt !== position) seekDecoder(decoder, position);
       const instr = scratch;
-      decoder.decodeOut(instr);
-      decoderAt = position + instr.length;
+      if (a !== undefined && k >= 0 && position + a.lengths[k]! <= size) {
+        // A boundary of the analysis that ends inside the function: decoded as its own decoder would.
+        decodeInFile(elf.bytes, fileOffset + position, BigInt(IP_BASE + position), instr);
+        decoderAt = -1;
+      } else {
+        functionBytes ??= functionDecoder(elf.bytes, fileOffset, size);
+        if (decoderAt !== position) seekDecoder(functionBytes, position);
+        functionBytes.decodeOut(instr);
+        decoderAt = position + instr.length;
+      }
       const c = instr.code;
       if (c === Code.INVALID) return { live: true, reason: `undecodable bytes at ${where(position)}` };
       if (position + instr.length > size) return { live: true, reason: `${mnemonicName(instr)} at ${where(position)} crosses the end of the function` };

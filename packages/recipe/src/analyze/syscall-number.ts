@@ -2,7 +2,7 @@ import type { ElfFile } from '@libos/elfkit';
 import { type FunctionAnalysis, analyzeFunction, instructionIndexAt, isBranchTarget } from './analyze-function.js';
 import { functionIndexOf } from './function-index.js';
 import {
-  Code, FlowControl, InstructionInfoOptions, OpKind, RAX_PARTS, Register, WRITE_ACCESSES, createDecoder, flowOf, instructionInfoFactory, scratch, seekDecoder,
+  Code, FlowControl, IP_BASE, InstructionInfoOptions, OpKind, RAX_PARTS, Register, WRITE_ACCESSES, decodeInFile, flowOf, instructionInfoFactory, scratch,
   type IcedInstruction,
 } from './iced.js';
 
@@ -57,37 +57,33 @@ export function findSyscallNumber(elf: Pick<ElfFile, 'bytes'>, analysis: Functio
   const index = instructionIndexAt(analysis, va);
   if (index <= 0 || analysis.fileOffset < 0) return undefined;
   const lowest = Math.max(0, index - MAX_LOOKBACK);
-  const from = analysis.starts[lowest] as number;
-  const to = analysis.starts[index] as number;
-  const decoder = createDecoder(elf.bytes.subarray(analysis.fileOffset + from, analysis.fileOffset + to));
-  try {
-    const instr = scratch;
-    for (let i = index - 1; i >= lowest; i--) {
-      // Control that can arrive at instruction i+1 from elsewhere may bring another number.
-      if (isBranchTarget(analysis, analysis.start + BigInt(analysis.starts[i + 1] as number))) return undefined;
-      const at = analysis.starts[i] as number;
-      seekDecoder(decoder, at - from);
-      decoder.decodeOut(instr);
-      const c = instr.code;
-      // A call returns with rax clobbered; a jcc or jmp ends the block.
-      if (flowOf(instr, c) !== FlowControl.Next) return undefined;
-      const nr = immediateToEax(instr, c);
-      if (nr !== undefined) {
-        return {
-          nr,
-          writerVa: analysis.start + BigInt(at),
-          writerLength: analysis.lengths[i] as number,
-          // Only the 5-byte b8+imm32 form: the recipe language promises a 5-byte mov.
-          movEaxImmediatelyBefore: i === index - 1 && c === MOV_R32_IMM32,
-        };
-      }
-      if (writesRax(instr)) return undefined;
+  const instr = scratch;
+  for (let i = index - 1; i >= lowest; i--) {
+    // Control that can arrive at instruction i+1 from elsewhere may bring another number.
+    if (isBranchTarget(analysis, analysis.start + BigInt(analysis.starts[i + 1] as number))) return undefined;
+    const at = analysis.starts[i] as number;
+    // A boundary the analysis decoded, its length known: decoded in place in the file.
+    decodeInFile(elf.bytes, analysis.fileOffset + at, WINDOW_IP, instr);
+    const c = instr.code;
+    // A call returns with rax clobbered; a jcc or jmp ends the block.
+    if (flowOf(instr, c) !== FlowControl.Next) return undefined;
+    const nr = immediateToEax(instr, c);
+    if (nr !== undefined) {
+      return {
+        nr,
+        writerVa: analysis.start + BigInt(at),
+        writerLength: analysis.lengths[i] as number,
+        // Only the 5-byte b8+imm32 form: the recipe language promises a 5-byte mov.
+        movEaxImmediatelyBefore: i === index - 1 && c === MOV_R32_IMM32,
+      };
     }
-    return undefined;
-  } finally {
-    decoder.free();
+    if (writesRax(instr)) return undefined;
   }
+  return undefined;
 }
+
+/** The ip the look-back decodes with: immediates and registers, all it reads, do not depend on it. */
+const WINDOW_IP = BigInt(IP_BASE);
 
 /** `mov $imm32,%eax` in either encoding (b8+imm32, c7 c0+imm32). */
 function isMovEaxImm32(instr: IcedInstruction, c: number): boolean {

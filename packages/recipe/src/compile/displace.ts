@@ -15,6 +15,7 @@ import type { ElfFile, FunctionRange } from '@libos/elfkit';
 import iced from '../iced-module.js';
 import { analyzeFunction, instructionIndexAt, isBranchTarget, InstructionKind, type FunctionAnalysis } from '../analyze/analyze-function.js';
 import { functionIndexOf } from '../analyze/function-index.js';
+import { decodeInFile } from '../analyze/iced.js';
 import type { Site } from '../model.js';
 
 const { Decoder, DecoderOptions, Instruction, Formatter, FormatterSyntax } = iced;
@@ -182,21 +183,17 @@ export class DisplacementFinder {
     const offset = a.fileOffset + a.starts[k]!;
     const bytes = this.elf.bytes.slice(offset, offset + a.lengths[k]!);
     if (ENDBR64.every((b, j) => bytes[j] === b)) return `endbr64 at 0x${va.toString(16)} must stay where it is (CET)`;
-    const decoder = new Decoder(64, bytes, DecoderOptions.None);
-    decoder.ip = va;
-    try {
-      decoder.decodeOut(this.instr);
-      this.formatter ??= new Formatter(FormatterSyntax.Masm);
-      const text = this.formatter.format(this.instr);
-      if (!this.instr.isIpRelMemoryOperand) return { va, bytes, text };
-      const c = decoder.getConstantOffsets(this.instr);
-      const dispOffset = c.displacementOffset;
-      c.free();
-      if (dispOffset === 0) return `cannot find the displacement of ${text}`;
-      return { va, bytes, ripRelative: { dispOffset, target: this.instr.ipRelMemoryAddress }, text };
-    } finally {
-      decoder.free();
-    }
+    // The instruction's length is the analysis's: a decoder over a window of the file decodes it
+    // as one over just these bytes would.
+    const decoder = decodeInFile(this.elf.bytes, offset, va, this.instr);
+    this.formatter ??= new Formatter(FormatterSyntax.Masm);
+    const text = this.formatter.format(this.instr);
+    if (!this.instr.isIpRelMemoryOperand) return { va, bytes, text };
+    const c = decoder.getConstantOffsets(this.instr);
+    const dispOffset = c.displacementOffset;
+    c.free();
+    if (dispOffset === 0) return `cannot find the displacement of ${text}`;
+    return { va, bytes, ripRelative: { dispOffset, target: this.instr.ipRelMemoryAddress }, text };
   }
 
   /**

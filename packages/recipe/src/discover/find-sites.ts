@@ -3,6 +3,7 @@ import type { MatchRule, Site } from '../model.js';
 import { ANNOTATION_TABLES, annotationSites } from './annotation-sites.js';
 import { DiscoverContext } from './discover-context.js';
 import { instructionSites } from './instruction-sites.js';
+import { releaseFunctionDecoder } from '../analyze/iced.js';
 import { type RawSite, numberOf, passesRule, resolveSyscalls } from './site-filter.js';
 import type { FindSitesOptions, SiteReport } from './site-report.js';
 
@@ -12,6 +13,15 @@ import type { FindSitesOptions, SiteReport } from './site-report.js';
  * `sysenter` (32-bit ABI) go to `reported`, never to `sites`. Problems come back as diagnostics.
  */
 export function findSites(elf: ElfFile, rules: readonly MatchRule[], options: FindSitesOptions = {}): SiteReport {
+  try {
+    return searchSites(elf, rules, options);
+  } finally {
+    // The look-backs for syscall numbers decode through a shared window of the file: let go of it.
+    releaseFunctionDecoder();
+  }
+}
+
+function searchSites(elf: ElfFile, rules: readonly MatchRule[], options: FindSitesOptions): SiteReport {
   const ctx = new DiscoverContext(elf, options);
   const sites = new Map<bigint, Site>();
   const reported = new Map<bigint, Site>();
