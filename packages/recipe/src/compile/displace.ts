@@ -15,7 +15,7 @@ import type { ElfFile, FunctionRange } from '@libos/elfkit';
 import iced from '../iced-module.js';
 import { analyzeFunction, instructionIndexAt, isBranchTarget, InstructionKind, type FunctionAnalysis } from '../analyze/analyze-function.js';
 import { functionIndexOf } from '../analyze/function-index.js';
-import { decodeInFile } from '../analyze/iced.js';
+import { CODE_TABLE_SIZE, decodeInFile } from '../analyze/iced.js';
 import type { Site } from '../model.js';
 
 const { Decoder, DecoderOptions, Instruction, Formatter, FormatterSyntax } = iced;
@@ -53,7 +53,7 @@ const ENDBR64 = [0xf3, 0x0f, 0x1e, 0xfa];
 const TABLE_OTHER = 1;
 const TABLE_LEA = 2;
 const TABLE_JMP = 3;
-const tableRoleByCode = new Uint8Array(Object.keys(iced.Code).length + 64);
+const tableRoleByCode = new Uint8Array(CODE_TABLE_SIZE);
 const MNEMONIC_LEA: number = iced.Mnemonic.Lea;
 const MNEMONIC_JMP: number = iced.Mnemonic.Jmp;
 const REGISTER_NONE: number = iced.Register.None;
@@ -247,7 +247,8 @@ export class DisplacementFinder {
       for (let k = 0; k < a.count; k++) {
         decoder.decodeOut(instr);
         const code = instr.code;
-        let role = tableRoleByCode[code] ?? TABLE_OTHER;
+        // Codes past the table (a later iced-x86) are asked each time.
+        let role = code < CODE_TABLE_SIZE ? tableRoleByCode[code]! : 0;
         if (role === 0) {
           const mnemonic = instr.mnemonic;
           role = mnemonic === MNEMONIC_LEA ? TABLE_LEA : mnemonic === MNEMONIC_JMP ? TABLE_JMP : TABLE_OTHER;
