@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ElfError, readElf } from '../src/index.js';
 import { Cursor } from '../src/read/cursor.js';
-import { readEhFrame, type Fde } from '../src/read/read-eh-frame.js';
+import { EntryReader, readEhFrame, type Fde } from '../src/read/read-eh-frame.js';
 
 type Outcome = { fdes: string[] } | { error: string };
 
@@ -62,6 +62,32 @@ test('the fast FDE path agrees with the general reader on mutated .eh_frame byte
   }
   // Both kinds of outcome are exercised, not only errors.
   assert.ok(errors > 50 && changed > 300, `${errors} errors, ${changed} changed answers`);
+});
+
+test('ulebNumber reads what Number(uleb()) reads, errors included, for LEB128s of 1 to 11 bytes', () => {
+  let seed = 0x1eb;
+  const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const outcome = (bytes: Uint8Array, end: number, read: (r: EntryReader) => number): string => {
+    const r = new EntryReader(new Cursor(bytes), 0, end, 0);
+    try {
+      return `${read(r)} @${r.at}`;
+    } catch (e) {
+      return `${(e as Error).message}`;
+    }
+  };
+  let long = 0;
+  for (let n = 0; n < 3000; n++) {
+    const length = 1 + Math.floor(random() * 11);
+    const bytes = new Uint8Array(16);
+    for (let i = 0; i < 16; i++) bytes[i] = Math.floor(random() * 256) | (i < length - 1 ? 0x80 : 0);
+    bytes[length - 1]! &= 0x7f;
+    // Sometimes the entry ends inside the LEB128.
+    const end = random() < 0.2 ? Math.floor(random() * length) : 16;
+    const want = outcome(bytes, end, (r) => Number(r.uleb()));
+    assert.is(outcome(bytes, end, (r) => r.ulebNumber()), want, `case ${n}`);
+    if (length > 7) long++;
+  }
+  assert.ok(long > 500);
 });
 
 test.run();

@@ -157,7 +157,7 @@ function runInstructions(index: FrameIndex, fde: Fde, r: EntryReader, row: CfiRo
     const low = op & 0x3f;
     let advance: bigint | undefined;
     if (high === 0x40) advance = BigInt(low) * ca;
-    else if (high === 0x80) row.registers.set(low, { kind: 'offset', offset: Number(r.uleb()) * da });
+    else if (high === 0x80) row.registers.set(low, { kind: 'offset', offset: r.ulebNumber() * da });
     else if (high === 0xc0) restore(row, initial, low);
     else switch (op) {
       case 0x00: break;
@@ -171,29 +171,29 @@ function runInstructions(index: FrameIndex, fde: Fde, r: EntryReader, row: CfiRo
       case 0x02: advance = BigInt(r.u8()) * ca; break;
       case 0x03: advance = BigInt(r.u16()) * ca; break;
       case 0x04: advance = BigInt(r.u32()) * ca; break;
-      case 0x05: { const reg = Number(r.uleb()); row.registers.set(reg, { kind: 'offset', offset: Number(r.uleb()) * da }); break; }
-      case 0x06: restore(row, initial, Number(r.uleb())); break;
-      case 0x07: row.registers.set(Number(r.uleb()), { kind: 'undefined' }); break;
-      case 0x08: row.registers.set(Number(r.uleb()), { kind: 'same' }); break;
-      case 0x09: { const reg = Number(r.uleb()); row.registers.set(reg, { kind: 'register', register: Number(r.uleb()) }); break; }
+      case 0x05: { const reg = r.ulebNumber(); row.registers.set(reg, { kind: 'offset', offset: r.ulebNumber() * da }); break; }
+      case 0x06: restore(row, initial, r.ulebNumber()); break;
+      case 0x07: row.registers.set(r.ulebNumber(), { kind: 'undefined' }); break;
+      case 0x08: row.registers.set(r.ulebNumber(), { kind: 'same' }); break;
+      case 0x09: { const reg = r.ulebNumber(); row.registers.set(reg, { kind: 'register', register: r.ulebNumber() }); break; }
       case 0x0a:
         if ((budget.left -= row.registers.size) < 0) throw copyBudgetError(fde);
         stack.push({ cfa: row.cfa, registers: new Map(row.registers) });
         break;
       case 0x0b: { const saved = stack.pop() ?? r.fail('DW_CFA_restore_state without DW_CFA_remember_state'); row.cfa = saved.cfa; row.registers = saved.registers; break; }
-      case 0x0c: row.cfa = { register: Number(r.uleb()), offset: Number(r.uleb()) }; break;
-      case 0x0d: row.cfa = { register: Number(r.uleb()), offset: 'offset' in row.cfa ? row.cfa.offset : 0 }; break;
-      case 0x0e: row.cfa = { register: 'register' in row.cfa ? row.cfa.register : 7, offset: Number(r.uleb()) }; break;
+      case 0x0c: row.cfa = { register: r.ulebNumber(), offset: r.ulebNumber() }; break;
+      case 0x0d: row.cfa = { register: r.ulebNumber(), offset: 'offset' in row.cfa ? row.cfa.offset : 0 }; break;
+      case 0x0e: row.cfa = { register: 'register' in row.cfa ? row.cfa.register : 7, offset: r.ulebNumber() }; break;
       case 0x0f: row.cfa = { expression: r.block() }; break;
-      case 0x10: { const reg = Number(r.uleb()); row.registers.set(reg, { kind: 'expression', expression: r.block() }); break; }
-      case 0x11: { const reg = Number(r.uleb()); row.registers.set(reg, { kind: 'offset', offset: Number(r.sleb()) * da }); break; }
-      case 0x12: row.cfa = { register: Number(r.uleb()), offset: Number(r.sleb()) * da }; break;
+      case 0x10: { const reg = r.ulebNumber(); row.registers.set(reg, { kind: 'expression', expression: r.block() }); break; }
+      case 0x11: { const reg = r.ulebNumber(); row.registers.set(reg, { kind: 'offset', offset: Number(r.sleb()) * da }); break; }
+      case 0x12: row.cfa = { register: r.ulebNumber(), offset: Number(r.sleb()) * da }; break;
       case 0x13: row.cfa = { register: 'register' in row.cfa ? row.cfa.register : 7, offset: Number(r.sleb()) * da }; break;
-      case 0x14: { const reg = Number(r.uleb()); row.registers.set(reg, { kind: 'val-offset', offset: Number(r.uleb()) * da }); break; }
-      case 0x15: { const reg = Number(r.uleb()); row.registers.set(reg, { kind: 'val-offset', offset: Number(r.sleb()) * da }); break; }
-      case 0x16: { const reg = Number(r.uleb()); row.registers.set(reg, { kind: 'val-expression', expression: r.block() }); break; }
+      case 0x14: { const reg = r.ulebNumber(); row.registers.set(reg, { kind: 'val-offset', offset: r.ulebNumber() * da }); break; }
+      case 0x15: { const reg = r.ulebNumber(); row.registers.set(reg, { kind: 'val-offset', offset: Number(r.sleb()) * da }); break; }
+      case 0x16: { const reg = r.ulebNumber(); row.registers.set(reg, { kind: 'val-expression', expression: r.block() }); break; }
       case 0x2e: r.uleb(); break; // GNU_args_size
-      case 0x2f: { const reg = Number(r.uleb()); row.registers.set(reg, { kind: 'offset', offset: -Number(r.uleb()) * da }); break; }
+      case 0x2f: { const reg = r.ulebNumber(); row.registers.set(reg, { kind: 'offset', offset: -r.ulebNumber() * da }); break; }
       default: r.fail(`unknown DW_CFA opcode 0x${op.toString(16)} at 0x${(r.at - 1).toString(16)}`);
     }
     if (advance !== undefined) {

@@ -108,6 +108,24 @@ export class EntryReader {
     return this.fail('LEB128 longer than 10 bytes');
   }
 
+  /**
+   * Number(uleb()), read with numbers: a value of up to seven bytes (49 bits) is exact either way;
+   * a longer one is read again the bigint way (same value, same errors).
+   */
+  ulebNumber(): number {
+    const start = this.at;
+    let result = 0;
+    let scale = 1;
+    for (let i = 0; i < 7; i++) {
+      const b = this.u8();
+      result += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) return result;
+      scale *= 128;
+    }
+    this.at = start;
+    return Number(this.uleb());
+  }
+
   sleb(): bigint {
     let result = 0n;
     let shift = 0n;
@@ -207,7 +225,7 @@ export function readEhFrame(c: Cursor, offset: number, size: number, va: bigint,
         // whoever runs them (function ranges do not need them).
         let instructions = r.at;
         if (cie.augmentationData && r.at < entryEnd) {
-          const length = Number(r.uleb());
+          const length = r.ulebNumber();
           instructions = r.at + length;
         }
         if (range > 0n) push(out, start, BigInt.asUintN(64, start + range), at, cie, instructions, entryEnd);
@@ -268,15 +286,15 @@ function readCie(c: Cursor, at: number, sectionEnd: number): Cie {
   const augmentation = r.cstring();
   if (version === 4) { r.u8(); r.u8(); }
   if (augmentation.includes('eh')) r.pointer(PE_ABSPTR, 0n, false);
-  const codeAlign = Number(r.uleb());
+  const codeAlign = r.ulebNumber();
   const dataAlign = Number(r.sleb());
-  const returnAddressRegister = version === 1 ? r.u8() : Number(r.uleb());
+  const returnAddressRegister = version === 1 ? r.u8() : r.ulebNumber();
   let fdeEncoding = PE_ABSPTR;
   const augmentationData = augmentation.startsWith('z');
   const signalFrame = augmentationData && augmentation.includes('S');
   let instructions = r.at;
   if (augmentationData) {
-    const augLength = Number(r.uleb());
+    const augLength = r.ulebNumber();
     const augEnd = r.at + augLength;
     if (augEnd > entryEnd) r.fail('augmentation data runs past the CIE');
     instructions = augEnd;

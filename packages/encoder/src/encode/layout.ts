@@ -99,11 +99,17 @@ class LayoutRun {
 
   run(): EncodeResult {
     const { items, bound, near } = this;
-    for (const item of items) if (item.kind === 'bind') bound[item.label.id] = 1;
+    // Indexed loops throughout: a plan lays out tens of thousands of items, mostly while V8 still
+    // interprets this code, where each step of an iterator is an allocation.
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as Item;
+      if (item.kind === 'bind') bound[item.label.id] = 1;
+    }
     // Check every reference first, so a missing label is reported by the instruction that uses it.
-    for (const item of items) {
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as Item;
       if (item.kind === 'branch') this.checkTarget(item.target, item.mnemonic, item.index);
-      else if (item.kind === 'fixed') for (const f of item.fixups) this.checkTarget(f.target, item.mnemonic, item.index);
+      else if (item.kind === 'fixed') for (let k = 0; k < item.fixups.length; k++) this.checkTarget(item.fixups[k]!.target, item.mnemonic, item.index);
     }
     // Calls and branches to external symbols are always rel32, as GNU as emits them.
     for (let i = 0; i < items.length; i++) {
@@ -210,7 +216,10 @@ class LayoutRun {
         case 'fixed':
           instructionOffsets[item.index] = at;
           copyBytes(bytes, item.bytes, at);
-          for (const f of item.fixups) this.writeField(at + f.at, f.size, f.pcrel, f.target, f.addend, item.mnemonic, item.index, false);
+          for (let k = 0; k < item.fixups.length; k++) {
+            const f = item.fixups[k]!;
+            this.writeField(at + f.at, f.size, f.pcrel, f.target, f.addend, item.mnemonic, item.index, false);
+          }
           break;
         case 'branch': {
           instructionOffsets[item.index] = at;
@@ -234,7 +243,8 @@ class LayoutRun {
       }
     }
     const labels: LabelPlacement[] = [];
-    for (const label of this.allLabels) {
+    for (let i = 0; i < this.allLabels.length; i++) {
+      const label = this.allLabels[i]!;
       if (this.bound[label.id] !== 1) continue;
       const offset = this.labelOffsets[label.id] as number;
       labels.push({ label, name: label.name, offset, va: this.va + BigInt(offset) });
