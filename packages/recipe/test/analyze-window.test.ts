@@ -1,0 +1,44 @@
+// analyzeFunction must answer as a decoder over just the function does: no byte past a function's
+// end may change its analysis (a decoder shared over more of the file would see them). The
+// reference: the same function in a copy of the file cut right after it, where none exists.
+import { readFileSync, realpathSync } from 'node:fs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readElf, type FunctionRange } from '@libos/elfkit';
+import { analyzeFunction } from '@libos/recipe';
+import { releaseFunctionDecoder } from '../src/analyze/iced.js';
+
+function plain(a: ReturnType<typeof analyzeFunction>) {
+  return { count: a.count, starts: [...a.starts], lengths: [...a.lengths], kinds: [...a.kinds], targets: [...a.branchTargets], indirect: a.hasIndirectJump, firstInvalid: a.firstInvalid, error: a.error?.code };
+}
+
+test('analyzeFunction: the same as over the function alone, for whole functions and ranges cut inside an instruction', () => {
+  let compared = 0;
+  let cut = 0;
+  for (const path of ['/lib/x86_64-linux-gnu/libc.so.6', '/bin/busybox', '/lib64/ld-linux-x86-64.so.2']) {
+    const elf = readElf(readFileSync(realpathSync(path)));
+    const fns = elf.functions();
+    for (let i = 0; i < fns.length; i += 7) {
+      const fn = fns[i]!;
+      // The whole function, and its range ending 1, 2 or 3 bytes early (inside its last instruction, mostly).
+      for (const shorten of [0n, 1n, 2n, 3n]) {
+        const range: FunctionRange = { ...fn, end: fn.end - shorten };
+        if (range.end <= range.start) continue;
+        const fileOffset = elf.vaToOffset(range.start);
+        if (fileOffset === undefined) continue;
+        const end = fileOffset + Number(range.end - range.start);
+        const alone = { bytes: elf.bytes.subarray(0, end), vaToOffset: (va: bigint) => elf.vaToOffset(va) };
+        const got = plain(analyzeFunction(elf, range));
+        releaseFunctionDecoder(); // the reference must not share the full file's window
+        const want = plain(analyzeFunction(alone, range));
+        releaseFunctionDecoder();
+        assert.equal(got, want, `${path} ${range.start.toString(16)}-${range.end.toString(16)}`);
+        compared++;
+        if (shorten > 0n && got.firstInvalid >= 0) cut++;
+      }
+    }
+  }
+  assert.ok(compared > 2000 && cut > 100, `${compared} ranges, ${cut} ending in undecodable bytes`);
+});
+
+test.run();
