@@ -26,6 +26,7 @@ export type { EntryEffects } from './analyze/entry-effects.js';
 export { syscallNumberAt, findSyscallNumber } from './analyze/syscall-number.js';
 export type { SyscallNumberSource, SyscallNumberOptions } from './analyze/syscall-number.js';
 export { FunctionIndex, functionIndexOf } from './analyze/function-index.js';
+export { releaseSharedDecoders } from './analyze/iced.js';
 export { planPatches } from './plan/plan-patches.js';
 export type { PlanOptions, PlanResult } from './plan/plan-patches.js';
 export { serializePlan, parsePlan } from './plan/serialize-plan.js';

@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readElf, type FunctionRange } from '@libos/elfkit';
 import { analyzeFunction } from '@libos/recipe';
-import { releaseFunctionDecoder } from '../src/analyze/iced.js';
+import { releaseSharedDecoders } from '../src/analyze/iced.js';
 
 function plain(a: ReturnType<typeof analyzeFunction>) {
   return { count: a.count, starts: [...a.starts], lengths: [...a.lengths], kinds: [...a.kinds], targets: [...a.branchTargets], indirect: a.hasIndirectJump, firstInvalid: a.firstInvalid, error: a.error?.code };
@@ -29,9 +29,9 @@ test('analyzeFunction: the same as over the function alone, for whole functions 
         const end = fileOffset + Number(range.end - range.start);
         const alone = { bytes: elf.bytes.subarray(0, end), vaToOffset: (va: bigint) => elf.vaToOffset(va) };
         const got = plain(analyzeFunction(elf, range));
-        releaseFunctionDecoder(); // the reference must not share the full file's window
+        releaseSharedDecoders(); // the reference must not share the full file's window
         const want = plain(analyzeFunction(alone, range));
-        releaseFunctionDecoder();
+        releaseSharedDecoders();
         assert.equal(got, want, `${path} ${range.start.toString(16)}-${range.end.toString(16)}`);
         compared++;
         if (shorten > 0n && got.firstInvalid >= 0) cut++;

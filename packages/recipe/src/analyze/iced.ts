@@ -69,8 +69,13 @@ export function functionDecoder(bytes: Uint8Array, offset: number, size: number)
   return decoder;
 }
 
-/** Frees the shared decoders and lets go of the file they hold (at the end of a plan or a search). */
-export function releaseFunctionDecoder(): void {
+/**
+ * Frees the decoders the analyses share across calls (r11LiveAfter, flagsLiveAfter,
+ * scratchLiveAfter, findSyscallNumber, a moved instruction's description) and lets go of the file
+ * they hold. findSites and planPatches call it when they end; a program that calls the analyses
+ * itself may call it when it is done with a file.
+ */
+export function releaseSharedDecoders(): void {
   shared?.decoder.free();
   shared = undefined;
   window?.decoder.free();

@@ -3,7 +3,7 @@ import type { MatchRule, Site } from '../model.js';
 import { ANNOTATION_TABLES, annotationSites } from './annotation-sites.js';
 import { DiscoverContext } from './discover-context.js';
 import { instructionSites } from './instruction-sites.js';
-import { releaseFunctionDecoder } from '../analyze/iced.js';
+import { releaseSharedDecoders } from '../analyze/iced.js';
 import { type RawSite, numberOf, passesRule, resolveSyscalls } from './site-filter.js';
 import type { FindSitesOptions, SiteReport } from './site-report.js';
 
@@ -17,7 +17,7 @@ export function findSites(elf: ElfFile, rules: readonly MatchRule[], options: Fi
     return searchSites(elf, rules, options);
   } finally {
     // The look-backs for syscall numbers decode through a shared window of the file: let go of it.
-    releaseFunctionDecoder();
+    releaseSharedDecoders();
   }
 }
 

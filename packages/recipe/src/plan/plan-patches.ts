@@ -15,7 +15,7 @@ import { emitCHandlerBridge, emitPassthroughHook, emitTraceRoutines } from '../c
 import { emitNoteStub, emitStub, emitStubCopy, isRspRow, stubIsFrameless, stubName, type RspFrameRow, type StubCall, type StubShape } from '../compile/stubs.js';
 import { entryEffects, opaqueEntry } from '../analyze/entry-effects.js';
 import { isGoBinary } from '../analyze/go-binary.js';
-import { releaseFunctionDecoder } from '../analyze/iced.js';
+import { releaseSharedDecoders } from '../analyze/iced.js';
 import { emitTrampoline, encodeSitePatch, nativeLowByteTable, needsTrampoline, NR_CLONE, NR_CLONE3, NR_VFORK } from '../compile/site-code.js';
 import { decideSite, type DecideContext, type SiteDecision } from './choose-variant.js';
 import { checkPlan } from './check-plan.js';
@@ -65,7 +65,7 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
     decisions = decideAll(ctx, sites);
   } finally {
     // The after-site analyses share one decoder per function; the plan holds on to neither it nor the file.
-    releaseFunctionDecoder();
+    releaseSharedDecoders();
   }
   if (kind === 'shared' && decisions.some((d) => d.form === 'trap')) {
     warnings.push('trapped sites in a shared library are caught only once its initializer has run: code the dynamic loader runs earlier (libc\'s __libc_early_init) dies on a trap there');
