@@ -1,6 +1,6 @@
 import { realpathSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { isElfError, readRegularFile, writeFileAtomic } from '@libos/elfkit';
+import { isElfError, readRegularFile, writeFileAtomicSync } from '@libos/elfkit';
 import { CliError } from './errors.js';
 
 /** An input file's bytes and the permission bits the output inherits. */
@@ -79,7 +79,9 @@ export function checkOutput(path: string, input?: string): void {
  */
 export async function writeOutput(path: string, bytes: Uint8Array | string, options: { mode?: number; input?: string } = {}): Promise<void> {
   try {
-    await writeFileAtomic(path, bytes, { mode: options.mode, inputPath: options.input });
+    // Blocking: the command has nothing else to do meanwhile, and each await of the async writer
+    // is a round trip through the thread pool.
+    writeFileAtomicSync(path, bytes, { mode: options.mode, inputPath: options.input });
   } catch (e) {
     if (isElfError(e, 'ELF_SAME_FILE')) {
       throw new CliError('CLI_OUTPUT_UNWRITABLE', 'the output would replace the input; write it elsewhere', { file: path });

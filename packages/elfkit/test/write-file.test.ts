@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildFixtures, type Fixtures } from '../../../fixtures/build.js';
-import { ElfError, readElf, verifyElf, writeElf, writeElfFile, writeFileAtomic } from '../src/index.js';
+import { ElfError, readElf, verifyElf, writeElf, writeElfFile, writeFileAtomic, writeFileAtomicSync } from '../src/index.js';
 import { jumpEdit, run, removeTempDirs, tempDir } from './write-support.js';
 
 const test = suite('writeElfFile');
@@ -89,35 +89,48 @@ test('a failed rename removes the temporary file', async () => {
   assert.equal(readdirSync(dir), ['busy']);
 });
 
-test('writeFileAtomic: text or bytes, exactly the mode given (0o644 by default, whatever the umask)', async () => {
-  const dir = tempDir();
-  const old = process.umask(0o077);
-  try {
-    await writeFileAtomic(join(dir, 'plan.json'), '{}\n');
-    await writeFileAtomic(join(dir, 'prog'), new Uint8Array([1, 2, 3]), { mode: 0o755 });
-  } finally {
-    process.umask(old);
-  }
-  assert.is(readFileSync(join(dir, 'plan.json'), 'utf8'), '{}\n');
-  assert.is(statSync(join(dir, 'plan.json')).mode & 0o7777, 0o644);
-  assert.equal([...readFileSync(join(dir, 'prog'))], [1, 2, 3]);
-  assert.is(statSync(join(dir, 'prog')).mode & 0o7777, 0o755);
-  assert.equal(readdirSync(dir).sort(), ['plan.json', 'prog']);
-});
+// Both writers, the same promises: the async one and the blocking one the command line uses.
+const WRITERS = [
+  ['writeFileAtomic', writeFileAtomic],
+  ['writeFileAtomicSync', async (...args: Parameters<typeof writeFileAtomicSync>) => writeFileAtomicSync(...args)],
+] as const;
 
-test('writeFileAtomic: refuses the input (also through a symlink); a missing folder is ENOENT, nothing left', async () => {
-  const dir = tempDir();
-  const input = join(dir, 'in');
-  writeFileSync(input, 'original');
-  symlinkSync(input, join(dir, 'alias'));
-  assert.is(await failCode(writeFileAtomic(join(dir, 'alias'), 'x', { inputPath: input })), 'ELF_SAME_FILE');
-  assert.is(await failCode(writeFileAtomic(input, 'x', { inputPath: join(dir, 'alias') })), 'ELF_SAME_FILE');
-  assert.is(readFileSync(input, 'utf8'), 'original');
-  let code: string | undefined;
-  await writeFileAtomic(join(dir, 'missing', 'out'), 'x').catch((e: NodeJS.ErrnoException) => { code = e.code; });
-  assert.is(code, 'ENOENT');
-  assert.equal(readdirSync(dir).sort(), ['alias', 'in']);
-});
+for (const [name, write] of WRITERS) {
+  test(`${name}: text or bytes, exactly the mode given (0o644 by default, whatever the umask)`, async () => {
+    const dir = tempDir();
+    const old = process.umask(0o077);
+    try {
+      await write(join(dir, 'plan.json'), '{}\n');
+      await write(join(dir, 'prog'), new Uint8Array([1, 2, 3]), { mode: 0o755 });
+    } finally {
+      process.umask(old);
+    }
+    assert.is(readFileSync(join(dir, 'plan.json'), 'utf8'), '{}\n');
+    assert.is(statSync(join(dir, 'plan.json')).mode & 0o7777, 0o644);
+    assert.equal([...readFileSync(join(dir, 'prog'))], [1, 2, 3]);
+    assert.is(statSync(join(dir, 'prog')).mode & 0o7777, 0o755);
+    assert.equal(readdirSync(dir).sort(), ['plan.json', 'prog']);
+  });
+
+  test(`${name}: refuses the input (also through a symlink); a missing folder is ENOENT; a failed rename leaves nothing`, async () => {
+    const dir = tempDir();
+    const input = join(dir, 'in');
+    writeFileSync(input, 'original');
+    symlinkSync(input, join(dir, 'alias'));
+    assert.is(await failCode(write(join(dir, 'alias'), 'x', { inputPath: input })), 'ELF_SAME_FILE');
+    assert.is(await failCode(write(input, 'x', { inputPath: join(dir, 'alias') })), 'ELF_SAME_FILE');
+    assert.is(readFileSync(input, 'utf8'), 'original');
+    let code: string | undefined;
+    await write(join(dir, 'missing', 'out'), 'x').catch((e: NodeJS.ErrnoException) => { code = e.code; });
+    assert.is(code, 'ENOENT');
+    // A non-empty directory where the output goes: the rename fails, the temporary file is removed.
+    mkdirSync(join(dir, 'busy', 'inside'), { recursive: true });
+    code = undefined;
+    await write(join(dir, 'busy'), 'x').catch((e: NodeJS.ErrnoException) => { code = e.code; });
+    assert.ok(code === 'EISDIR' || code === 'ENOTEMPTY', String(code));
+    assert.equal(readdirSync(dir).sort(), ['alias', 'busy', 'in']);
+  });
+}
 
 test.after(removeTempDirs);
 
