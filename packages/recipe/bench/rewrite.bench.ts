@@ -292,12 +292,17 @@ export function targets(results: readonly RewriteResult[]): TargetCheck[] {
     out.push({ goal: 'node: `libos-patch apply`, the whole command, at least 5x faster than objdump -d', measured: `${(node.baseline!.median / node.cli.median).toFixed(1)}x (objdump ${node.baseline!.median.toFixed(0)} ms)`, met: node.baseline!.median / node.cli.median >= 5 });
     out.push({ goal: 'node: at least 5x faster than objdump -d (fresh process, work only)', measured: `${(node.baseline!.median / node.median).toFixed(1)}x (objdump ${node.baseline!.median.toFixed(0)} ms; warm ${(node.baseline!.median / node.warm.median).toFixed(1)}x)`, met: node.baseline!.median / node.median >= 5 });
   }
+  // E9Patch's 0.2 s (issue 8) was measured on this machine when `objdump -d` took 0.3 s over
+  // libc.so.6; this VM's speed drifts by 10-20% between hours, so the same E9Patch run scaled by
+  // objdump's time in this run is given beside the target (the target itself stays 0.2 s).
+  const libcObjdump = results.find((x) => x.label === 'libc.so.6')?.baseline?.median;
+  const e9Scaled = libcObjdump !== undefined ? `; E9Patch's 0.2 s scaled by objdump -d libc.so.6 in this run (${libcObjdump.toFixed(0)} ms against 300): ${(200 * libcObjdump / 300).toFixed(0)} ms` : '';
   for (const label of ['libc.so.6', 'busybox']) {
     const r = results.find((x) => x.label === label);
     if (!r) continue;
     out.push({ goal: `${label} rewritten in less time than E9Patch (0.2 s), warm`, measured: both(r), met: r.warm.median < 200 });
     out.push({ goal: `${label} rewritten in less time than E9Patch (0.2 s), fresh process (work only)`, measured: both(r), met: r.median < 200 });
-    out.push({ goal: `${label}: \`libos-patch apply\` in a fresh node, the whole command, in less time than E9Patch (0.2 s)`, measured: `${r.cli.median.toFixed(0)} ms, ${r.cli.peakRssMb.toFixed(0)} MB (runs ${r.cli.runs.map((x) => x.toFixed(0)).join(', ')}); \`node -e 0\` in the same rounds ${r.cli.node.toFixed(0)} ms, the command above it ${r.cli.overNode.toFixed(0)} ms`, met: r.cli.median < 200 });
+    out.push({ goal: `${label}: \`libos-patch apply\` in a fresh node, the whole command, in less time than E9Patch (0.2 s)`, measured: `${r.cli.median.toFixed(0)} ms, ${r.cli.peakRssMb.toFixed(0)} MB (runs ${r.cli.runs.map((x) => x.toFixed(0)).join(', ')}); \`node -e 0\` in the same rounds ${r.cli.node.toFixed(0)} ms, the command above it ${r.cli.overNode.toFixed(0)} ms${e9Scaled}`, met: r.cli.median < 200 });
   }
   return out;
 }
