@@ -5,6 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { assemble, fn, type Assembled } from './discover-asm.js';
 import { planFile, vaHex } from './plan-helpers.js';
+import { SortedAddresses } from '../src/compile/displace.js';
 
 const body = (label: string) => `  syscall\n${label}\n  mov %rax, %rdi\n  mov %rdi, %rsi\n  ret`;
 
@@ -63,6 +64,22 @@ test('displace: a packed RELR relocation aimed inside the window guards it too (
   assert.ok(relr.some((r) => r.addend === prog.sym('aimed') + 2n), 'the pointer is a RELR relocation');
   assert.not.ok(prog.elf.relocations.some((r) => r.kind === 'rela' && r.addend === prog.sym('aimed') + 2n), 'and not a RELA one');
   await expectAimedKept(prog);
+});
+
+test('the guard\'s address set answers as a Set does, below and above 2^53', () => {
+  let seed = 0x9a4d;
+  const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  for (const high of [false, true]) {
+    const values: bigint[] = [];
+    for (let i = 0; i < 3000; i++) values.push(BigInt(Math.floor(random() * 0x10000)) + 0x400000n + (high && i % 50 === 0 ? 2n ** 60n : 0n));
+    const set = new Set(values);
+    const sorted = new SortedAddresses(BigUint64Array.from(values).sort());
+    for (let q = 0; q < 20000; q++) {
+      const va = q % 1000 === 0 ? 2n ** 60n + BigInt(q) : BigInt(Math.floor(random() * 0x12000)) + 0x3ff000n;
+      assert.is(sorted.has(va), set.has(va), `${va.toString(16)} (${high ? 'with' : 'without'} addresses past 2^53)`);
+    }
+    for (const v of values.slice(0, 100)) assert.ok(sorted.has(v));
+  }
 });
 
 test.run();

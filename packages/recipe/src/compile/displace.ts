@@ -58,11 +58,37 @@ const MNEMONIC_LEA: number = iced.Mnemonic.Lea;
 const MNEMONIC_JMP: number = iced.Mnemonic.Jmp;
 const REGISTER_NONE: number = iced.Register.None;
 
-/** A sorted set of addresses, searched by bisection. */
-class SortedAddresses {
-  constructor(private readonly sorted: BigUint64Array) {}
+const TWO_53 = 2n ** 53n;
+
+/**
+ * A sorted set of addresses, searched by bisection: over plain numbers when every address is
+ * below 2^53 (each read of a BigUint64Array makes a bigint), else over the bigints.
+ */
+export class SortedAddresses {
+  private readonly numbers: Float64Array | undefined;
+
+  constructor(private readonly sorted: BigUint64Array) {
+    const last = sorted.length > 0 ? sorted[sorted.length - 1]! : 0n;
+    if (last < TWO_53) {
+      this.numbers = new Float64Array(sorted.length);
+      for (let i = 0; i < sorted.length; i++) this.numbers[i] = Number(sorted[i]!);
+    }
+  }
 
   has(va: bigint): boolean {
+    const n = this.numbers;
+    if (n !== undefined) {
+      if (va >= TWO_53) return false; // above every address held
+      const x = Number(va);
+      let lo = 0;
+      let hi = n.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (n[mid]! < x) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo < n.length && n[lo] === x;
+    }
     const a = this.sorted;
     let lo = 0;
     let hi = a.length;
