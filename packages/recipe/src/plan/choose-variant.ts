@@ -54,6 +54,8 @@ export interface DecideContext {
   /** Whether a trap runtime can be installed in this file. */
   trapAvailable: string | true;
   displacer: DisplacementFinder;
+  /** variantOrder(recipe), made once for the plan rather than once a site. */
+  variants?: readonly Variant[];
 }
 
 /** `notBefore`: the end of the previous site's patch, which this site's window must not reach back over. */
@@ -66,7 +68,7 @@ export function decideSite(ctx: DecideContext, site: Site, index: number, notBef
   if (site.instruction !== 'syscall') {
     return { ...base, reason: `${site.instruction} uses the 32-bit system call ABI: reported, not patched` };
   }
-  const order = dedupe([...recipe.trampoline.prefer, ...recipe.trampoline.fallback]);
+  const order = ctx.variants ?? variantOrder(recipe);
   const misses: string[] = [];
   for (const variant of order) {
     const fit = fits(ctx, variant, site, notBefore);
@@ -199,4 +201,9 @@ function shapeFor(ctx: DecideContext, site: Site, resumeVa: bigint): { shape: St
 
 function dedupe<T>(xs: T[]): T[] {
   return [...new Set(xs)];
+}
+
+/** The variants a recipe tries, in order, each once. */
+export function variantOrder(recipe: Recipe): readonly Variant[] {
+  return dedupe([...recipe.trampoline.prefer, ...recipe.trampoline.fallback]);
 }

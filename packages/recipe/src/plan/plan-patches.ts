@@ -17,7 +17,7 @@ import { entryEffects, opaqueEntry } from '../analyze/entry-effects.js';
 import { isGoBinary } from '../analyze/go-binary.js';
 import { releaseSharedDecoders } from '../analyze/iced.js';
 import { emitTrampoline, encodeSitePatch, nativeLowByteTable, needsTrampoline, NR_CLONE, NR_CLONE3, NR_VFORK } from '../compile/site-code.js';
-import { decideSite, type DecideContext, type SiteDecision } from './choose-variant.js';
+import { decideSite, variantOrder, type DecideContext, type SiteDecision } from './choose-variant.js';
 import { checkPlan } from './check-plan.js';
 import { PlanError } from './plan-errors.js';
 import { PLAN_SCHEMA, type Patch, type PatchPlan, type PlanRelocation, type PlanSegment, type PlanSymbol, type Refusal } from './plan-types.js';
@@ -58,6 +58,7 @@ export async function planPatches(elf: ElfFile, recipe: Recipe, sitesIn: readonl
     ...(isGoBinary(elf) ? { notSysV: 'a Go binary (its register ABI passes arguments and results in rdi, rsi, r8-r11 as well)' } : {}),
     trapAvailable: trapAvailability(startup, entry),
     displacer: new DisplacementFinder(elf, 'sites' in sitesIn ? sitesIn.analyses : undefined),
+    variants: variantOrder(recipe),
   };
   if (kind === 'relocatable') throw new PlanError('PLAN_UNSUPPORTED_FILE', 'an object file (.o) cannot be rewritten: link it first, then rewrite the result');
   let decisions: SiteDecision[];
