@@ -66,6 +66,38 @@ test('displace: a packed RELR relocation aimed inside the window guards it too (
   await expectAimedKept(prog);
 });
 
+test('displace: a label a computed goto reaches through a table of addresses loaded with mov stays in place (non-PIE)', async () => {
+  // `goto *tbl[i]` in a non-PIE program: `mov tbl(,%rdi,8), %rax; jmp *%rax`, the table's 64-bit
+  // addresses fixed at link time, no relocation left to guard them.
+  const dispatch = (name: string, target: string) => fn(name, [
+    '  cmp $1, %rdi',
+    '  ja 1f',
+    `  mov ${name}_tbl(,%rdi,8), %rax`,
+    '  jmp *%rax',
+    '1:',
+    '  syscall',
+    `${target}:`,
+    '  mov %rax, %rdi',
+    '  mov %rdi, %rsi',
+    '  ret',
+  ].join('\n'));
+  const prog = assemble([
+    dispatch('aimed', '.Laimed_mid'),
+    dispatch('unaimed', '.Lunaimed_mid'),
+    '.section .rodata\n.balign 8\naimed_tbl:\n.quad .Laimed_mid\n.quad .Laimed_mid\nunaimed_tbl:\n.quad unaimed\n.quad unaimed\n',
+  ].join('\n'));
+  const { plan, report } = await planFile(prog.elf, 'unannotated');
+  const patchAt = (name: string) => {
+    const index = report.sites.findIndex((s) => s.symbol === name);
+    assert.ok(index >= 0, `a site in ${name}`);
+    return plan.patches.find((p) => p.site === index);
+  };
+  assert.is(patchAt('unaimed')?.variant, 'displace');
+  const aimed = patchAt('aimed');
+  assert.is.not(aimed?.variant, 'displace');
+  assert.match(aimed?.reason ?? '', /may be a jump-table target/);
+});
+
 test('the guard\'s address set answers as a Set does, below and above 2^53', () => {
   let seed = 0x9a4d;
   const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);

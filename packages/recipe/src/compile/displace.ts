@@ -52,10 +52,12 @@ const ENDBR64 = [0xf3, 0x0f, 0x1e, 0xfa];
 // iced-x86 once per Code instead of once per instruction. 0 = not asked yet.
 const TABLE_OTHER = 1;
 const TABLE_LEA = 2;
-const TABLE_JMP = 3;
+/** Reads a 64-bit entry of a non-PIC table: `jmp *base(,%reg,8)`, or `mov base(,%reg,8), %reg` before a `jmp *%reg` (a computed goto). */
+const TABLE_ABSOLUTE = 3;
 const tableRoleByCode = new Uint8Array(CODE_TABLE_SIZE);
 const MNEMONIC_LEA: number = iced.Mnemonic.Lea;
 const MNEMONIC_JMP: number = iced.Mnemonic.Jmp;
+const MNEMONIC_MOV: number = iced.Mnemonic.Mov;
 const REGISTER_NONE: number = iced.Register.None;
 
 const TWO_53 = 2n ** 53n;
@@ -255,8 +257,9 @@ export class DisplacementFinder {
   /**
    * Where a function's indirect jumps may land, over-approximated: every entry of every table the
    * function addresses. PIC tables are int32 offsets from a base the code takes with
-   * `lea base(%rip)`; non-PIC ones are 64-bit addresses read by `jmp *base(,%reg,8)`. Entries are
-   * read while they land on an instruction boundary inside the function.
+   * `lea base(%rip)`; non-PIC ones are 64-bit addresses read by `jmp *base(,%reg,8)`, or by
+   * `mov base(,%reg,8), %reg` and a later `jmp *%reg` (GCC's computed goto, `goto *tbl[i]`). Entries
+   * are read while they land on an instruction boundary inside the function.
    */
   private jumpTableTargets(a: FunctionAnalysis): Set<bigint> | typeof TOO_MANY_TABLE_ENTRIES {
     const targets = new Set<bigint>();
@@ -279,12 +282,12 @@ export class DisplacementFinder {
         let role = code < CODE_TABLE_SIZE ? tableRoleByCode[code]! : 0;
         if (role === 0) {
           const mnemonic = instr.mnemonic;
-          role = mnemonic === MNEMONIC_LEA ? TABLE_LEA : mnemonic === MNEMONIC_JMP ? TABLE_JMP : TABLE_OTHER;
+          role = mnemonic === MNEMONIC_LEA ? TABLE_LEA : mnemonic === MNEMONIC_JMP || mnemonic === MNEMONIC_MOV ? TABLE_ABSOLUTE : TABLE_OTHER;
           tableRoleByCode[code] = role;
         }
         if (role === TABLE_LEA) {
           if (instr.isIpRelMemoryOperand) addBase(instr.ipRelMemoryAddress, 4);
-        } else if (role === TABLE_JMP && instr.memoryBase === REGISTER_NONE && instr.memoryIndexScale === 8 && instr.memoryIndex !== REGISTER_NONE) {
+        } else if (role === TABLE_ABSOLUTE && instr.memoryBase === REGISTER_NONE && instr.memoryIndexScale === 8 && instr.memoryIndex !== REGISTER_NONE) {
           addBase(instr.memoryDisplacement, 8);
         }
       }
