@@ -8,3 +8,4 @@ export type {
 export * from './write/index.js';
 export { cfiRowAt, type CfiRow, type CfiRule } from './read/read-cfi.js';
 export { readRegularFile, NOT_REGULAR } from './read/read-regular-file.js';
+export { landingPads, type LandingPads } from './read/read-lsda.js';

@@ -98,6 +98,52 @@ test('displace: a label a computed goto reaches through a table of addresses loa
   assert.match(aimed?.reason ?? '', /may be a jump-table target/);
 });
 
+test('displace: an exception landing pad right after a site stays in place; an unreadable exception table refuses its function', async () => {
+  // A function with an LSDA (as g++ emits for a try block or a cleanup), written out by hand:
+  // one call-site entry whose landing pad is \`pad\`. The unwinder lands there; no branch shows it.
+  const withLsda = (name: string, pad: string, lsda: string) => [
+    `.text\n.globl ${name}\n.type ${name},@function\n${name}:`,
+    '  .cfi_startproc',
+    '  .cfi_personality 0x3, personality',
+    `  .cfi_lsda 0x3, ${lsda}`,
+    '  syscall',
+    `.L${name}_after:`,
+    '  mov %rax, %rdi',
+    '  mov %rdi, %rsi',
+    `.L${name}_end:`,
+    '  ret',
+    '  .cfi_endproc',
+    `.size ${name},.-${name}`,
+    '.section .gcc_except_table,"a",@progbits',
+    `.L${name}_lsda:`,
+    '  .byte 0xff, 0xff, 0x1',
+    `  .uleb128 .L${name}_cs_end-.L${name}_cs`,
+    `.L${name}_cs:`,
+    `  .uleb128 0, 2, ${pad}-${name}, 0`,
+    `.L${name}_cs_end:`,
+  ].join('\n');
+  const prog = assemble([
+    fn('personality', '  ret'),
+    withLsda('padded', '.Lpadded_after', '.Lpadded_lsda'),
+    withLsda('elsewhere', '.Lelsewhere_end', '.Lelsewhere_lsda'),
+    withLsda('lost', '.Llost_end', '0x7fff0000'),
+  ].join('\n'));
+  const { plan, report } = await planFile(prog.elf, 'unannotated');
+  const patchAt = (name: string) => {
+    const index = report.sites.findIndex((s) => s.va === prog.sym(name));
+    assert.ok(index >= 0, `a site in ${name}`);
+    return plan.patches.find((p) => p.site === index);
+  };
+  // The pad at the function's ret: the window (syscall, two movs) does not reach it.
+  assert.is(patchAt('elsewhere')?.variant, 'displace');
+  const padded = patchAt('padded');
+  assert.is.not(padded?.variant, 'displace');
+  assert.match(padded?.reason ?? '', `the instruction at ${vaHex(prog.sym('padded') + 2n)} is an exception landing pad`);
+  const lost = patchAt('lost');
+  assert.is.not(lost?.variant, 'displace');
+  assert.match(lost?.reason ?? '', 'exception table cannot be read');
+});
+
 test('the guard\'s address set answers as a Set does, below and above 2^53', () => {
   let seed = 0x9a4d;
   const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);

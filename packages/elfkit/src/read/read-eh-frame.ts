@@ -29,6 +29,8 @@ export interface Cie {
   readonly augmentationData: boolean;
   /** 'S' augmentation: a signal trampoline, whose FDE starts one byte before its code. */
   readonly signalFrame: boolean;
+  /** 'L' augmentation: the DW_EH_PE_* encoding of each FDE's LSDA pointer (C++ exception tables). */
+  readonly lsdaEncoding?: number;
 }
 
 /** An FDE with its CIE and where its call-frame instructions are. */
@@ -37,6 +39,12 @@ export interface Fde extends FdeRange {
   /** The FDE's instructions: file offsets [instructions, entryEnd). */
   readonly instructions: number;
   readonly entryEnd: number;
+  /**
+   * The va of the FDE's language-specific data (its exception table in .gcc_except_table), when
+   * its CIE says FDEs carry one and this one's is not omitted; 'unreadable' when the pointer is
+   * malformed.
+   */
+  readonly lsda?: bigint | 'unreadable';
 }
 
 // DW_EH_PE_* pointer encodings (LSB "Exception Frame" spec).
@@ -213,7 +221,7 @@ export function readEhFrame(c: Cursor, offset: number, size: number, va: bigint,
         cie = readCie(c, cieAt, end);
         cies.set(cieAt, cie);
       }
-      const fast = vaNumber >= 0 && cie.fdeEncoding === PE_PCREL_SDATA4 ? pcrelSdata4Fde(c, vaNumber + (idAt + 4 - offset), idAt + 4, entryEnd, cie.augmentationData) : undefined;
+      const fast = vaNumber >= 0 && cie.fdeEncoding === PE_PCREL_SDATA4 && cie.lsdaEncoding === undefined ? pcrelSdata4Fde(c, vaNumber + (idAt + 4 - offset), idAt + 4, entryEnd, cie.augmentationData) : undefined;
       if (fast !== undefined) {
         if (fast !== EMPTY_RANGE) push(out, fast.start, fast.end, at, cie, fast.instructions, entryEnd);
       } else {
@@ -224,11 +232,13 @@ export function readEhFrame(c: Cursor, offset: number, size: number, va: bigint,
         // The instructions follow the augmentation data; a length past the entry is reported by
         // whoever runs them (function ranges do not need them).
         let instructions = r.at;
+        let lsda: bigint | 'unreadable' | undefined;
         if (cie.augmentationData && r.at < entryEnd) {
           const length = r.ulebNumber();
           instructions = r.at + length;
+          if (cie.lsdaEncoding !== undefined && cie.lsdaEncoding !== PE_OMIT) lsda = readLsdaPointer(c, r.at, instructions, at, cie.lsdaEncoding, va + BigInt(r.at - offset));
         }
-        if (range > 0n) push(out, start, BigInt.asUintN(64, start + range), at, cie, instructions, entryEnd);
+        if (range > 0n) push(out, start, BigInt.asUintN(64, start + range), at, cie, instructions, entryEnd, lsda);
       }
     } else if (!cies.has(at)) {
       cies.set(at, readCie(c, at, end));
@@ -238,10 +248,33 @@ export function readEhFrame(c: Cursor, offset: number, size: number, va: bigint,
   return out;
 }
 
-function push(out: Fde[], start: bigint, end: bigint, offset: number, cie: Cie, instructions: number, entryEnd: number): void {
-  out.push(cie.signalFrame
+function push(out: Fde[], start: bigint, end: bigint, offset: number, cie: Cie, instructions: number, entryEnd: number, lsda?: bigint | 'unreadable'): void {
+  const fde: Fde = cie.signalFrame
     ? { start, end, offset, signalFrame: true, cie, instructions, entryEnd }
-    : { start, end, offset, cie, instructions, entryEnd });
+    : { start, end, offset, cie, instructions, entryEnd };
+  out.push(lsda === undefined ? fde : { ...fde, lsda });
+}
+
+/**
+ * The LSDA pointer at the start of an FDE's augmentation data [at, end) (`fieldVa` its va):
+ * undefined for none (a zero), 'unreadable' for a bad encoding or a pointer past the data. Function
+ * ranges do not need it, so a malformed one spoils only what is built on it.
+ */
+function readLsdaPointer(c: Cursor, at: number, end: number, entry: number, encoding: number, fieldVa: bigint): bigint | 'unreadable' | undefined {
+  try {
+    // As the unwinder reads it: a raw zero is no LSDA, whatever the encoding says to add to it.
+    const raw = new EntryReader(c, at, end, entry).pointer(encoding & 0x0f, 0n, false);
+    if (raw === 0n) return undefined;
+    if ((encoding & PE_INDIRECT) !== 0) return 'unreadable';
+    switch (encoding & 0x70) {
+      case 0: return BigInt.asUintN(64, raw);
+      case PE_PCREL: return BigInt.asUintN(64, raw + fieldVa);
+      default: return 'unreadable';
+    }
+  } catch (e) {
+    if (e instanceof ElfError) return 'unreadable';
+    throw e;
+  }
 }
 
 /** DW_EH_PE_pcrel | DW_EH_PE_sdata4: how GCC and Clang encode every FDE's pc_begin. */
@@ -290,6 +323,7 @@ function readCie(c: Cursor, at: number, sectionEnd: number): Cie {
   const dataAlign = Number(r.sleb());
   const returnAddressRegister = version === 1 ? r.u8() : r.ulebNumber();
   let fdeEncoding = PE_ABSPTR;
+  let lsdaEncoding: number | undefined;
   const augmentationData = augmentation.startsWith('z');
   const signalFrame = augmentationData && augmentation.includes('S');
   let instructions = r.at;
@@ -300,11 +334,11 @@ function readCie(c: Cursor, at: number, sectionEnd: number): Cie {
     instructions = augEnd;
     for (const ch of augmentation.slice(1)) {
       if (ch === 'R') fdeEncoding = r.u8();
-      else if (ch === 'L') r.u8();
+      else if (ch === 'L') lsdaEncoding = r.u8();
       else if (ch === 'P') r.pointer(r.u8() & 0x0f, 0n, false);
       else if (ch === 'S' || ch === 'B' || ch === 'G') continue;
       else break; // unknown letters: the 'z' length lets us skip the rest
     }
   }
-  return { offset: at, codeAlign, dataAlign, returnAddressRegister, instructions, end: entryEnd, fdeEncoding, augmentationData, signalFrame };
+  return { offset: at, codeAlign, dataAlign, returnAddressRegister, instructions, end: entryEnd, fdeEncoding, augmentationData, signalFrame, ...(lsdaEncoding !== undefined ? { lsdaEncoding } : {}) };
 }

@@ -6,12 +6,13 @@
  * Never moves an instruction something may jump into: the window's first instruction may be a
  * branch target (the jmp sits there), no other may be. Branch targets come from analyzeFunction
  * (function start, direct jmp/jcc/call targets), from every entry of the jump tables a function
- * with an indirect jump addresses (over-approximated), and from symbols and RELATIVE relocations
- * (RELA, and RELR whose target is the word in place).
+ * with an indirect jump addresses (over-approximated), from symbols and RELATIVE relocations
+ * (RELA, and RELR whose target is the word in place), and from the landing pads of the file's
+ * exception tables (where the unwinder lands).
  * Moved instructions must not be branches (their targets would need rewriting) nor syscalls; a
  * RIP-relative memory operand is re-aimed at its absolute target from the new address.
  */
-import type { ElfFile, FunctionRange } from '@libos/elfkit';
+import { landingPads, type ElfFile, type FunctionRange } from '@libos/elfkit';
 import iced from '../iced-module.js';
 import { analyzeFunction, instructionIndexAt, isBranchTarget, InstructionKind, type FunctionAnalysis } from '../analyze/analyze-function.js';
 import { functionIndexOf } from '../analyze/function-index.js';
@@ -108,12 +109,22 @@ export class DisplacementFinder {
   private readonly analyses: Map<bigint, FunctionAnalysis>;
   private readonly tables = new Map<bigint, Set<bigint> | typeof TOO_MANY_TABLE_ENTRIES>();
   private guardedSet: SortedAddresses | undefined;
+  private padSet: SortedAddresses | undefined;
   private readonly instr = new Instruction();
   /** One formatter for every moved instruction's text (Instruction.toString builds one a call). */
   private formatter: InstanceType<typeof Formatter> | undefined;
 
   constructor(private readonly elf: ElfFile, analyses?: Map<bigint, FunctionAnalysis>) {
     this.analyses = analyses ?? new Map();
+  }
+
+  /**
+   * Where the unwinder may land when an exception passes through a function: the landing pads of
+   * the file's exception tables (C++, or C built with -fexceptions: glibc has 65). Built on first use.
+   */
+  private get pads(): SortedAddresses {
+    this.padSet ??= new SortedAddresses(BigUint64Array.from(landingPads(this.elf).pads));
+    return this.padSet;
   }
 
   /**
@@ -152,6 +163,10 @@ export class DisplacementFinder {
     }
     const analysis = this.analysisOf(fn);
     if (analysis.error !== undefined) return analysis.error.message;
+    const range = fn;
+    if (landingPads(this.elf).unknown.some((u) => u.start < range.end && range.start < u.end)) {
+      return 'the function\'s exception table cannot be read: where it may land is unknown';
+    }
     let tableTargets: Set<bigint> | undefined;
     if (analysis.hasIndirectJump) {
       let read = this.tables.get(analysis.start);
@@ -191,6 +206,7 @@ export class DisplacementFinder {
       const va = a.start + BigInt(a.starts[k]!);
       if (k !== first && isBranchTarget(a, va)) return `the instruction at 0x${va.toString(16)} is a branch target`;
       if (k !== first && this.guarded.has(va)) return `the instruction at 0x${va.toString(16)} is a symbol or relocation target`;
+      if (k !== first && this.pads.has(va)) return `the instruction at 0x${va.toString(16)} is an exception landing pad`;
       if (k !== first && tableTargets?.has(va)) return `the instruction at 0x${va.toString(16)} may be a jump-table target`;
       if (k === site) continue;
       const kind = a.kinds[k];

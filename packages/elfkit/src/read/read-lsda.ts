@@ -1,0 +1,103 @@
+/**
+ * Landing pads: where the unwinder lands in a function when an exception passes through it. Each
+ * FDE of a C++ function points (its LSDA, "language-specific data") at a table in
+ * .gcc_except_table whose call-site entries name the pads, as offsets from the function's start
+ * or from an LPStart of the table's own. A rewrite that moves code must not move a pad: nothing
+ * branches there that a decoder could see.
+ */
+import { ElfError } from '../errors.js';
+import { SHT_NOBITS } from '../model/constants.js';
+import type { ElfFile } from '../model/types.js';
+import { Cursor } from './cursor.js';
+import { EntryReader, sectionFdes, type Fde } from './read-eh-frame.js';
+
+/** The landing pads of a file's exception tables. */
+export interface LandingPads {
+  /** Every landing pad's address, sorted and unique. */
+  readonly pads: readonly bigint[];
+  /** Functions (FDE ranges) whose exception table could not be read: their pads are unknown. */
+  readonly unknown: readonly { readonly start: bigint; readonly end: bigint }[];
+}
+
+const OMIT = 0xff;
+/** Call-site entries read over the whole file, at most: a multiple of the tables' size (+ a floor). */
+const ENTRY_BUDGET_FACTOR = 4;
+const ENTRY_BUDGET_FLOOR = 1 << 16;
+
+const cache = new WeakMap<object, LandingPads>();
+
+/** The landing pads of `elf` (read once per ElfFile). Malformed tables put their function in `unknown`. */
+export function landingPads(elf: ElfFile): LandingPads {
+  let found = cache.get(elf);
+  if (found === undefined) cache.set(elf, (found = readLandingPads(elf)));
+  return found;
+}
+
+function readLandingPads(elf: ElfFile): LandingPads {
+  const s = elf.section('.eh_frame');
+  if (s === undefined || s.size === 0 || s.type === SHT_NOBITS) return { pads: [], unknown: [] };
+  const cursor = new Cursor(elf.bytes);
+  let fdes: readonly Fde[];
+  try {
+    fdes = sectionFdes(elf, cursor, s);
+  } catch (e) {
+    if (e instanceof ElfError) return { pads: [], unknown: [] }; // no FDEs read: no function to move code in either
+    throw e;
+  }
+  const pads = new Set<bigint>();
+  const unknown: { start: bigint; end: bigint }[] = [];
+  const tables = elf.sections.filter((x) => x.type !== SHT_NOBITS && x.size > 0 && x.name === '.gcc_except_table');
+  let budget = ENTRY_BUDGET_FACTOR * tables.reduce((n, t) => n + t.size, 0) + ENTRY_BUDGET_FLOOR;
+  for (const fde of fdes) {
+    if (fde.lsda === undefined) continue;
+    if (fde.lsda === 'unreadable') {
+      unknown.push({ start: fde.start, end: fde.end });
+      continue;
+    }
+    const read = callSitePads(elf, cursor, fde, fde.lsda, budget);
+    if (read === undefined) {
+      unknown.push({ start: fde.start, end: fde.end });
+      continue;
+    }
+    budget = read.budget;
+    for (const pad of read.pads) pads.add(pad);
+  }
+  return { pads: [...pads].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), unknown };
+}
+
+/** The pads of one LSDA, or undefined when it cannot be read (or the entry budget runs out). */
+function callSitePads(elf: ElfFile, cursor: Cursor, fde: Fde, lsdaVa: bigint, budget: number): { pads: bigint[]; budget: number } | undefined {
+  const offset = elf.vaToOffset(lsdaVa);
+  if (offset === undefined) return undefined;
+  const section = elf.sections.find((x) => x.type !== SHT_NOBITS && offset >= x.offset && offset < x.offset + x.size);
+  if (section === undefined) return undefined;
+  const r = new EntryReader(cursor, offset, section.offset + section.size, offset);
+  const vaAt = (at: number): bigint => lsdaVa + BigInt(at - offset);
+  try {
+    let lpStart = fde.start;
+    const lpStartEncoding = r.u8();
+    if (lpStartEncoding !== OMIT) lpStart = r.pointer(lpStartEncoding, vaAt(r.at), true);
+    if (r.u8() !== OMIT) r.uleb(); // the type table's offset: not needed for the pads
+    const callSiteEncoding = r.u8();
+    const length = r.ulebNumber();
+    const end = r.at + length;
+    if (end > section.offset + section.size) return undefined;
+    const pads: bigint[] = [];
+    // The call-site table alone: an entry running past it is malformed.
+    const t = new EntryReader(cursor, r.at, end, offset);
+    // Call-site fields are offsets, read as they are (no pc-relative base).
+    const field = (): bigint => t.pointer(callSiteEncoding & 0x0f, 0n, false);
+    while (t.at < end) {
+      if (budget-- <= 0) return undefined;
+      field(); // start of the call site
+      field(); // its length
+      const pad = field();
+      t.uleb(); // the action
+      if (pad !== 0n) pads.push(BigInt.asUintN(64, lpStart + pad));
+    }
+    return { pads, budget };
+  } catch (e) {
+    if (e instanceof ElfError) return undefined;
+    throw e;
+  }
+}

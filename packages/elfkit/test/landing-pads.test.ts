@@ -1,0 +1,71 @@
+// landingPads: the pads of a file's exception tables (LSDAs in .gcc_except_table, named by the
+// FDEs of CIEs with the 'L' augmentation). Checked on a program whose tables are written by hand
+// (default and explicit LPStart, a zero LSDA pointer, a pointer out of the file) and on the
+// system's C++ (gdb) and C (libc, built with -fexceptions for cancellation) binaries.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { landingPads, readElf } from '../src/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'libos-lsda-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+
+/** A function whose FDE points at `lsda` (an expression), with labels a and b inside it. */
+function fn(name: string, lsda: string): string {
+  return [
+    `.text\n.globl ${name}\n.type ${name},@function\n${name}:`,
+    '  .cfi_startproc',
+    '  .cfi_personality 0x3, personality',
+    `  .cfi_lsda 0x3, ${lsda}`,
+    '  nop',
+    `${name}_a: nop`,
+    `${name}_b: ret`,
+    '  .cfi_endproc',
+    `.size ${name},.-${name}`,
+  ].join('\n');
+}
+
+test('landing pads from hand-written tables: default LPStart, explicit LPStart, no pad, none, unreadable', () => {
+  const source = [
+    '.text\n.globl _start\n_start: hlt\npersonality: ret',
+    fn('one', '.Lone'),
+    fn('explicit', '.Lexplicit'),
+    fn('zero', '0'),
+    fn('lost', '0x7fff0000'),
+    fn('cut', '.Lcut'),
+    '.section .gcc_except_table,"a",@progbits',
+    // A call-site entry cut by the end of its table (length 2, an entry of 4): unreadable.
+    '.Lcut: .byte 0xff, 0xff, 0x1, 2, 0, 1, 1, 0',
+    // LPStart omitted (the function's start), TType omitted, uleb128 call sites: pads at +1 and +2, one entry with no pad.
+    '.Lone: .byte 0xff, 0xff, 0x1\n  .uleb128 .Lone_end-.Lone_cs\n.Lone_cs:\n  .uleb128 0, 1, one_a-one, 0\n  .uleb128 1, 1, 0, 0\n  .uleb128 2, 1, one_b-one, 0\n.Lone_end:',
+    // LPStart given (udata4, absolute): pads count from it.
+    '.Lexplicit: .byte 0x3\n  .long explicit_a\n  .byte 0xff, 0x3\n  .uleb128 .Lexplicit_end-.Lexplicit_cs\n.Lexplicit_cs:\n  .long 0, 1, 1\n  .uleb128 0\n.Lexplicit_end:',
+  ].join('\n');
+  writeFileSync(join(dir, 'p.S'), source);
+  execFileSync('gcc', ['-nostdlib', '-static', '-no-pie', '-o', join(dir, 'p'), join(dir, 'p.S')]);
+  const elf = readElf(readFileSync(join(dir, 'p')));
+  const sym = (name: string) => elf.symbols.find((s) => s.name === name)!.value;
+  const found = landingPads(elf);
+  assert.equal(found.pads, [sym('one_a'), sym('one_b'), sym('explicit_b')].sort((a, b) => (a < b ? -1 : 1)));
+  assert.equal(found.unknown, [{ start: sym('lost'), end: sym('lost') + 3n }, { start: sym('cut'), end: sym('cut') + 3n }]);
+});
+
+for (const path of ['/usr/bin/gdb', '/lib/x86_64-linux-gnu/libc.so.6']) {
+  test(`landing pads of ${path}: found, each inside a function`, () => {
+    const elf = readElf(readFileSync(path));
+    const { pads, unknown } = landingPads(elf);
+    assert.ok(pads.length > 20, `${pads.length} pads`);
+    assert.equal(unknown, []);
+    const fns = elf.functions();
+    let lo = 0;
+    for (const pad of pads) {
+      while (lo < fns.length && fns[lo]!.end <= pad) lo++;
+      assert.ok(lo < fns.length && fns[lo]!.start <= pad, `pad 0x${pad.toString(16)} lies in a function`);
+    }
+  });
+}
+
+test.run();
