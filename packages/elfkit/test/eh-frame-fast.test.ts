@@ -21,10 +21,12 @@ function outcome(bytes: Uint8Array, offset: number, size: number, va: bigint, ge
 }
 
 function describe(f: Fde): string {
-  return `${f.offset} ${f.start.toString(16)}-${f.end.toString(16)} cie=${f.cie.offset} ins=${f.instructions}..${f.entryEnd}${f.signalFrame === true ? ' S' : ''}`;
+  const lsda = f.lsda === undefined ? '' : ` lsda=${typeof f.lsda === 'bigint' ? f.lsda.toString(16) : f.lsda}`;
+  return `${f.offset} ${f.start.toString(16)}-${f.end.toString(16)} cie=${f.cie.offset} ins=${f.instructions}..${f.entryEnd}${f.signalFrame === true ? ' S' : ''}${lsda}`;
 }
 
-const FILES = ['/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2', '/bin/ls', process.execPath];
+// gdb: C++, FDEs with LSDA pointers (CIEs "zPLR").
+const FILES = ['/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2', '/bin/ls', '/usr/bin/gdb', process.execPath];
 
 for (const path of FILES) {
   test(`the fast FDE path reads ${path} as the general reader does`, () => {
@@ -36,33 +38,48 @@ for (const path of FILES) {
   });
 }
 
-test('the fast FDE path agrees with the general reader on mutated .eh_frame bytes and on high addresses', () => {
-  const elf = readElf(readFileSync('/lib64/ld-linux-x86-64.so.2'));
+/** The first entries of a file's .eh_frame, up to about `max` bytes, cut at an entry's end. */
+function leadingEntries(path: string, max: number): { bytes: Uint8Array; va: bigint } {
+  const elf = readElf(readFileSync(path));
   const s = elf.section('.eh_frame')!;
-  // Copies (a Buffer's slice would share the file's bytes and every mutation would stay).
-  const original = new Uint8Array(elf.bytes.subarray(s.offset, s.offset + s.size));
-  let seed = 0x5eed;
-  const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
-  let errors = 0;
-  let changed = 0;
-  for (let n = 0; n < 1500; n++) {
-    const bytes = new Uint8Array(original);
-    // A few bytes set to edge values: lengths, CIE pointers, pc_begin/pc_range, augmentation lengths.
-    for (let k = 1 + Math.floor(random() * 3); k > 0; k--) {
-      const at = Math.floor(random() * bytes.length);
-      bytes[at] = [0x00, 0x7f, 0x80, 0xff, 0x1b, 0x03][Math.floor(random() * 6)]!;
-    }
-    // Addresses near 2^53 and 2^64 take the bigint path and must wrap the same way.
-    const va = [s.va, 2n ** 53n - 0x1000n, 2n ** 64n - 0x100n, 0x10n][n % 4]!;
-    const fast = outcome(bytes, 0, bytes.length, va, false);
-    assert.equal(fast, outcome(bytes, 0, bytes.length, va, true), `case ${n}`);
-    const intact = outcome(original, 0, original.length, va, true);
-    if ('error' in fast) errors++;
-    else if (JSON.stringify(fast) !== JSON.stringify(intact)) changed++;
+  const view = new DataView(elf.bytes.buffer, elf.bytes.byteOffset + s.offset, s.size);
+  let at = 0;
+  while (at + 4 <= s.size && at < max) {
+    const length = view.getUint32(at, true);
+    if (length === 0 || length === 0xffffffff) break;
+    at += 4 + length;
   }
-  // Both kinds of outcome are exercised, not only errors.
-  assert.ok(errors > 50 && changed > 300, `${errors} errors, ${changed} changed answers`);
-});
+  // Copies (a Buffer's slice would share the file's bytes and every mutation would stay).
+  return { bytes: new Uint8Array(elf.bytes.subarray(s.offset, s.offset + Math.min(at, s.size))), va: s.va };
+}
+
+for (const [path, max] of [['/lib64/ld-linux-x86-64.so.2', Infinity], ['/usr/bin/gdb', 12_000]] as const) {
+  test(`the fast FDE path agrees with the general reader on mutated .eh_frame bytes and on high addresses (${path})`, () => {
+    const { bytes: original, va: sectionVa } = leadingEntries(path, max);
+    const s = { va: sectionVa };
+    let seed = 0x5eed;
+    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    let errors = 0;
+    let changed = 0;
+    for (let n = 0; n < 1500; n++) {
+      const bytes = new Uint8Array(original);
+      // A few bytes set to edge values: lengths, CIE pointers, pc_begin/pc_range, augmentation lengths.
+      for (let k = 1 + Math.floor(random() * 3); k > 0; k--) {
+        const at = Math.floor(random() * bytes.length);
+        bytes[at] = [0x00, 0x7f, 0x80, 0xff, 0x1b, 0x03][Math.floor(random() * 6)]!;
+      }
+      // Addresses near 2^53 and 2^64 take the bigint path and must wrap the same way.
+      const va = [s.va, 2n ** 53n - 0x1000n, 2n ** 64n - 0x100n, 0x10n][n % 4]!;
+      const fast = outcome(bytes, 0, bytes.length, va, false);
+      assert.equal(fast, outcome(bytes, 0, bytes.length, va, true), `case ${n}`);
+      const intact = outcome(original, 0, original.length, va, true);
+      if ('error' in fast) errors++;
+      else if (JSON.stringify(fast) !== JSON.stringify(intact)) changed++;
+    }
+    // Both kinds of outcome are exercised, not only errors.
+    assert.ok(errors > 50 && changed > 300, `${errors} errors, ${changed} changed answers`);
+  });
+}
 
 test('ulebNumber reads what Number(uleb()) reads, errors included, for LEB128s of 1 to 11 bytes', () => {
   let seed = 0x1eb;

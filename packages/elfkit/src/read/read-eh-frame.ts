@@ -221,9 +221,10 @@ export function readEhFrame(c: Cursor, offset: number, size: number, va: bigint,
         cie = readCie(c, cieAt, end);
         cies.set(cieAt, cie);
       }
-      const fast = vaNumber >= 0 && cie.fdeEncoding === PE_PCREL_SDATA4 && cie.lsdaEncoding === undefined ? pcrelSdata4Fde(c, vaNumber + (idAt + 4 - offset), idAt + 4, entryEnd, cie.augmentationData) : undefined;
+      const fast = vaNumber >= 0 && cie.fdeEncoding === PE_PCREL_SDATA4 && (cie.lsdaEncoding === undefined || FAST_LSDA.has(cie.lsdaEncoding))
+        ? pcrelSdata4Fde(c, vaNumber + (idAt + 4 - offset), idAt + 4, entryEnd, cie.augmentationData, cie.lsdaEncoding) : undefined;
       if (fast !== undefined) {
-        if (fast !== EMPTY_RANGE) push(out, fast.start, fast.end, at, cie, fast.instructions, entryEnd);
+        if (fast !== EMPTY_RANGE) push(out, fast.start, fast.end, at, cie, fast.instructions, entryEnd, fast.lsda);
       } else {
         const r = new EntryReader(c, idAt + 4, entryEnd, at);
         const fieldVa = va + BigInt(idAt + 4 - offset);
@@ -248,11 +249,10 @@ export function readEhFrame(c: Cursor, offset: number, size: number, va: bigint,
   return out;
 }
 
+// Every FDE gets the same properties in the same order (one object shape for the code that walks
+// tens of thousands of them), signalFrame and lsda included when they do not apply.
 function push(out: Fde[], start: bigint, end: bigint, offset: number, cie: Cie, instructions: number, entryEnd: number, lsda?: bigint | 'unreadable'): void {
-  const fde: Fde = cie.signalFrame
-    ? { start, end, offset, signalFrame: true, cie, instructions, entryEnd }
-    : { start, end, offset, cie, instructions, entryEnd };
-  out.push(lsda === undefined ? fde : { ...fde, lsda });
+  out.push({ start, end, offset, signalFrame: cie.signalFrame, cie, instructions, entryEnd, lsda });
 }
 
 /**
@@ -287,20 +287,38 @@ const EMPTY_RANGE = 'empty';
  * offset `at`. Undefined for anything else (a field past the entry, an address outside
  * [0, 2^53), a longer length), which the general reader then reads, and reports, as before.
  */
-function pcrelSdata4Fde(c: Cursor, fieldVa: number, at: number, entryEnd: number, augmentationData: boolean): { start: bigint; end: bigint; instructions: number } | typeof EMPTY_RANGE | undefined {
+function pcrelSdata4Fde(
+  c: Cursor, fieldVa: number, at: number, entryEnd: number, augmentationData: boolean, lsdaEncoding: number | undefined,
+): { start: bigint; end: bigint; instructions: number; lsda?: bigint } | typeof EMPTY_RANGE | undefined {
   if (at + 8 > entryEnd) return undefined;
   const start = fieldVa + c.i32(at);
   const range = c.i32(at + 4);
   let instructions = at + 8;
+  let lsda: number | undefined;
   if (augmentationData && instructions < entryEnd) {
     const length = c.u8(instructions);
     if (length >= 0x80) return undefined;
+    if (lsdaEncoding !== undefined) {
+      // The LSDA pointer, 4 bytes at the start of the augmentation data (a raw zero is none).
+      const dataAt = instructions + 1;
+      if (length < 4 || dataAt + 4 > entryEnd) return undefined;
+      const raw = lsdaEncoding === PE_PCREL_SDATA4 ? c.i32(dataAt) : c.u32(dataAt);
+      if (raw !== 0) {
+        lsda = lsdaEncoding === PE_PCREL_SDATA4 ? fieldVa + (dataAt - at) + raw : raw;
+        if (lsda < 0 || lsda >= 2 ** 53) return undefined;
+      }
+    }
     instructions += 1 + length;
+  } else if (lsdaEncoding !== undefined) {
+    return undefined;
   }
   if (start < 0 || start + Math.max(range, 0) >= 2 ** 53) return undefined;
   if (range <= 0) return EMPTY_RANGE;
-  return { start: BigInt(start), end: BigInt(start + range), instructions };
+  return lsda === undefined ? { start: BigInt(start), end: BigInt(start + range), instructions } : { start: BigInt(start), end: BigInt(start + range), instructions, lsda: BigInt(lsda) };
 }
+
+/** LSDA pointer encodings the fast path reads: pcrel sdata4 (PIC) and udata4 (non-PIC), as GCC writes them. */
+const FAST_LSDA = new Set([PE_PCREL_SDATA4, PE_UDATA4]);
 
 function readCie(c: Cursor, at: number, sectionEnd: number): Cie {
   let length = c.u32(at);
