@@ -34,7 +34,9 @@ test('apply and verify load no Node module after the V8 flags but `process`', ()
   const output = join(dir, 'busybox.out');
   for (const args of [['apply', '-r', 'unannotated', '/bin/true', '-o', output], ['verify', output]]) {
     const { flagsSet, after } = afterFlags(args);
-    assert.ok(flagsSet, 'the bin sets its V8 flags');
+    // The bin sets its flags only on the V8s it knows (up to 13); on a later one there is nothing to check.
+    const knownV8 = Number(process.versions.v8.split('.')[0]) <= 13;
+    assert.is(flagsSet, knownV8, 'the bin sets its V8 flags on the V8s it knows, and only there');
     assert.equal(after.filter((m) => m !== 'NativeModule process'), [], `${args[0]} loads after the flags: ${after.join(', ')}`);
   }
 });

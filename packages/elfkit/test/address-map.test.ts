@@ -24,6 +24,9 @@ test('vaToOffset: the answers of a first-match scan, in any order of lookups, di
     // lookup the second answered.
     [load(0, 0x400000n, 0, 0x2000), load(1, 0x401000n, 0x5000, 0x2000)],
     [load(0, 0x401000n, 0x5000, 0x2000), load(1, 0x400000n, 0, 0x2000)],
+    // Disjoint but listed out of order; and overlapping only between the first and the last.
+    [load(0, 0x600000n, 0x3000, 0x800), load(1, 0x400000n, 0, 0x1000), load(2, 0x401000n, 0x1000, 0x2000)],
+    [load(0, 0x400000n, 0, 0x1800), load(1, 0x600000n, 0x3000, 0x800), load(2, 0x401000n, 0x1000, 0x2000)],
   ];
   const probes = [0x3fffffn, 0x400000n, 0x400fffn, 0x401000n, 0x401800n, 0x402fffn, 0x403000n, 0x600000n, 0x6007ffn, 0x600800n, 0x402800n, 0x401800n];
   for (const segments of layouts) {

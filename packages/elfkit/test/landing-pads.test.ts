@@ -53,6 +53,17 @@ test('landing pads from hand-written tables: default LPStart, explicit LPStart, 
   assert.equal(found.unknown, [{ start: sym('lost'), end: sym('lost') + 3n }, { start: sym('cut'), end: sym('cut') + 3n }]);
 });
 
+test('an .eh_frame that cannot be read: no pad is known anywhere, so every address is unknown', () => {
+  const elf = readElf(readFileSync('/lib/x86_64-linux-gnu/libc.so.6'));
+  const s = elf.section('.eh_frame')!;
+  const bytes = Uint8Array.from(elf.bytes);
+  // The first entry's length runs past the section.
+  new DataView(bytes.buffer).setUint32(s.offset, s.size + 100, true);
+  const found = landingPads(readElf(bytes));
+  assert.equal(found.pads, []);
+  assert.equal(found.unknown, [{ start: 0n, end: 2n ** 64n - 1n }]);
+});
+
 for (const path of ['/usr/bin/gdb', '/lib/x86_64-linux-gnu/libc.so.6']) {
   test(`landing pads of ${path}: found, each inside a function`, () => {
     const elf = readElf(readFileSync(path));

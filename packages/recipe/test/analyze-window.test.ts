@@ -5,7 +5,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readElf, type FunctionRange } from '@libos/elfkit';
-import { analyzeFunction } from '@libos/recipe';
+import { analyzeFunction, r11LiveAfter } from '@libos/recipe';
 import { releaseSharedDecoders } from '../src/analyze/iced.js';
 
 function plain(a: ReturnType<typeof analyzeFunction>) {
@@ -39,6 +39,36 @@ test('analyzeFunction: the same as over the function alone, for whole functions 
     }
   }
   assert.ok(compared > 2000 && cut > 100, `${compared} ranges, ${cut} ending in undecodable bytes`);
+});
+
+test('r11LiveAfter with the analysis answers as without it where a range ends inside an instruction', () => {
+  // With the analysis, known boundaries are decoded through a window of the file, which sees the
+  // bytes past a function's end; the instruction the end cuts must still read as undecodable.
+  let compared = 0;
+  let cutShort = 0;
+  for (const path of ['/lib/x86_64-linux-gnu/libc.so.6', '/bin/busybox']) {
+    const elf = readElf(readFileSync(realpathSync(path)));
+    const fns = elf.functions();
+    for (let i = 0; i < fns.length; i += 5) {
+      const fn = fns[i]!;
+      for (const shorten of [0n, 1n, 2n, 3n]) {
+        const range: FunctionRange = { ...fn, end: fn.end - shorten };
+        if (range.end - range.start < 4n) continue;
+        const analysis = analyzeFunction(elf, range);
+        if (analysis.error !== undefined) continue;
+        // From the function's start and from its last instruction, the one the cut may split.
+        for (const va of [range.start, range.start + BigInt(analysis.starts[analysis.count - 1]!)]) {
+          const plain = r11LiveAfter(elf, va, { function: range, maxInstructions: 200 });
+          releaseSharedDecoders();
+          assert.equal(r11LiveAfter(elf, va, { function: range, maxInstructions: 200, analysis }), plain, `${path} ${range.start.toString(16)}-${range.end.toString(16)} from ${va.toString(16)}`);
+          releaseSharedDecoders();
+          compared++;
+          if (/undecodable/.test(plain.reason)) cutShort++;
+        }
+      }
+    }
+  }
+  assert.ok(compared > 2000 && cutShort > 50, `${compared} walks, ${cutShort} ending in undecodable bytes`);
 });
 
 test.run();

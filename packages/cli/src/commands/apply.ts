@@ -113,8 +113,8 @@ export const applyCommand: Command = {
  * Stage times for --timings: the progress stages (reading, finding sites, planning, writing) and
  * marks of the command's own, each measured to the next. The time from the process's start to
  * the command's comes first: split into Node's own start (to the bin's first line), loading the
- * CLI and loading the command (its engine: iced-x86, zod, yaml, Node's crypto and zlib) when the
- * bin says when it began, else as one figure.
+ * CLI (the bundle, and Node's crypto, zlib and streams, which the bin loads first) and loading the
+ * command (its engine: iced-x86, zod, yaml) when the bin says when it began, else as one figure.
  */
 class StageTimes {
   private readonly marks: { label: string; at: number }[];

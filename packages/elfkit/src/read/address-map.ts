@@ -24,7 +24,10 @@ export class AddressMap {
         .filter((s) => (s.flags & SHF_ALLOC) !== 0n && s.type !== SHT_NOBITS && s.size > 0)
         .map((s) => ({ va: s.va, end: s.va + BigInt(s.size), offset: s.offset }));
     }
-    this.disjoint = this.ranges.every((a, i) => this.ranges.every((b, j) => i === j || a.end <= b.va || b.end <= a.va));
+    // Sorted by start, ranges are disjoint when each ends before the next begins (no pairwise test:
+    // a crafted file may have 65,535 of them).
+    const byStart = [...this.ranges].sort((a, b) => (a.va < b.va ? -1 : a.va > b.va ? 1 : 0));
+    this.disjoint = byStart.every((r, i) => i === 0 || byStart[i - 1]!.end <= r.va);
   }
 
   /** The range the last answer came from: lookups come in runs over one segment (RELR, a function's bytes). */

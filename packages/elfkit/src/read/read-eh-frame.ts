@@ -263,14 +263,8 @@ function push(out: Fde[], start: bigint, end: bigint, offset: number, cie: Cie, 
 function readLsdaPointer(c: Cursor, at: number, end: number, entry: number, encoding: number, fieldVa: bigint): bigint | 'unreadable' | undefined {
   try {
     // As the unwinder reads it: a raw zero is no LSDA, whatever the encoding says to add to it.
-    const raw = new EntryReader(c, at, end, entry).pointer(encoding & 0x0f, 0n, false);
-    if (raw === 0n) return undefined;
-    if ((encoding & PE_INDIRECT) !== 0) return 'unreadable';
-    switch (encoding & 0x70) {
-      case 0: return BigInt.asUintN(64, raw);
-      case PE_PCREL: return BigInt.asUintN(64, raw + fieldVa);
-      default: return 'unreadable';
-    }
+    if (new EntryReader(c, at, end, entry).pointer(encoding & 0x0f, 0n, false) === 0n) return undefined;
+    return new EntryReader(c, at, end, entry).pointer(encoding, fieldVa, true);
   } catch (e) {
     if (e instanceof ElfError) return 'unreadable';
     throw e;

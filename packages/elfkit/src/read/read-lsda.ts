@@ -7,7 +7,7 @@
  */
 import { ElfError } from '../errors.js';
 import { SHT_NOBITS } from '../model/constants.js';
-import type { ElfFile } from '../model/types.js';
+import type { ElfFile, Section } from '../model/types.js';
 import { Cursor } from './cursor.js';
 import { EntryReader, sectionFdes, type Fde } from './read-eh-frame.js';
 
@@ -41,7 +41,8 @@ function readLandingPads(elf: ElfFile): LandingPads {
   try {
     fdes = sectionFdes(elf, cursor, s);
   } catch (e) {
-    if (e instanceof ElfError) return { pads: [], unknown: [] }; // no FDEs read: no function to move code in either
+    // Functions may still come from the symbols: with no FDE read, no pad is known anywhere.
+    if (e instanceof ElfError) return { pads: [], unknown: [{ start: 0n, end: 2n ** 64n - 1n }] };
     throw e;
   }
   const pads = new Set<bigint>();
@@ -54,7 +55,7 @@ function readLandingPads(elf: ElfFile): LandingPads {
       unknown.push({ start: fde.start, end: fde.end });
       continue;
     }
-    const read = callSitePads(elf, cursor, fde, fde.lsda, budget);
+    const read = callSitePads(elf, tables, cursor, fde, fde.lsda, budget);
     if (read === undefined) {
       unknown.push({ start: fde.start, end: fde.end });
       continue;
@@ -66,10 +67,11 @@ function readLandingPads(elf: ElfFile): LandingPads {
 }
 
 /** The pads of one LSDA, or undefined when it cannot be read (or the entry budget runs out). */
-function callSitePads(elf: ElfFile, cursor: Cursor, fde: Fde, lsdaVa: bigint, budget: number): { pads: bigint[]; budget: number } | undefined {
+function callSitePads(elf: ElfFile, tables: readonly Section[], cursor: Cursor, fde: Fde, lsdaVa: bigint, budget: number): { pads: bigint[]; budget: number } | undefined {
   const offset = elf.vaToOffset(lsdaVa);
   if (offset === undefined) return undefined;
-  const section = elf.sections.find((x) => x.type !== SHT_NOBITS && offset >= x.offset && offset < x.offset + x.size);
+  // In .gcc_except_table, where compilers put them; anywhere else it counts as unreadable.
+  const section = tables.find((x) => offset >= x.offset && offset < x.offset + x.size);
   if (section === undefined) return undefined;
   const r = new EntryReader(cursor, offset, section.offset + section.size, offset);
   const vaAt = (at: number): bigint => lsdaVa + BigInt(at - offset);

@@ -169,9 +169,7 @@ function decodeRange(code: Uint8Array) {
 /** Index of the instruction that starts at `va`, or -1 when `va` is not a decoded boundary. */
 export function instructionIndexAt(analysis: FunctionAnalysis, va: bigint): number {
   if (va < analysis.start || va >= analysis.end) return -1;
-  const offset = Number(va - analysis.start);
-  const i = lowerBound(analysis.starts, analysis.count, offset);
-  return i < analysis.count && analysis.starts[i] === offset ? i : -1;
+  return instructionIndexAtOffset(analysis, Number(va - analysis.start));
 }
 
 /** Index of the instruction that starts `offset` bytes into the function, or -1. */

@@ -162,6 +162,10 @@ export const WRITE_ACCESSES: ReadonlySet<number> = new Set<number>([OpAccess.Wri
 /** rax at every width. */
 export const RAX_PARTS: ReadonlySet<number> = new Set<number>([Register.RAX, Register.EAX, Register.AX, Register.AL, Register.AH]);
 
+/** 1 at each legacy prefix byte (segment, operand and address size, lock, rep/repne). */
+export const LEGACY_PREFIX = new Uint8Array(256);
+for (const p of [0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3]) LEGACY_PREFIX[p] = 1;
+
 /** `0x401234` */
 export function hex(va: bigint | number): string {
   return `0x${va.toString(16)}`;

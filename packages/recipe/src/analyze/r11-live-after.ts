@@ -3,7 +3,7 @@ import { InstructionKind, instructionIndexAtOffset, type FunctionAnalysis } from
 import { functionAfterSite } from './function-index.js';
 import {
   Code, FlowControl, IP_BASE, InstructionInfoOptions, OpAccess, OpKind, READ_ACCESSES, Register, decodeInFile, functionDecoder, flowOf, hex,
-  instructionInfoFactory, mnemonicName, scratch, seekDecoder, type IcedDecoder, type IcedInstruction,
+  LEGACY_PREFIX, instructionInfoFactory, mnemonicName, scratch, seekDecoder, type IcedDecoder, type IcedInstruction,
 } from './iced.js';
 
 /** Whether r11 can still be read at an address, and what decided it. */
@@ -74,8 +74,10 @@ export function r11LiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'functi
         }
       }
       const instr = scratch;
-      if (a !== undefined && k >= 0 && position + a.lengths[k]! <= size) {
-        // A boundary of the analysis that ends inside the function: decoded as its own decoder would.
+      if (a !== undefined && k >= 0 && a.kinds[k] !== InstructionKind.invalid) {
+        // A boundary the analysis decoded whole (so it ends inside the function): decoded in place
+        // as the function's own decoder would. Undecodable bytes (an instruction the function's
+        // end cuts, say) go to that decoder: the window would see the bytes past the end.
         decodeInFile(elf.bytes, fileOffset + position, BigInt(IP_BASE + position), instr);
         decoderAt = -1;
       } else {
@@ -139,9 +141,6 @@ export function mayNameR8ToR15(bytes: Uint8Array, at: number, length: number): b
   if (b >= 0x40 && b <= 0x4f) return (b & 0x07) !== 0;
   return b === 0xc4 || b === 0xc5 || b === 0x62 || b === 0x8f;
 }
-
-const LEGACY_PREFIX = new Uint8Array(256);
-for (const p of [0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3]) LEGACY_PREFIX[p] = 1;
 
 const R11_WHOLE = new Set<number>([Register.R11, Register.R11D]); // a 32-bit write zero-extends: whole
 const R11_ANY = new Set<number>([Register.R11, Register.R11D, Register.R11W, Register.R11L]);

@@ -4,7 +4,7 @@ import { functionAfterSite } from './function-index.js';
 import { immediateToEax } from './syscall-number.js';
 import {
   Code, FlowControl, IP_BASE, InstructionInfoOptions, OpAccess, OpKind, RAX_PARTS, READ_ACCESSES, Register, functionDecoder, flowOf, hex,
-  instructionInfoFactory, mnemonicName, scratch, seekDecoder, type IcedInstruction, type InstructionInfoFactory,
+  LEGACY_PREFIX, instructionInfoFactory, mnemonicName, scratch, seekDecoder, type IcedInstruction, type InstructionInfoFactory,
 } from './iced.js';
 
 /**
@@ -209,9 +209,9 @@ function repPrefixes(bytes: Uint8Array, at: number, length: number): number {
   let bits = 0;
   for (let i = at; i < at + length; i++) {
     const b = bytes[i] as number;
+    if (LEGACY_PREFIX[b] !== 1) break;
     if (b === 0xf2) bits |= 1;
     else if (b === 0xf3) bits |= 2;
-    else if (!(b === 0x26 || b === 0x2e || b === 0x36 || b === 0x3e || b === 0x64 || b === 0x65 || b === 0x66 || b === 0x67 || b === 0xf0)) break;
   }
   return bits;
 }

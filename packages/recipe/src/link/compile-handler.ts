@@ -67,8 +67,9 @@ function compileFailure(sourcePath: string, cc: string, e: unknown, timeoutMs: n
   if (err.code === 'ENOENT') {
     return new LinkError('LINK_COMPILE_FAILED', { file: sourcePath }, `cannot run the C compiler '${cc}' (set $CC or pass cc)`);
   }
-  // execFile kills on its timeout (killed: true); execFileSync reports ETIMEDOUT.
-  if (err.code === 'ETIMEDOUT' || (err.killed === true && err.signal === 'SIGTERM')) {
+  // execFile kills on its timeout (killed: true, SIGTERM), as it does past maxBuffer (which has a
+  // code of its own); execFileSync reports ETIMEDOUT.
+  if (err.code === 'ETIMEDOUT' || (err.killed === true && err.signal === 'SIGTERM' && err.code !== 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER')) {
     return new LinkError('LINK_COMPILE_FAILED', { file: sourcePath }, `${cc} did not finish within ${timeoutMs / 1000} s and was stopped`);
   }
   const stderr = typeof err.stderr === 'string' ? err.stderr : Buffer.isBuffer(err.stderr) ? err.stderr.toString('utf8') : '';

@@ -283,7 +283,7 @@ function checkSymbolsInside(elf: ElfFile, file: string, placed: ReadonlyMap<numb
     if (!placed.has(sym.section)) continue;
     const section = elf.sections[sym.section]!;
     if (sym.value + BigInt(sym.size) > BigInt(section.size)) {
-      const name = sym.name !== '' ? sym.name : `#${sym.index}`;
+      const name = symbolName(elf, sym.index);
       const offset = sym.value <= BigInt(Number.MAX_SAFE_INTEGER) ? { offset: Number(sym.value) } : {};
       throw new LinkError('LINK_BAD_OBJECT', { file, section: section.name, ...offset, symbol: name },
         `symbol ${name} (at +0x${sym.value.toString(16)}, ${sym.size} bytes) lies outside its section ${section.name} of ${section.size} bytes`);

@@ -55,7 +55,7 @@ export interface DecideContext {
   trapAvailable: string | true;
   displacer: DisplacementFinder;
   /** variantOrder(recipe), made once for the plan rather than once a site. */
-  variants?: readonly Variant[];
+  variants: readonly Variant[];
 }
 
 /** `notBefore`: the end of the previous site's patch, which this site's window must not reach back over. */
@@ -68,7 +68,7 @@ export function decideSite(ctx: DecideContext, site: Site, index: number, notBef
   if (site.instruction !== 'syscall') {
     return { ...base, reason: `${site.instruction} uses the 32-bit system call ABI: reported, not patched` };
   }
-  const order = ctx.variants ?? variantOrder(recipe);
+  const order = ctx.variants;
   const misses: string[] = [];
   for (const variant of order) {
     const fit = fits(ctx, variant, site, notBefore);

@@ -43,8 +43,7 @@ export async function resolveHandler(entry: Extract<Entry, { kind: 'handler' }>,
         try {
           linked = linkHandlerObject(obj, { textVa, dataVa }, linkOptions);
         } catch (e) {
-          if (e instanceof LinkError) throw new PlanError('PLAN_HANDLER', e.message);
-          throw e;
+          throw asPlanError(e);
         }
         return {
           text: linked.text,
@@ -56,8 +55,12 @@ export async function resolveHandler(entry: Extract<Entry, { kind: 'handler' }>,
       },
     };
   } catch (e) {
-    if (e instanceof LinkError) throw new PlanError('PLAN_HANDLER', e.message);
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new PlanError('PLAN_HANDLER', `${file}: no such file`);
-    throw e;
+    throw asPlanError(e);
   }
+}
+
+/** A LinkError, from measuring or from linking, is the plan's PLAN_HANDLER; anything else as it is. */
+function asPlanError(e: unknown): unknown {
+  return e instanceof LinkError ? new PlanError('PLAN_HANDLER', e.message) : e;
 }

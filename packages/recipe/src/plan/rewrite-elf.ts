@@ -1,4 +1,5 @@
 /** A plan applied to its input: the ElfEdit elfkit's writer takes, and the rewritten bytes. */
+import { kMaxLength } from 'node:buffer';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { readLibosPlan, writeElf, type ElfEdit, type ElfFile } from '@libos/elfkit';
 import type { PatchPlan } from './plan-types.js';
@@ -38,7 +39,8 @@ export function readStoredPlan(bytes: Uint8Array, options: { maxPlanBytes?: numb
   if (head.equals(tag)) {
     const body = Buffer.from(stored.buffer, stored.byteOffset + tag.length, stored.length - tag.length);
     // Plans deflate about tenfold; a crafted record could inflate to gigabytes.
-    const limit = options.maxPlanBytes ?? Math.max(MAX_STORED_PLAN, 64 * body.length);
+    // Never past what a Buffer can hold: inflating would fail with a RangeError of its own.
+    const limit = Math.min(kMaxLength, options.maxPlanBytes ?? Math.max(MAX_STORED_PLAN, 64 * body.length));
     try {
       json = inflateRawSync(body, { maxOutputLength: limit }).toString('utf8');
     } catch (e) {
