@@ -41,4 +41,24 @@ test('apply and verify load no Node module after the V8 flags but `process`', ()
   }
 });
 
+// Run as a command (as npm links it), the bin is first a shell line that starts node without
+// NODE_EXTRA_CA_CERTS, which costs Node 35-40 ms of certificate parsing before any JavaScript. A
+// bundle that cannot be read makes Node print a warning at start: none may appear.
+test('run as a command, the bin starts node without NODE_EXTRA_CA_CERTS and passes arguments and status through', () => {
+  ensureBuilt();
+  const env = { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, 'no-such-bundle.pem') };
+  // The control: node itself, started with the variable, warns.
+  const direct = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8', env });
+  assert.match(direct.stderr, /extra certs/, 'node warns about an unreadable NODE_EXTRA_CA_CERTS');
+  const version = spawnSync(bin, ['--version'], { encoding: 'utf8', env });
+  assert.is(version.status, 0, version.stderr);
+  assert.is(version.stderr, '');
+  assert.match(version.stdout, /^libos-patch \d/);
+  // Arguments keep their spaces; the exit status is the CLI's own.
+  const missing = spawnSync(bin, ['sites', join(dir, 'a file with spaces')], { encoding: 'utf8', env });
+  assert.is(missing.status, 2);
+  assert.match(missing.stderr, /a file with spaces: cannot read the input/);
+  assert.not.match(missing.stderr, /extra certs/);
+});
+
 test.run();
