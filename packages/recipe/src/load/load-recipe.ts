@@ -1,4 +1,8 @@
+import { dirname, join } from 'node:path';
+import { readRegularFile } from '@libos/elfkit';
 import { RecipeDiagnostic } from '../errors.js';
+import type { Recipe } from '../model.js';
+import { COMPILED_BUILTINS } from './builtin-compiled.js';
 import { builtinRecipePath, listBuiltinRecipes } from './builtin-recipes.js';
 import { closestMatch } from './did-you-mean.js';
 import { isPathLike, readRecipeFile, type RecipeOptions, type RecipeResult } from './parse-recipe.js';
@@ -17,5 +21,38 @@ export function loadRecipe(nameOrPath: string, options: RecipeOptions = {}): Rec
     const message = `no built-in recipe '${nameOrPath}'${hint}; built-in recipes: ${names.join(', ')} (give a path to load a file)`;
     return { errors: [new RecipeDiagnostic({ code: 'RECIPE_NOT_FOUND', file: nameOrPath, line: 0, col: 0, message })], warnings: [] };
   }
-  return readRecipeFile(path, { ...options, source: options.source ?? `builtin:${nameOrPath}` });
+  const source = options.source ?? `builtin:${nameOrPath}`;
+  const recipe = compiledBuiltin(nameOrPath, dirname(path), source);
+  return recipe !== undefined ? { recipe, errors: [], warnings: [] } : readRecipeFile(path, { ...options, source });
+}
+
+/** A built-in recipe made at build time (scripts/write-builtins.ts). */
+export interface CompiledBuiltin {
+  /** The files it is made from (itself, then each recipe it extends), by name in its folder, with their text. */
+  readonly files: readonly (readonly [string, string])[];
+  /** The Recipe, as JSON, with an empty `source`. */
+  readonly recipe: string;
+}
+
+/**
+ * Built-in recipe `name` from the table made at build time, while every file it was made from still
+ * holds the same text in `dir`; undefined otherwise (the caller then parses the files). Same text,
+ * same recipe: a built-in in the table depends on nothing else (no handler path, no address).
+ */
+export function compiledBuiltin(name: string, dir: string, source: string): Recipe | undefined {
+  const compiled = COMPILED_BUILTINS.get(name);
+  if (compiled === undefined) return undefined;
+  for (const [file, text] of compiled.files) {
+    let now: string;
+    try {
+      now = readRegularFile(join(dir, file)).bytes.toString('utf8');
+    } catch {
+      return undefined;
+    }
+    if (now !== text) return undefined;
+  }
+  // Parsed afresh at every call: no caller shares (or can change) another's recipe.
+  const recipe = JSON.parse(compiled.recipe) as Recipe;
+  recipe.source = source;
+  return recipe;
 }

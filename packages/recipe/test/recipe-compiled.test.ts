@@ -1,0 +1,58 @@
+// The built-in recipes made at build time (src/load/builtin-compiled.ts): loadRecipe(name) gives
+// from them exactly what parsing the files gives, and parses again as soon as any file of a
+// recipe's extends chain says something else.
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { builtinRecipesDir, listBuiltinRecipes, loadRecipe, readRecipeFile } from '../src/index.js';
+import { compiledBuiltin } from '../src/load/load-recipe.js';
+import { COMPILED_BUILTINS_FILE, compiledBuiltinsText } from '../scripts/write-builtins.js';
+
+/** JSON with key order kept: a recipe's key order reaches printed plans. */
+const text = (value: unknown): string => JSON.stringify(value, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
+
+test('the committed builtin-compiled.ts is what scripts/write-builtins.ts writes', () => {
+  assert.is(readFileSync(COMPILED_BUILTINS_FILE, 'utf8'), compiledBuiltinsText(), 'run `npm run builtins -w @libos/recipe` and commit the file');
+});
+
+test('every built-in recipe comes from the table, equal to parsing its files, key order included', () => {
+  const dir = builtinRecipesDir()!;
+  const builtins = listBuiltinRecipes();
+  assert.ok(builtins.length >= 10);
+  for (const { name, path } of builtins) {
+    const fast = compiledBuiltin(name, dir, `builtin:${name}`);
+    assert.ok(fast, `${name} is in the table`);
+    const parsed = readRecipeFile(path, { source: `builtin:${name}` });
+    assert.equal(parsed.errors, []);
+    assert.is(text(fast), text(parsed.recipe), name);
+    assert.is(text(loadRecipe(name)), text(parsed));
+    assert.is(loadRecipe(name, { source: 'elsewhere' }).recipe!.source, 'elsewhere');
+    // Each call gets its own objects.
+    assert.ok(loadRecipe(name).recipe!.match !== loadRecipe(name).recipe!.match);
+  }
+});
+
+test('a file that changed, the recipe itself or one it extends, is parsed again', () => {
+  const top = mkdtempSync(join(tmpdir(), 'libos-compiled-'));
+  const dir = join(top, 'recipes');
+  cpSync(builtinRecipesDir()!, dir, { recursive: true });
+  assert.ok(compiledBuiltin('glibc-rfc-relaxed', dir, 'x'), 'an identical copy still matches');
+  // The parent of glibc-rfc-relaxed changes its native list: the child inherits the change.
+  const parent = join(dir, 'glibc-rfc.yaml');
+  writeFileSync(parent, readFileSync(parent, 'utf8').replace(/^native:.*$/m, '').concat('\nnative: [vfork]\n'));
+  assert.is(compiledBuiltin('glibc-rfc-relaxed', dir, 'x'), undefined);
+  assert.is(compiledBuiltin('glibc-rfc', dir, 'x'), undefined);
+  assert.equal(loadRecipe('glibc-rfc-relaxed', { recipesDir: dir }).recipe!.native, ['vfork']);
+  assert.equal(loadRecipe('glibc-rfc', { recipesDir: dir }).recipe!.native, ['vfork']);
+  // A recipe that does not extend it is still taken from the table.
+  assert.ok(compiledBuiltin('unannotated', dir, 'x'));
+  // A broken file is parsed, and its error reported.
+  writeFileSync(join(dir, 'unannotated.yaml'), 'name: [');
+  assert.is(compiledBuiltin('unannotated', dir, 'x'), undefined);
+  assert.is(loadRecipe('unannotated', { recipesDir: dir }).errors[0]?.code, 'RECIPE_YAML');
+  rmSync(top, { recursive: true, force: true });
+});
+
+test.run();
