@@ -25,11 +25,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
+import { keepFunctionExports, reachableIcedExports, wasmExports } from './trim-iced.js';
 
 const cliDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const distDir = join(cliDir, 'dist');
 const bundlePath = join(distDir, 'cli-bundle.js');
 const cachePath = join(distDir, 'cli-bundle.cache');
+/** iced-x86's wasm with only the exports the CLI can reach (scripts/trim-iced.ts). */
+const trimmedWasmPath = join(distDir, 'iced-x86-trimmed.wasm');
 
 /** A path relative to dist/, with forward slashes, as the bundle records it. */
 function fromDist(path: string): string {
@@ -38,6 +41,8 @@ function fromDist(path: string): string {
 
 /** The files whose import.meta.url or __dirname the bundle rewrites, and every input it records. */
 const inputs = new Set<string>();
+/** iced-x86's loader as read, for the exports it calls. */
+let icedLoader: { path: string; text: string } | undefined;
 
 /**
  * Rewrites module-relative locations to the original file's place: `import.meta.url` in the
@@ -59,7 +64,8 @@ const keepLocations: Plugin = {
       const text = readFileSync(args.path, 'utf8');
       const wasm = "require('path').join(__dirname, 'iced_x86_bg.wasm')";
       if (!text.includes(wasm)) throw new Error(`${args.path}: iced-x86 no longer finds its wasm as \`${wasm}\`; update scripts/bundle.ts`);
-      return { contents: text.replace(wasm, `__libosPath(${JSON.stringify(fromDist(join(dirname(args.path), 'iced_x86_bg.wasm')))})`), loader: 'js' };
+      icedLoader = { path: args.path, text };
+      return { contents: text.replace(wasm, `__libosPath(${JSON.stringify(fromDist(trimmedWasmPath))})`), loader: 'js' };
     });
   },
 };
@@ -82,8 +88,10 @@ async function bundle(): Promise<void> {
     // decoding UTF-8. Names are kept (error classes, stack traces).
     minifyWhitespace: true,
     minifySyntax: true,
+    metafile: true,
   });
   const code = result.outputFiles[0]!.text;
+  writeTrimmedWasm(Object.keys(result.metafile!.inputs).map((p) => resolve(p)));
   for (const pkg of ['elfkit', 'encoder', 'recipe']) {
     if (![...inputs].some((p) => p.includes(`${sep}${pkg}${sep}dist${sep}`))) throw new Error(`the bundle does not hold @libos/${pkg}'s dist: was it built?`);
   }
@@ -105,6 +113,22 @@ async function bundle(): Promise<void> {
   rmSync(cachePath, { force: true });
   writeFileSync(`${bundlePath}.${process.pid}.tmp`, text);
   renameSync(`${bundlePath}.${process.pid}.tmp`, bundlePath);
+}
+
+/**
+ * Writes iced-x86's wasm with only the exports the bundle's sources can reach: every input but the
+ * loader is read for the names it uses.
+ */
+function writeTrimmedWasm(bundleInputs: readonly string[]): void {
+  if (icedLoader === undefined) throw new Error('the bundle does not hold iced-x86');
+  const others = bundleInputs.filter((p) => p !== resolve(icedLoader!.path)).map((p) => readFileSync(p, 'utf8'));
+  const original = join(dirname(icedLoader.path), 'iced_x86_bg.wasm');
+  const { wasm, kept, total } = keepFunctionExports(readFileSync(original), reachableIcedExports(icedLoader.text, others));
+  wasmExports(wasm); // throws if the module no longer validates
+  writeFileSync(`${trimmedWasmPath}.${process.pid}.tmp`, wasm);
+  renameSync(`${trimmedWasmPath}.${process.pid}.tmp`, trimmedWasmPath);
+  inputs.add(trimmedWasmPath);
+  process.stdout.write(`scripts/bundle.ts: iced-x86's wasm with ${kept} of its ${total} function exports\n`);
 }
 
 /** The libc this process runs on (any glibc system has one), else node itself: a file with sites. */

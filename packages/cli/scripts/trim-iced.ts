@@ -1,0 +1,167 @@
+/**
+ * iced-x86's wasm exports 762 functions, and V8 makes a JavaScript function and an own property
+ * of the exports object for each one when the module is instantiated: 5-6 ms of every one-shot
+ * rewrite, for the ~150 the CLI can reach. The bundle (scripts/bundle.ts) therefore loads a copy of
+ * the wasm whose export section lists only those; the code is unchanged, and what is not exported
+ * is never compiled (V8 compiles wasm functions lazily).
+ *
+ * Which exports the CLI can reach, over-approximated: iced-x86's loader calls the wasm as
+ * `wasm.<export>(...)` from its top-level code, its functions and its classes' members. Its
+ * top-level statements always run. A function or member is reachable when its name appears as a
+ * word anywhere in the bundle's other sources (ours, zod, yaml: any call, destructuring or string)
+ * or in a reachable part of the loader, a constructor when its class's name does; the exports kept
+ * are the `wasm.<name>` of every reachable part. Calls reach iced's objects by name only (the
+ * sources never index one with a computed key), so a member no source names is never called.
+ */
+import ts from 'typescript';
+
+/** The wasm exports the loader's reachable code calls, given the loader's source and every other source of the bundle. */
+export function reachableIcedExports(loader: string, otherSources: readonly string[]): Set<string> {
+  const file = ts.createSourceFile('iced_x86.js', loader, ts.ScriptTarget.ES2022, true, ts.ScriptKind.JS);
+  const parts: { name: string; node: ts.Node }[] = [];
+  const always: ts.Node[] = [];
+  for (const statement of file.statements) {
+    if (ts.isClassDeclaration(statement) && statement.name !== undefined) {
+      for (const member of statement.members) {
+        if (ts.isConstructorDeclaration(member)) parts.push({ name: statement.name.text, node: member });
+        else if (member.name !== undefined && (ts.isIdentifier(member.name) || ts.isStringLiteral(member.name))) parts.push({ name: member.name.text, node: member });
+        else always.push(member); // a computed name: kept, whatever it is
+      }
+    } else if (ts.isFunctionDeclaration(statement) && statement.name !== undefined) {
+      parts.push({ name: statement.name.text, node: statement });
+    } else {
+      always.push(statement);
+    }
+  }
+
+  const names = new Set<string>();
+  for (const text of otherSources) for (const m of text.matchAll(/[A-Za-z_$][\w$]*/g)) names.add(m[0]);
+  const addNames = (node: ts.Node): void => {
+    const visit = (n: ts.Node): void => {
+      if (ts.isIdentifier(n) || ts.isPrivateIdentifier(n) || ts.isStringLiteral(n) || ts.isNoSubstitutionTemplateLiteral(n)) names.add(n.text);
+      ts.forEachChild(n, visit);
+    };
+    visit(node);
+  };
+  for (const node of always) addNames(node);
+  const reached = new Set<(typeof parts)[number]>();
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const part of parts) {
+      if (reached.has(part) || !names.has(part.name)) continue;
+      reached.add(part);
+      addNames(part.node);
+      grew = true;
+    }
+  }
+
+  const exports = new Set<string>();
+  const collect = (node: ts.Node): void => {
+    const visit = (n: ts.Node): void => {
+      if (ts.isPropertyAccessExpression(n) && ts.isIdentifier(n.expression) && n.expression.text === 'wasm') exports.add(n.name.text);
+      if (ts.isElementAccessExpression(n) && ts.isIdentifier(n.expression) && n.expression.text === 'wasm') {
+        throw new Error('iced-x86 indexes its wasm exports with a computed name: scripts/trim-iced.ts cannot tell which it uses');
+      }
+      ts.forEachChild(n, visit);
+    };
+    visit(node);
+  };
+  for (const node of always) collect(node);
+  for (const part of reached) collect(part.node);
+  return exports;
+}
+
+const EXPORT_SECTION = 7;
+const EXTERNAL_FUNCTION = 0;
+
+/**
+ * The module with only the function exports named in `keep` (tables, memories and globals stay);
+ * every other byte is the same. Throws when a name in `keep` is not a function export.
+ */
+export function keepFunctionExports(wasm: Uint8Array, keep: ReadonlySet<string>): { wasm: Uint8Array; kept: number; total: number } {
+  const r = new Reader(wasm);
+  if (wasm.length < 8 || wasm[0] !== 0 || wasm[1] !== 0x61 || wasm[2] !== 0x73 || wasm[3] !== 0x6d) throw new Error('not a wasm module');
+  r.at = 8;
+  const out: Uint8Array[] = [wasm.subarray(0, 8)];
+  let kept = 0;
+  let total = 0;
+  const found = new Set<string>();
+  while (r.at < wasm.length) {
+    const start = r.at;
+    const id = r.byte();
+    const size = r.uleb();
+    const end = r.at + size;
+    if (id !== EXPORT_SECTION) {
+      out.push(wasm.subarray(start, end));
+      r.at = end;
+      continue;
+    }
+    const count = r.uleb();
+    const entries: Uint8Array[] = [];
+    let entryCount = 0;
+    for (let i = 0; i < count; i++) {
+      const entryStart = r.at;
+      const nameLength = r.uleb();
+      const name = new TextDecoder().decode(wasm.subarray(r.at, r.at + nameLength));
+      r.at += nameLength;
+      const kind = r.byte();
+      r.uleb(); // index
+      if (kind === EXTERNAL_FUNCTION) {
+        total++;
+        if (!keep.has(name)) continue;
+        kept++;
+        found.add(name);
+      }
+      entries.push(wasm.subarray(entryStart, r.at));
+      entryCount++;
+    }
+    if (r.at !== end) throw new Error('the export section does not end where its size says');
+    const body = Buffer.concat([Uint8Array.from(uleb(entryCount)), ...entries]);
+    out.push(Uint8Array.from([EXPORT_SECTION, ...uleb(body.length)]), body);
+  }
+  const missing = [...keep].filter((name) => !found.has(name) && !isNonFunctionExport(wasm, name));
+  if (missing.length > 0) throw new Error(`iced-x86's loader calls wasm exports the module does not have: ${missing.join(', ')}`);
+  return { wasm: Buffer.concat(out), kept, total };
+}
+
+function isNonFunctionExport(wasm: Uint8Array, name: string): boolean {
+  return wasmExports(wasm).some((e) => e.name === name && e.kind !== 'function');
+}
+
+// The part of the WebAssembly global this file uses (the project's TypeScript libs do not declare it).
+declare const WebAssembly: { Module: { new (bytes: Uint8Array): object; exports(module: object): { name: string; kind: string }[] } };
+
+/** A module's exports, as V8 reads them; throws if the module does not validate. */
+export function wasmExports(wasm: Uint8Array): { name: string; kind: string }[] {
+  return WebAssembly.Module.exports(new WebAssembly.Module(wasm));
+}
+
+function uleb(value: number): number[] {
+  const bytes: number[] = [];
+  do {
+    let b = value & 0x7f;
+    value >>>= 7;
+    if (value !== 0) b |= 0x80;
+    bytes.push(b);
+  } while (value !== 0);
+  return bytes;
+}
+
+class Reader {
+  at = 0;
+  constructor(private readonly bytes: Uint8Array) {}
+  byte(): number {
+    if (this.at >= this.bytes.length) throw new Error('wasm module truncated');
+    return this.bytes[this.at++]!;
+  }
+  uleb(): number {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      const b = this.byte();
+      result += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return result;
+      shift += 7;
+    }
+  }
+}
