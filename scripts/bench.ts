@@ -281,13 +281,14 @@ function interceptSection(results: Loose[]): string[] {
   return lines;
 }
 
-function rewriteSection(results: Loose[], floor: { wallMs: number; peakRssMb: number; nodeMs?: number; cliVersionMs?: number } | undefined): string[] {
+function rewriteSection(results: Loose[], floor: { wallMs: number; peakRssMb: number; nodeMs?: number; cliVersionMs?: number; nodeHereMs?: number; extraCaCerts?: boolean } | undefined): string[] {
   const lines: string[] = [];
   lines.push('## Rewriting cost', '');
   lines.push('readElf + findSites + planPatches + rewriteElf + write with the `unannotated` recipe (every decoded `syscall`,',
     'neighbours displaced to make room) over the system\'s libc.so.6, /bin/busybox and the node executable, beside',
     '`objdump -d` over the same file (output to /dev/null) in the same run. **`libos-patch apply`**: the built command',
-    'as a user runs it, a fresh `node packages/cli/bin/libos-patch.js apply --recipe unannotated FILE -o OUT`, timed as',
+    'as a user runs it, run as a command (`packages/cli/bin/libos-patch.js apply --recipe unannotated FILE -o OUT`, the file',
+    'npm links as `libos-patch`: its first line starts node on it), timed as',
     'a whole (Node\'s start, loading the CLI, the work, writing the output), with its peak memory and what its',
     '`--timings` line says of the same runs: Node\'s own start (to the bin\'s first line), loading the CLI, loading the command (its engine), then each',
     'stage ("writing" builds the output in memory, "saving" writes it to disk). **Fresh process**: a',
@@ -300,15 +301,22 @@ function rewriteSection(results: Loose[], floor: { wallMs: number; peakRssMb: nu
     lines.push(`The floor of the whole command: \`node -e 0\` takes ${floor.nodeMs.toFixed(0)} ms here, and \`libos-patch --version\` (Node's start and`,
       `loading the CLI, no work) ${floor.cliVersionMs.toFixed(0)} ms, of E9Patch's 200 ms for a whole rewrite of libc.so.6 or busybox.`, '');
   }
-  lines.push('| file | sites | `libos-patch apply` ms (min-max) | above `node -e 0` (same rounds) ms | its stages (--timings, medians) | its peak RSS MB | fresh process: work ms (min-max) | fresh process: whole run under tsx ms | peak RSS MB | warm ms (min-max) | warm stages | sites/s | objdump -d ms | objdump peak RSS MB | objdump / fresh work | detail |');
-  lines.push('|---|--:|--:|--:|---|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|---|');
+  if (floor?.extraCaCerts === true && floor.nodeHereMs !== undefined && floor.nodeMs !== undefined) {
+    lines.push(`This machine's environment sets NODE_EXTRA_CA_CERTS, and Node then parses that CA bundle and its own root`,
+      `certificates before running any JavaScript: \`node -e 0\` takes ${floor.nodeHereMs.toFixed(0)} ms with it, ${floor.nodeMs.toFixed(0)} ms without. libos-patch opens no TLS`,
+      'connection, and the bin\'s first line starts node without the variable; the column "`node bin/libos-patch.js`"',
+      'gives the command started the other way, by node itself in this environment, paying for it.', '');
+  }
+  lines.push('| file | sites | `libos-patch apply` ms (min-max) | above `node -e 0` (same rounds) ms | its stages (--timings, medians) | its peak RSS MB | `node bin/libos-patch.js apply` ms | fresh process: work ms (min-max) | fresh process: whole run under tsx ms | peak RSS MB | warm ms (min-max) | warm stages | sites/s | objdump -d ms | objdump peak RSS MB | objdump / fresh work | detail |');
+  lines.push('|---|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|---|');
   for (const r of results) {
     const warm = r['warm'] as { median: number; runs: number[]; stages: string };
     const proc = r['process'] as { median: number };
     const cli = r['cli'] as { median: number; runs: number[]; peakRssMb: number; stages?: string; overNode?: number } | undefined;
+    const direct = r['direct'] as { median: number } | undefined;
     const base = r['baseline'] as Loose & { peakRssMb?: number };
     const sites = Number(r['sites']);
-    lines.push(`| ${r['label']} | ${sites} | ${cli ? `${fmt(cli.median)} (${range(cli.runs)})` : '?'} | ${cli?.overNode !== undefined ? fmt(cli.overNode) : '?'} | ${cli?.stages ?? '?'} | ${cli ? fmt(cli.peakRssMb) : '?'} | ${fmt(valueOf(r)!)} (${range(r['runs'])}) | ${fmt(proc.median)} | ${fmt(num(r['peakRssMb'])!)} | ${fmt(warm.median)} (${range(warm.runs)}) | ${warm.stages} | ${sites > 0 ? fmt(num(r['sitesPerSecond'])!) : 'n/a'} | ${fmt(valueOf(base)!)} (${(base['runs'] as number[]).length} run${(base['runs'] as number[]).length > 1 ? 's' : ''}) | ${base.peakRssMb !== undefined ? fmt(base.peakRssMb) : '?'} | ${(valueOf(base)! / valueOf(r)!).toFixed(1)}x | ${cell(String(r['detail']))} |`);
+    lines.push(`| ${r['label']} | ${sites} | ${cli ? `${fmt(cli.median)} (${range(cli.runs)})` : '?'} | ${cli?.overNode !== undefined ? fmt(cli.overNode) : '?'} | ${cli?.stages ?? '?'} | ${cli ? fmt(cli.peakRssMb) : '?'} | ${direct ? fmt(direct.median) : '?'} | ${fmt(valueOf(r)!)} (${range(r['runs'])}) | ${fmt(proc.median)} | ${fmt(num(r['peakRssMb'])!)} | ${fmt(warm.median)} (${range(warm.runs)}) | ${warm.stages} | ${sites > 0 ? fmt(num(r['sitesPerSecond'])!) : 'n/a'} | ${fmt(valueOf(base)!)} (${(base['runs'] as number[]).length} run${(base['runs'] as number[]).length > 1 ? 's' : ''}) | ${base.peakRssMb !== undefined ? fmt(base.peakRssMb) : '?'} | ${(valueOf(base)! / valueOf(r)!).toFixed(1)}x | ${cell(String(r['detail']))} |`);
   }
   lines.push('');
   return lines;
