@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
-import { keepFunctionExports, reachableIcedExports, wasmExports } from './trim-iced.js';
+import { keepFunctionExports, reachableIcedExports, trimCodeEnum, wasmExports, wordsOf } from './trim-iced.js';
 
 const cliDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const distDir = join(cliDir, 'dist');
@@ -48,7 +48,7 @@ let icedLoader: { path: string; text: string } | undefined;
  * Rewrites module-relative locations to the original file's place: `import.meta.url` in the
  * engine packages' dist files, `__dirname` in iced-x86's loader (which reads its wasm beside it).
  */
-const keepLocations: Plugin = {
+const keepLocations = (others: { words: ReadonlySet<string>; sources: readonly string[] } | undefined): Plugin => ({
   name: 'keep-module-locations',
   setup(b) {
     b.onLoad({ filter: /[\\/]packages[\\/](elfkit|encoder|recipe)[\\/]dist[\\/]index\.js$/ }, (args) => {
@@ -65,13 +65,33 @@ const keepLocations: Plugin = {
       const wasm = "require('path').join(__dirname, 'iced_x86_bg.wasm')";
       if (!text.includes(wasm)) throw new Error(`${args.path}: iced-x86 no longer finds its wasm as \`${wasm}\`; update scripts/bundle.ts`);
       icedLoader = { path: args.path, text };
-      return { contents: text.replace(wasm, `__libosPath(${JSON.stringify(fromDist(trimmedWasmPath))})`), loader: 'js' };
+      // The first pass only lists the inputs; the second cuts the Code enum to what they use.
+      let loader = text;
+      if (others !== undefined) {
+        const trimmed = trimCodeEnum(text, others.words, others.sources);
+        loader = trimmed.text;
+        process.stdout.write(`scripts/bundle.ts: iced-x86's Code enum with ${trimmed.kept} of its ${trimmed.total} names\n`);
+      }
+      return { contents: loader.replace(wasm, `__libosPath(${JSON.stringify(fromDist(trimmedWasmPath))})`), loader: 'js' };
     });
   },
-};
+});
 
 async function bundle(): Promise<void> {
-  const result = await build({
+  // Two passes: the first finds the bundle's inputs, whose words say what of iced-x86 the second
+  // (and the wasm written beside it) keeps.
+  const listed = await esbuild(undefined);
+  if (icedLoader === undefined) throw new Error('the bundle does not hold iced-x86');
+  const loaderPath = resolve(icedLoader.path);
+  const sources = Object.keys(listed.metafile.inputs).map((p) => resolve(p)).filter((p) => p !== loaderPath).map((p) => readFileSync(p, 'utf8'));
+  const words = wordsOf(sources);
+  writeTrimmedWasm(words);
+  await writeBundle(await esbuild({ words, sources }));
+}
+
+/** One esbuild pass over the CLI; `others`: the words and texts of every input but iced-x86's loader, once known. */
+function esbuild(others: { words: ReadonlySet<string>; sources: readonly string[] } | undefined) {
+  return build({
     entryPoints: [join(cliDir, 'src', 'bin.ts')],
     bundle: true,
     platform: 'node',
@@ -80,7 +100,7 @@ async function bundle(): Promise<void> {
     write: false,
     // Resolve @libos/* through node_modules to the packages' dist, not the root tsconfig's paths to src.
     tsconfigRaw: '{}',
-    plugins: [keepLocations],
+    plugins: [keepLocations(others)],
     logLevel: 'warning',
     legalComments: 'none',
     // Without comments and indentation the file is 40% smaller and, esbuild escaping every other
@@ -90,8 +110,11 @@ async function bundle(): Promise<void> {
     minifySyntax: true,
     metafile: true,
   });
+}
+
+/** Writes the bundle: the code of {@link bundle}'s second pass, with a header listing its inputs. */
+async function writeBundle(result: Awaited<ReturnType<typeof esbuild>>): Promise<void> {
   const code = result.outputFiles[0]!.text;
-  writeTrimmedWasm(Object.keys(result.metafile!.inputs).map((p) => resolve(p)));
   for (const pkg of ['elfkit', 'encoder', 'recipe']) {
     if (![...inputs].some((p) => p.includes(`${sep}${pkg}${sep}dist${sep}`))) throw new Error(`the bundle does not hold @libos/${pkg}'s dist: was it built?`);
   }
@@ -115,15 +138,11 @@ async function bundle(): Promise<void> {
   renameSync(`${bundlePath}.${process.pid}.tmp`, bundlePath);
 }
 
-/**
- * Writes iced-x86's wasm with only the exports the bundle's sources can reach: every input but the
- * loader is read for the names it uses.
- */
-function writeTrimmedWasm(bundleInputs: readonly string[]): void {
+/** Writes iced-x86's wasm with only the exports the bundle's sources (by their words) can reach. */
+function writeTrimmedWasm(otherWords: ReadonlySet<string>): void {
   if (icedLoader === undefined) throw new Error('the bundle does not hold iced-x86');
-  const others = bundleInputs.filter((p) => p !== resolve(icedLoader!.path)).map((p) => readFileSync(p, 'utf8'));
   const original = join(dirname(icedLoader.path), 'iced_x86_bg.wasm');
-  const { wasm, kept, total } = keepFunctionExports(readFileSync(original), reachableIcedExports(icedLoader.text, others));
+  const { wasm, kept, total } = keepFunctionExports(readFileSync(original), reachableIcedExports(icedLoader.text, otherWords));
   wasmExports(wasm); // throws if the module no longer validates
   writeFileSync(`${trimmedWasmPath}.${process.pid}.tmp`, wasm);
   renameSync(`${trimmedWasmPath}.${process.pid}.tmp`, trimmedWasmPath);

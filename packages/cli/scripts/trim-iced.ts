@@ -15,8 +15,15 @@
  */
 import ts from 'typescript';
 
-/** The wasm exports the loader's reachable code calls, given the loader's source and every other source of the bundle. */
-export function reachableIcedExports(loader: string, otherSources: readonly string[]): Set<string> {
+/** Every word (identifier-like token, in code, strings or comments alike) of some sources. */
+export function wordsOf(sources: readonly string[]): Set<string> {
+  const words = new Set<string>();
+  for (const text of sources) for (const m of text.matchAll(/[A-Za-z_$][\w$]*/g)) words.add(m[0]);
+  return words;
+}
+
+/** The wasm exports the loader's reachable code calls, given the loader's source and the words of every other source of the bundle. */
+export function reachableIcedExports(loader: string, otherWords: ReadonlySet<string>): Set<string> {
   const file = ts.createSourceFile('iced_x86.js', loader, ts.ScriptTarget.ES2022, true, ts.ScriptKind.JS);
   const parts: { name: string; node: ts.Node }[] = [];
   const always: ts.Node[] = [];
@@ -34,8 +41,7 @@ export function reachableIcedExports(loader: string, otherSources: readonly stri
     }
   }
 
-  const names = new Set<string>();
-  for (const text of otherSources) for (const m of text.matchAll(/[A-Za-z_$][\w$]*/g)) names.add(m[0]);
+  const names = new Set<string>(otherWords);
   const addNames = (node: ts.Node): void => {
     const visit = (n: ts.Node): void => {
       if (ts.isIdentifier(n) || ts.isPrivateIdentifier(n) || ts.isStringLiteral(n) || ts.isNoSubstitutionTemplateLiteral(n)) names.add(n.text);
@@ -69,6 +75,39 @@ export function reachableIcedExports(loader: string, otherSources: readonly stri
   for (const node of always) collect(node);
   for (const part of reached) collect(part.node);
   return exports;
+}
+
+/**
+ * The loader with its `Code` enum cut to the names the other sources use: iced-x86's Code has
+ * 4,936 names and as many reverse entries (number -> name), 315 kB of one object literal whose
+ * boilerplate is a third of the code cache (~3 ms of every start to read back and build), and the
+ * CLI reads ~20 of them, as `Code.<name>`. Reverse entries go: no source indexes Code with a
+ * number. Sound while every read is `Code.<name>` with the name written out; a source that
+ * indexes Code, lists its keys or tests `in Code` stops the build.
+ */
+export function trimCodeEnum(loader: string, otherWords: ReadonlySet<string>, otherSources: readonly string[]): { text: string; kept: number; total: number } {
+  const dynamic = /\bCode\s*\[|\b(?:keys|values|entries|getOwnPropertyNames)\(\s*Code\b|\bin\s+Code\b/;
+  const culprit = otherSources.find((text) => dynamic.test(text));
+  if (culprit !== undefined) throw new Error(`a source reads iced-x86's Code enum by a computed name (${dynamic.exec(culprit)![0]}): scripts/trim-iced.ts cannot cut it`);
+  const file = ts.createSourceFile('iced_x86.js', loader, ts.ScriptTarget.ES2022, true, ts.ScriptKind.JS);
+  for (const statement of file.statements) {
+    if (!ts.isExpressionStatement(statement) || !ts.isBinaryExpression(statement.expression)) continue;
+    const { left, right } = statement.expression;
+    if (!ts.isPropertyAccessExpression(left) || left.name.text !== 'Code' || left.expression.getText(file) !== 'module.exports') continue;
+    const literal = ts.isCallExpression(right) && right.expression.getText(file) === 'Object.freeze' ? right.arguments[0] : undefined;
+    if (literal === undefined || !ts.isObjectLiteralExpression(literal)) throw new Error("iced-x86's Code enum is no longer an Object.freeze({...}): update scripts/trim-iced.ts");
+    const kept: string[] = [];
+    let total = 0;
+    for (const p of literal.properties) {
+      if (!ts.isPropertyAssignment(p) || !ts.isNumericLiteral(p.initializer)) continue; // a reverse entry
+      if (!ts.isIdentifier(p.name)) throw new Error(`iced-x86's Code enum has an entry named ${p.name.getText(file)}: update scripts/trim-iced.ts`);
+      total++;
+      if (otherWords.has(p.name.text)) kept.push(`${p.name.text}: ${p.initializer.text}`);
+    }
+    const text = `${loader.slice(0, statement.getStart(file))}module.exports.Code = Object.freeze({ ${kept.join(', ')} });${loader.slice(statement.end)}`;
+    return { text, kept: kept.length, total };
+  }
+  throw new Error("iced-x86's loader no longer defines module.exports.Code: update scripts/trim-iced.ts");
 }
 
 const EXPORT_SECTION = 7;

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { keepFunctionExports, reachableIcedExports, wasmExports } from '../scripts/trim-iced.js';
+import { keepFunctionExports, reachableIcedExports, trimCodeEnum, wasmExports, wordsOf } from '../scripts/trim-iced.js';
 
 const LOADER = `
 let wasm;
@@ -28,19 +28,35 @@ wasm = require('x').exports;
 `;
 
 test('an export is kept when code that can run calls it: top level, members named by the sources, what they call', () => {
-  const used = reachableIcedExports(LOADER, ['const t = new iced.Thing(); t.size; t.other().color']);
+  const used = reachableIcedExports(LOADER, wordsOf(['const t = new iced.Thing(); t.size; t.other().color']));
   assert.equal([...used].sort(), ['__wbg_thing_free', 'helper_export', 'other_color', 'other_wrap', 'thing_new', 'thing_other', 'thing_size', 'thing_wrap'].sort());
   // Named in a string or a destructuring counts the same as a call.
-  assert.ok(reachableIcedExports(LOADER, ["const { never } = x; x['color']"]).has('thing_never'));
-  assert.ok(reachableIcedExports(LOADER, ["x['color']"]).has('other_color'));
+  assert.ok(reachableIcedExports(LOADER, wordsOf(["const { never } = x; x['color']"])).has('thing_never'));
+  assert.ok(reachableIcedExports(LOADER, wordsOf(["x['color']"])).has('other_color'));
   // What no source names is left out; a constructor counts as named by its class's export.
-  const none = reachableIcedExports(LOADER, ['nothing here']);
+  const none = reachableIcedExports(LOADER, wordsOf(['nothing here']));
   assert.not.ok(none.has('thing_never') || none.has('unused_export') || none.has('other_color'));
   assert.ok(none.has('thing_new'));
 });
 
 test('a computed wasm[...] call cannot be followed: the build stops', () => {
-  assert.throws(() => reachableIcedExports('let wasm; function f(n) { return wasm[n](); }', ['f']), /computed name/);
+  assert.throws(() => reachableIcedExports('let wasm; function f(n) { return wasm[n](); }', wordsOf(['f'])), /computed name/);
+});
+
+test("the Code enum keeps the names the sources write, none of its reverse entries; a computed read stops the build", () => {
+  const loader = `module.exports.Other = Object.freeze({ A: 0, "0": "A" });\nmodule.exports.Code = Object.freeze({ INVALID:0,"0":"INVALID",Syscall:870,"870":"Syscall",Retnq:396,"396":"Retnq", });\nmodule.exports.After = 1;\n`;
+  const sources = ['if (instr.code === Code.Syscall) return;'];
+  const { text, kept, total } = trimCodeEnum(loader, wordsOf(sources), sources);
+  assert.is(kept, 1);
+  assert.is(total, 3);
+  const exports: Record<string, unknown> = {};
+  new Function('module', text)({ exports });
+  assert.equal(exports.Code, { Syscall: 870 });
+  assert.equal(exports.Other, { A: 0, 0: 'A' });
+  assert.is(exports.After, 1);
+  for (const source of ['Code[instr.code]', 'Object.keys(Code)', "'Syscall' in Code"]) {
+    assert.throws(() => trimCodeEnum(loader, wordsOf([source]), [source]), /computed name/, source);
+  }
 });
 
 const icedWasm = readFileSync(join(dirname(createRequire(import.meta.url).resolve('iced-x86')), 'iced_x86_bg.wasm'));
