@@ -1,10 +1,13 @@
 // The syscall annotation tables of every fixture, in each form: true site addresses that point at
 // `syscall` + 10 NOPs, the expected counts, and the same positions objdump finds.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ET_REL, R_X86_64_RELATIVE, readElf, type ElfFile, type SyscallAnnotation } from '../src/index.js';
+import { ET_REL, R_X86_64_RELATIVE, SHT_SYMTAB, readElf, type ElfFile, type Section, type SyscallAnnotation } from '../src/index.js';
+import { readAnnotations } from '../src/read/read-annotations.js';
 import { buildFixtures, type FixtureInfo } from '../../../fixtures/build.js';
 import { missingRelr, testNeeding } from '../../../fixtures/prerequisites.js';
 import { parseSyscalls, tool } from './helpers/tools.js';
@@ -100,6 +103,55 @@ test('.o: sites are section offsets through the table relocations', async () => 
     const names = new Set(elf.syscallAnnotations().map((a) => elf.sections[a.section!]!.name));
     // The helpers live in .text and main in .text.startup at -O2.
     assert.equal([...names].sort(), ['.text', '.text.startup']);
+  }
+});
+
+// A .o built with -ffunction-sections and a table per function (as `unique` sections): three
+// sections a table. Every entry resolves to its own function's section, and the reader visits
+// the sections a bounded number of times, not once per entry (a .o of 6,000 tables took 20 s).
+test('.o with a table per function: each entry resolves to its function, sections visited a bounded number of times', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'libos-annotations-'));
+  try {
+    const n = 400;
+    const asm: string[] = [];
+    for (let i = 0; i < n; i++) {
+      asm.push(`.section .text.f${i},"ax",@progbits`, `.globl f${i}`, `f${i}:`, '  syscall', '  .fill 10,1,0x90', '  ret');
+      const form = i % 2 === 0
+        ? ['.section .libos.instructions.syscall,"a",@progbits,unique,' + i, '.balign 8', `.quad f${i}`, '.byte 12']
+        : ['.section .libos.instructions.syscall.pcrel,"a",@progbits,unique,' + i, `.long f${i} - .`, '.byte 12', '.byte 0,0,0'];
+      asm.push(...form);
+    }
+    writeFileSync(join(dir, 'many.s'), `${asm.join('\n')}\n`);
+    const cc = spawnSync('gcc', ['-c', join(dir, 'many.s'), '-o', join(dir, 'many.o')], { encoding: 'utf8' });
+    assert.is(cc.status, 0, cc.stderr);
+    const elf = readElf(readFileSync(join(dir, 'many.o')));
+    assert.is(elf.header.type, ET_REL);
+    assert.ok(elf.sections.length > 3 * n);
+    const found = elf.syscallAnnotations();
+    assert.is(found.length, n);
+    const names = found.map((a) => `${elf.sections[a.section!]!.name}+${a.site}`).sort();
+    assert.equal(names, Array.from({ length: n }, (_, i) => `.text.f${i}+0`).sort());
+
+    // The same read, counting each time a section is looked at.
+    let visits = 0;
+    const counted = new Proxy(elf.sections as Section[], {
+      get(target, key, receiver) {
+        if (typeof key === 'string' && /^\d+$/.test(key)) visits++;
+        return Reflect.get(target, key, receiver);
+      },
+    });
+    const symtab = elf.sections.find((x) => x.type === SHT_SYMTAB);
+    const again = readAnnotations({
+      cursor: (elf as unknown as { cursor: never }).cursor,
+      type: elf.header.type,
+      sections: counted,
+      relocations: () => elf.relocations,
+      symbolsOf: (table) => (table === symtab ? elf.symbols : []),
+    });
+    assert.equal(again, found);
+    assert.ok(visits < 5 * elf.sections.length, `${visits} section visits for ${elf.sections.length} sections and ${n} entries`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

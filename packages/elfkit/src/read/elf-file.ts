@@ -43,6 +43,7 @@ export class ElfFileReader implements ElfFile {
     buildId?: string | undefined;
     kind?: ElfKind;
     otherSymbols?: Map<number, ElfSymbol[]>;
+    mainSymbolTables?: { symtab: Section | undefined; dynsym: Section | undefined };
   } = {};
 
   constructor(bytes: Uint8Array) {
@@ -119,13 +120,24 @@ export class ElfFileReader implements ElfFile {
   }
 
   private readTable(type: number): ElfSymbol[] {
-    const s = this.sections.find((x) => x.type === type);
+    const main = this.mainSymbolTables();
+    const s = type === SHT_SYMTAB ? main.symtab : main.dynsym;
     return s === undefined ? [] : readSymbols(this.cursor, this.sections, s);
   }
 
+  /** The tables `symbols` and `dynamicSymbols` read: the first of each type. */
+  private mainSymbolTables(): { symtab: Section | undefined; dynsym: Section | undefined } {
+    return (this.cache.mainSymbolTables ??= {
+      symtab: this.sections.find((x) => x.type === SHT_SYMTAB),
+      dynsym: this.sections.find((x) => x.type === SHT_DYNSYM),
+    });
+  }
+
   private symbolsOf(table: Section): ElfSymbol[] {
-    if (table.type === SHT_SYMTAB && this.sections.find((x) => x.type === SHT_SYMTAB) === table) return this.symbols;
-    if (table.type === SHT_DYNSYM && this.sections.find((x) => x.type === SHT_DYNSYM) === table) return this.dynamicSymbols;
+    // Asked once per relocation an annotation table of a .o holds: the main tables are found once.
+    const main = this.mainSymbolTables();
+    if (table.type === SHT_SYMTAB && main.symtab === table) return this.symbols;
+    if (table.type === SHT_DYNSYM && main.dynsym === table) return this.dynamicSymbols;
     if (table.type !== SHT_SYMTAB && table.type !== SHT_DYNSYM) {
       throw new ElfError('ELF_BAD_INDEX', table.headerOffset, `section ${table.index} (${table.name}) is not a symbol table`);
     }
