@@ -106,7 +106,8 @@ function esbuild(others: { words: ReadonlySet<string>; sources: readonly string[
     // Without comments and indentation the file is 40% smaller and, esbuild escaping every other
     // non-ASCII character, plain ASCII: the bin reads it as latin1, several times faster than
     // decoding UTF-8. Names are kept (error classes, stack traces).
-    minifyWhitespace: true,
+    // LIBOS_BUNDLE_PRETTY=1 keeps one statement a line: a CPU profile of the bundle then says which line.
+    minifyWhitespace: process.env.LIBOS_BUNDLE_PRETTY === undefined,
     minifySyntax: true,
     metafile: true,
   });
