@@ -53,9 +53,13 @@ const keepLocations = (others: { words: ReadonlySet<string>; sources: readonly s
   setup(b) {
     b.onLoad({ filter: /[\\/]packages[\\/](elfkit|encoder|recipe)[\\/]dist[\\/]index\.js$/ }, (args) => {
       inputs.add(args.path);
-      // iced-x86 is required through createRequire (see iced-module.ts): a plain require lets the
-      // bundle hold it, so its 900 kB of JavaScript gets compiled from the code cache too.
-      const text = readFileSync(args.path, 'utf8').replaceAll('createRequire(import.meta.url)("iced-x86")', 'require("iced-x86")');
+      // iced-x86, zod and yaml are required through createRequire (iced-module.ts, lazy-modules.ts):
+      // a plain require lets the bundle hold them, compiled from the code cache too, and still
+      // evaluated only when first required.
+      // (tsup renames the import when a file has several: createRequire2, createRequire3...)
+      const lazy = /\bcreateRequire\d*\(import\.meta\.url\)\("(iced-x86|zod|yaml)"\)/g;
+      const text = readFileSync(args.path, 'utf8').replace(lazy, (_, pkg: string) => `require(${JSON.stringify(pkg)})`);
+      if (/createRequire\d*\(import\.meta\.url\)\(["'](iced-x86|zod|yaml)/.test(text)) throw new Error(`${args.path}: a lazy require of iced-x86, zod or yaml the bundle does not recognise; update scripts/bundle.ts`);
       return { contents: text.replaceAll('import.meta.url', `__libosUrl(${JSON.stringify(fromDist(args.path))})`), loader: 'js' };
     });
     b.onLoad({ filter: /[\\/]iced-x86[\\/]iced_x86\.js$/ }, (args) => {

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { moduleDir } from '../module-dir.js';
-import { parse } from 'yaml';
+import { yamlModule } from '../lazy-modules.js';
 
 /** One recipe shipped in the repository's `recipes/` folder. */
 export interface BuiltinRecipe {
@@ -61,7 +61,7 @@ export function listBuiltinRecipes(options: BuiltinOptions = {}): BuiltinRecipe[
       const path = join(dir, file);
       let description = '';
       try {
-        const data: unknown = parse(readFileSync(path, 'utf8'));
+        const data: unknown = yamlModule().parse(readFileSync(path, 'utf8'));
         const value = (data as { description?: unknown } | null)?.description;
         if (typeof value === 'string') description = value;
       } catch {

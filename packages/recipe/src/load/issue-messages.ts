@@ -1,7 +1,7 @@
 import type { Document, LineCounter } from 'yaml';
 import type { z } from 'zod';
 import { RecipeDiagnostic, formatRecipePath, type RecipeDiagnosticCode, type RecipePath } from '../errors.js';
-import { RecipeSchema } from '../schema/recipe-schema.js';
+import { recipeSchema } from '../schema/recipe-schema.js';
 import { closestMatch } from './did-you-mean.js';
 import { locatePath, nodePosition } from './yaml-position.js';
 
@@ -203,7 +203,7 @@ export function describeValue(value: unknown): string {
 
 /** The keys the schema allows in the map at `path` (for "did you mean" and the allowed-keys list). */
 export function allowedKeysAt(path: RecipePath): string[] {
-  let schema: unknown = RecipeSchema;
+  let schema: unknown = recipeSchema();
   for (const step of path) {
     schema = unwrap(schema, typeof step === 'number' ? 'array' : 'object');
     const def = defOf(schema);

@@ -1,9 +1,10 @@
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { readRegularFile } from '@libos/elfkit';
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import type { Document, LineCounter } from 'yaml';
 import { RecipeDiagnostic, formatRecipePath, type RecipeDiagnosticCode, type RecipePath } from '../errors.js';
 import type { Recipe } from '../model.js';
-import { RecipeSchema, type RecipeOutput } from '../schema/recipe-schema.js';
+import { yamlModule } from '../lazy-modules.js';
+import { recipeSchema, type RecipeOutput } from '../schema/recipe-schema.js';
 import { syscallName } from '../syscalls/x86-64.js';
 import { builtinRecipePath, listBuiltinRecipes, type BuiltinOptions } from './builtin-recipes.js';
 import { closestMatch } from './did-you-mean.js';
@@ -43,7 +44,7 @@ interface Layer {
 export function parseRecipe(text: string, file: string, options: RecipeOptions = {}): RecipeResult {
   const layer = parseLayer(text, file, [], options);
   if (layer.errors.length > 0 || layer.raw === undefined) return { errors: layer.errors, warnings: layer.warnings };
-  const parsed = RecipeSchema.safeParse(layer.raw);
+  const parsed = recipeSchema().safeParse(layer.raw);
   if (!parsed.success) {
     // Each layer passed on its own, so a merged recipe can only fail if merging is wrong: say so plainly.
     const message = parsed.error.issues.map((issue) => `${formatRecipePath(issue.path as RecipePath)}: ${issue.message}`).join('; ');
@@ -62,8 +63,9 @@ export function readRecipeFile(path: string, options: RecipeOptions = {}): Recip
 }
 
 function parseLayer(text: string, file: string, chain: string[], options: RecipeOptions): Layer {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const yaml = yamlModule();
+  const lineCounter: LineCounter = new yaml.LineCounter();
+  const doc = yaml.parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const warnings: RecipeDiagnostic[] = doc.warnings.map((warning) => yamlDiagnostic(warning, file, lineCounter, 'warning'));
   const firstError = doc.errors[0];
   if (firstError) {
@@ -80,7 +82,7 @@ function parseLayer(text: string, file: string, chain: string[], options: Recipe
     return { errors: [diagnosticAt('RECIPE_SCHEMA', file, 1, 1, [], "the recipe is empty: it needs at least 'name' and 'match'")], warnings };
   }
 
-  const checked = RecipeSchema.safeParse(value);
+  const checked = recipeSchema().safeParse(value);
   if (!checked.success) {
     const errors = issuesToDiagnostics(checked.error.issues, { file, doc, lineCounter, value });
     return { errors: sortDiagnostics(errors), warnings };

@@ -1,4 +1,5 @@
-import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
+import type { Document, LineCounter, Node } from 'yaml';
+import { yamlModule } from '../lazy-modules.js';
 import type { RecipePath } from '../errors.js';
 
 /** A 1-based line and column. */
@@ -22,6 +23,7 @@ export interface LocatedPath {
  * are followed to their anchors, so an error in merged-in YAML points at the text that holds it.
  */
 export function locatePath(doc: Document, path: RecipePath): LocatedPath {
+  const { isMap, isScalar, isSeq } = yamlModule();
   let node: Node | undefined = resolveAlias(doc, doc.contents ?? undefined);
   let key: Node | undefined;
   let nearest = node;
@@ -50,11 +52,11 @@ export function locatePath(doc: Document, path: RecipePath): LocatedPath {
 
 /** `key:` with nothing after it parses as a null scalar of no width, placed after the colon. */
 function isEmptyScalar(node: Node): boolean {
-  return isScalar(node) && node.value === null && node.range !== undefined && node.range !== null && node.range[0] === node.range[1];
+  return yamlModule().isScalar(node) && node.value === null && node.range !== undefined && node.range !== null && node.range[0] === node.range[1];
 }
 
 function resolveAlias(doc: Document, node: Node | undefined): Node | undefined {
-  if (node !== undefined && isAlias(node)) return (node.resolve(doc) ?? undefined) as Node | undefined;
+  if (node !== undefined && yamlModule().isAlias(node)) return (node.resolve(doc) ?? undefined) as Node | undefined;
   return node;
 }
 

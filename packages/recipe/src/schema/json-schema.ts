@@ -1,5 +1,5 @@
-import { z } from 'zod';
-import { RecipeSchema } from './recipe-schema.js';
+import { zodModule } from '../lazy-modules.js';
+import { recipeSchema } from './recipe-schema.js';
 
 /**
  * The JSON Schema of the recipe language (draft 2020-12), generated from the zod schema for the
@@ -9,7 +9,7 @@ import { RecipeSchema } from './recipe-schema.js';
  * loaded: every command of the CLI would pay for it (2-3 ms), and only `schema` uses it.
  */
 export function generateRecipeJsonSchema(): Record<string, unknown> {
-  const generated = z.toJSONSchema(RecipeSchema, { io: 'input', target: 'draft-2020-12' }) as Record<string, unknown>;
+  const generated = zodModule().z.toJSONSchema(recipeSchema(), { io: 'input', target: 'draft-2020-12' }) as Record<string, unknown>;
   // zod cannot say "match unless extends": the loader checks it, and so does this clause for editors.
   return { ...generated, anyOf: [{ required: ['match'] }, { required: ['extends'] }] };
 }
