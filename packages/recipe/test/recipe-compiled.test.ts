@@ -1,9 +1,11 @@
 // The built-in recipes made at build time (src/load/builtin-compiled.ts): loadRecipe(name) gives
 // from them exactly what parsing the files gives, and parses again as soon as any file of a
 // recipe's extends chain says something else.
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { builtinRecipesDir, listBuiltinRecipes, loadRecipe, readRecipeFile } from '../src/index.js';
@@ -53,6 +55,24 @@ test('a file that changed, the recipe itself or one it extends, is parsed again'
   assert.is(compiledBuiltin('unannotated', dir, 'x'), undefined);
   assert.is(loadRecipe('unannotated', { recipesDir: dir }).errors[0]?.code, 'RECIPE_YAML');
   rmSync(top, { recursive: true, force: true });
+});
+
+// zod and yaml are loaded on first use (src/lazy-modules.ts): a built-in recipe needs neither, a
+// file does. Checked in a fresh process, whose CommonJS cache lists what was required.
+test('a built-in recipe loads without zod and yaml; a recipe file loads them', () => {
+  const index = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'index.ts');
+  const script = `
+    import { createRequire } from 'node:module';
+    const { loadRecipe } = await import(${JSON.stringify(index)});
+    const cache = createRequire(import.meta.url).cache;
+    const loaded = () => ['zod', 'yaml'].filter((p) => Object.keys(cache).some((k) => k.includes('/node_modules/' + p + '/')));
+    if (loadRecipe('unannotated').recipe === undefined) throw new Error('no recipe');
+    const builtin = loaded();
+    if (loadRecipe(${JSON.stringify(join(builtinRecipesDir()!, 'glibc-rfc-relaxed.yaml'))}).recipe === undefined) throw new Error('no recipe');
+    console.log(JSON.stringify({ builtin, file: loaded() }));`;
+  const run = spawnSync(process.execPath, ['--conditions=libos-source', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.is(run.status, 0, run.stderr);
+  assert.equal(JSON.parse(run.stdout), { builtin: [], file: ['zod', 'yaml'] });
 });
 
 test.run();
