@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
-import { keepFunctionExports, reachableIcedExports, trimCodeEnum, wasmExports, wordsOf } from './trim-iced.js';
+import { checkCodeReads, keepFunctionExports, parseLoader, reachableIcedExports, trimCodeEnum, wasmExports, wordsOf } from './trim-iced.js';
 
 const cliDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const distDir = join(cliDir, 'dist');
@@ -44,11 +44,14 @@ const inputs = new Set<string>();
 /** iced-x86's loader as read, for the exports it calls. */
 let icedLoader: { path: string; text: string } | undefined;
 
+/** What the second pass keeps of iced-x86: the words of every other input, and the loader parsed. */
+interface IcedUse { words: ReadonlySet<string>; loader: ReturnType<typeof parseLoader> }
+
 /**
  * Rewrites module-relative locations to the original file's place: `import.meta.url` in the
  * engine packages' dist files, `__dirname` in iced-x86's loader (which reads its wasm beside it).
  */
-const keepLocations = (others: { words: ReadonlySet<string>; sources: readonly string[] } | undefined): Plugin => ({
+const keepLocations = (iced: IcedUse | undefined): Plugin => ({
   name: 'keep-module-locations',
   setup(b) {
     b.onLoad({ filter: /[\\/]packages[\\/](elfkit|encoder|recipe)[\\/]dist[\\/]index\.js$/ }, (args) => {
@@ -56,10 +59,10 @@ const keepLocations = (others: { words: ReadonlySet<string>; sources: readonly s
       // iced-x86, zod and yaml are required through createRequire (iced-module.ts, lazy-modules.ts):
       // a plain require lets the bundle hold them, compiled from the code cache too, and still
       // evaluated only when first required.
-      // (tsup renames the import when a file has several: createRequire2, createRequire3...)
-      const lazy = /\bcreateRequire\d*\(import\.meta\.url\)\("(iced-x86|zod|yaml)"\)/g;
-      const text = readFileSync(args.path, 'utf8').replace(lazy, (_, pkg: string) => `require(${JSON.stringify(pkg)})`);
-      if (/createRequire\d*\(import\.meta\.url\)\(["'](iced-x86|zod|yaml)/.test(text)) throw new Error(`${args.path}: a lazy require of iced-x86, zod or yaml the bundle does not recognise; update scripts/bundle.ts`);
+      // Whatever tsup names the import (createRequire2, createRequire3... when a file has several).
+      const lazy = /\b[\w$]+\(import\.meta\.url\)\((["'])(iced-x86|zod|yaml)\1\)/g;
+      const text = readFileSync(args.path, 'utf8').replace(lazy, (_, _quote: string, pkg: string) => `require(${JSON.stringify(pkg)})`);
+      if (/\(import\.meta\.url\)\s*\(\s*["'`](iced-x86|zod|yaml)/.test(text)) throw new Error(`${args.path}: a lazy require of iced-x86, zod or yaml the bundle does not recognise; update scripts/bundle.ts`);
       return { contents: text.replaceAll('import.meta.url', `__libosUrl(${JSON.stringify(fromDist(args.path))})`), loader: 'js' };
     });
     b.onLoad({ filter: /[\\/]iced-x86[\\/]iced_x86\.js$/ }, (args) => {
@@ -71,8 +74,8 @@ const keepLocations = (others: { words: ReadonlySet<string>; sources: readonly s
       icedLoader = { path: args.path, text };
       // The first pass only lists the inputs; the second cuts the Code enum to what they use.
       let loader = text;
-      if (others !== undefined) {
-        const trimmed = trimCodeEnum(text, others.words, others.sources);
+      if (iced !== undefined) {
+        const trimmed = trimCodeEnum(iced.loader, iced.words);
         loader = trimmed.text;
         process.stdout.write(`scripts/bundle.ts: iced-x86's Code enum with ${trimmed.kept} of its ${trimmed.total} names\n`);
       }
@@ -87,14 +90,16 @@ async function bundle(): Promise<void> {
   const listed = await esbuild(undefined);
   if (icedLoader === undefined) throw new Error('the bundle does not hold iced-x86');
   const loaderPath = resolve(icedLoader.path);
-  const sources = Object.keys(listed.metafile.inputs).map((p) => resolve(p)).filter((p) => p !== loaderPath).map((p) => readFileSync(p, 'utf8'));
-  const words = wordsOf(sources);
-  writeTrimmedWasm(words);
-  await writeBundle(await esbuild({ words, sources }));
+  const sources = Object.keys(listed.metafile.inputs).map((p) => resolve(p)).filter((p) => p !== loaderPath).map((path) => ({ path, text: readFileSync(path, 'utf8') }));
+  // Ours (not zod's or yaml's) are the ones that read iced-x86.
+  checkCodeReads(sources.filter((s) => !s.path.includes(`${sep}node_modules${sep}`)));
+  const iced: IcedUse = { words: wordsOf(sources.map((s) => s.text)), loader: parseLoader(icedLoader.text) };
+  writeTrimmedWasm(iced);
+  await writeBundle(await esbuild(iced));
 }
 
-/** One esbuild pass over the CLI; `others`: the words and texts of every input but iced-x86's loader, once known. */
-function esbuild(others: { words: ReadonlySet<string>; sources: readonly string[] } | undefined) {
+/** One esbuild pass over the CLI; `iced`: what of iced-x86 to keep, known after the first. */
+function esbuild(iced: IcedUse | undefined) {
   return build({
     entryPoints: [join(cliDir, 'src', 'bin.ts')],
     bundle: true,
@@ -104,7 +109,7 @@ function esbuild(others: { words: ReadonlySet<string>; sources: readonly string[
     write: false,
     // Resolve @libos/* through node_modules to the packages' dist, not the root tsconfig's paths to src.
     tsconfigRaw: '{}',
-    plugins: [keepLocations(others)],
+    plugins: [keepLocations(iced)],
     logLevel: 'warning',
     legalComments: 'none',
     // Without comments and indentation the file is 40% smaller and, esbuild escaping every other
@@ -144,10 +149,9 @@ async function writeBundle(result: Awaited<ReturnType<typeof esbuild>>): Promise
 }
 
 /** Writes iced-x86's wasm with only the exports the bundle's sources (by their words) can reach. */
-function writeTrimmedWasm(otherWords: ReadonlySet<string>): void {
-  if (icedLoader === undefined) throw new Error('the bundle does not hold iced-x86');
-  const original = join(dirname(icedLoader.path), 'iced_x86_bg.wasm');
-  const { wasm, kept, total } = keepFunctionExports(readFileSync(original), reachableIcedExports(icedLoader.text, otherWords));
+function writeTrimmedWasm(iced: IcedUse): void {
+  const original = join(dirname(icedLoader!.path), 'iced_x86_bg.wasm');
+  const { wasm, kept, total } = keepFunctionExports(readFileSync(original), reachableIcedExports(iced.loader, iced.words));
   wasmExports(wasm); // throws if the module no longer validates
   writeFileSync(`${trimmedWasmPath}.${process.pid}.tmp`, wasm);
   renameSync(`${trimmedWasmPath}.${process.pid}.tmp`, trimmedWasmPath);

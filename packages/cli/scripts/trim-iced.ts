@@ -22,15 +22,28 @@ export function wordsOf(sources: readonly string[]): Set<string> {
   return words;
 }
 
-/** The wasm exports the loader's reachable code calls, given the loader's source and the words of every other source of the bundle. */
-export function reachableIcedExports(loader: string, otherWords: ReadonlySet<string>): Set<string> {
-  const file = ts.createSourceFile('iced_x86.js', loader, ts.ScriptTarget.ES2022, true, ts.ScriptKind.JS);
+/** The loader's source, parsed (both analyses below read it). */
+export function parseLoader(loader: string): ts.SourceFile {
+  return ts.createSourceFile('iced_x86.js', loader, ts.ScriptTarget.ES2022, true, ts.ScriptKind.JS);
+}
+
+/**
+ * Members a program calls without naming them: String(x) and template strings call toString,
+ * JSON.stringify calls toJSON, arithmetic and comparisons call valueOf.
+ */
+const IMPLICITLY_CALLED = ['toString', 'toJSON', 'valueOf'];
+
+/** The wasm exports the loader's reachable code calls, given the loader and the words of every other source of the bundle. */
+export function reachableIcedExports(loader: string | ts.SourceFile, otherWords: ReadonlySet<string>): Set<string> {
+  const file = typeof loader === 'string' ? parseLoader(loader) : loader;
   const parts: { name: string; node: ts.Node }[] = [];
   const always: ts.Node[] = [];
   for (const statement of file.statements) {
     if (ts.isClassDeclaration(statement) && statement.name !== undefined) {
       for (const member of statement.members) {
         if (ts.isConstructorDeclaration(member)) parts.push({ name: statement.name.text, node: member });
+        // A field's initializer runs when the class is defined (static) or constructed: kept.
+        else if (ts.isPropertyDeclaration(member) || ts.isClassStaticBlockDeclaration(member)) always.push(member);
         else if (member.name !== undefined && (ts.isIdentifier(member.name) || ts.isStringLiteral(member.name))) parts.push({ name: member.name.text, node: member });
         else always.push(member); // a computed name: kept, whatever it is
       }
@@ -41,7 +54,7 @@ export function reachableIcedExports(loader: string, otherWords: ReadonlySet<str
     }
   }
 
-  const names = new Set<string>(otherWords);
+  const names = new Set<string>([...otherWords, ...IMPLICITLY_CALLED]);
   const addNames = (node: ts.Node): void => {
     const visit = (n: ts.Node): void => {
       if (ts.isIdentifier(n) || ts.isPrivateIdentifier(n) || ts.isStringLiteral(n) || ts.isNoSubstitutionTemplateLiteral(n)) names.add(n.text);
@@ -80,16 +93,13 @@ export function reachableIcedExports(loader: string, otherWords: ReadonlySet<str
 /**
  * The loader with its `Code` enum cut to the names the other sources use: iced-x86's Code has
  * 4,936 names and as many reverse entries (number -> name), 315 kB of one object literal whose
- * boilerplate is a third of the code cache (~3 ms of every start to read back and build), and the
- * CLI reads ~20 of them, as `Code.<name>`. Reverse entries go: no source indexes Code with a
- * number. Sound while every read is `Code.<name>` with the name written out; a source that
- * indexes Code, lists its keys or tests `in Code` stops the build.
+ * boilerplate was a fifth of the code cache (~3 ms of every start to read back and build), and the
+ * CLI reads ~20 of them, as `Code.<name>`. Reverse entries go. Sound while every read is
+ * `Code.<name>` with the name written out: {@link checkCodeReads} stops the build otherwise.
  */
-export function trimCodeEnum(loader: string, otherWords: ReadonlySet<string>, otherSources: readonly string[]): { text: string; kept: number; total: number } {
-  const dynamic = /\bCode\s*\[|\b(?:keys|values|entries|getOwnPropertyNames)\(\s*Code\b|\bin\s+Code\b/;
-  const culprit = otherSources.find((text) => dynamic.test(text));
-  if (culprit !== undefined) throw new Error(`a source reads iced-x86's Code enum by a computed name (${dynamic.exec(culprit)![0]}): scripts/trim-iced.ts cannot cut it`);
-  const file = ts.createSourceFile('iced_x86.js', loader, ts.ScriptTarget.ES2022, true, ts.ScriptKind.JS);
+export function trimCodeEnum(loader: string | ts.SourceFile, otherWords: ReadonlySet<string>): { text: string; kept: number; total: number } {
+  const file = typeof loader === 'string' ? parseLoader(loader) : loader;
+  const text = file.text;
   for (const statement of file.statements) {
     if (!ts.isExpressionStatement(statement) || !ts.isBinaryExpression(statement.expression)) continue;
     const { left, right } = statement.expression;
@@ -104,10 +114,50 @@ export function trimCodeEnum(loader: string, otherWords: ReadonlySet<string>, ot
       total++;
       if (otherWords.has(p.name.text)) kept.push(`${p.name.text}: ${p.initializer.text}`);
     }
-    const text = `${loader.slice(0, statement.getStart(file))}module.exports.Code = Object.freeze({ ${kept.join(', ')} });${loader.slice(statement.end)}`;
-    return { text, kept: kept.length, total };
+    return { text: `${text.slice(0, statement.getStart(file))}module.exports.Code = Object.freeze({ ${kept.join(', ')} });${text.slice(statement.end)}`, kept: kept.length, total };
   }
   throw new Error("iced-x86's loader no longer defines module.exports.Code: update scripts/trim-iced.ts");
+}
+
+/**
+ * Throws unless every mention of an identifier `Code` in `sources` (ours: TypeScript or
+ * JavaScript) is a written-out read, `Code.<name>` or `<x>.Code.<name>`, a plain import or
+ * destructuring (`{ Code }`, read the same way wherever it is used), or a type. An index, a rename,
+ * a spread, `Object.keys(Code)`, `in Code` or passing it along would read names the cut enum does
+ * not have, and get undefined instead of an error.
+ */
+export function checkCodeReads(sources: readonly { path: string; text: string }[]): void {
+  for (const { path, text } of sources) {
+    const kind = /\.tsx?$/.test(path) ? ts.ScriptKind.TS : ts.ScriptKind.JS;
+    const file = ts.createSourceFile(path, text, ts.ScriptTarget.ES2022, true, kind);
+    const visit = (node: ts.Node): void => {
+      if (ts.isIdentifier(node) && node.text === 'Code' && !isWrittenOutRead(node)) {
+        const { line, character } = file.getLineAndCharacterOfPosition(node.getStart(file));
+        throw new Error(`${path}:${line + 1}:${character + 1}: iced-x86's Code enum used other than as Code.<name> (\`${node.parent.getText(file).slice(0, 60)}\`): scripts/trim-iced.ts cannot cut it`);
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(file);
+  }
+}
+
+function isWrittenOutRead(node: ts.Identifier): boolean {
+  const parent = node.parent;
+  // Code.<name>
+  if (ts.isPropertyAccessExpression(parent) && parent.expression === node) return true;
+  // <x>.Code.<name>
+  if (ts.isPropertyAccessExpression(parent) && parent.name === node) return ts.isPropertyAccessExpression(parent.parent) && parent.parent.expression === parent;
+  // { Code } = iced, import { Code }, export { Code }: the same name, checked where it is read.
+  if ((ts.isBindingElement(parent) || ts.isImportSpecifier(parent) || ts.isExportSpecifier(parent)) && parent.name === node && parent.propertyName === undefined) {
+    return !(ts.isBindingElement(parent) && parent.dotDotDotToken !== undefined);
+  }
+  if (ts.isShorthandPropertyAssignment(parent)) return false; // { Code } built into an object
+  // A type: erased.
+  for (let n: ts.Node = parent; !ts.isSourceFile(n); n = n.parent) {
+    if (ts.isTypeNode(n) || ts.isTypeAliasDeclaration(n) || ts.isInterfaceDeclaration(n) || ts.isImportTypeNode(n)) return true;
+    if (ts.isExpression(n) || ts.isStatement(n)) break;
+  }
+  return false;
 }
 
 const EXPORT_SECTION = 7;
@@ -158,13 +208,10 @@ export function keepFunctionExports(wasm: Uint8Array, keep: ReadonlySet<string>)
     const body = Buffer.concat([Uint8Array.from(uleb(entryCount)), ...entries]);
     out.push(Uint8Array.from([EXPORT_SECTION, ...uleb(body.length)]), body);
   }
-  const missing = [...keep].filter((name) => !found.has(name) && !isNonFunctionExport(wasm, name));
+  const others = new Set(wasmExports(wasm).filter((e) => e.kind !== 'function').map((e) => e.name));
+  const missing = [...keep].filter((name) => !found.has(name) && !others.has(name));
   if (missing.length > 0) throw new Error(`iced-x86's loader calls wasm exports the module does not have: ${missing.join(', ')}`);
   return { wasm: Buffer.concat(out), kept, total };
-}
-
-function isNonFunctionExport(wasm: Uint8Array, name: string): boolean {
-  return wasmExports(wasm).some((e) => e.name === name && e.kind !== 'function');
 }
 
 // The part of the WebAssembly global this file uses (the project's TypeScript libs do not declare it).

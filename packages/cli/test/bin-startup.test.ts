@@ -3,7 +3,7 @@
 // is compiled from source on every run. A preload hooks v8.setFlagsFromString and lists what
 // loads after it.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -54,8 +54,11 @@ test('run as a command, the bin starts node without NODE_EXTRA_CA_CERTS and pass
   assert.is(version.status, 0, version.stderr);
   assert.is(version.stderr, '');
   assert.match(version.stdout, /^libos-patch \d/);
-  // Arguments keep their spaces; the exit status is the CLI's own.
-  const missing = spawnSync(bin, ['sites', join(dir, 'a file with spaces')], { encoding: 'utf8', env });
+  // Arguments keep their spaces; the exit status is the CLI's own. Run through a link, as npm's
+  // node_modules/.bin/libos-patch is.
+  const link = join(dir, 'libos-patch');
+  symlinkSync(bin, link);
+  const missing = spawnSync(link, ['sites', join(dir, 'a file with spaces')], { encoding: 'utf8', env });
   assert.is(missing.status, 2);
   assert.match(missing.stderr, /a file with spaces: cannot read the input/);
   assert.not.match(missing.stderr, /extra certs/);

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { keepFunctionExports, reachableIcedExports, trimCodeEnum, wasmExports, wordsOf } from '../scripts/trim-iced.js';
+import { checkCodeReads, keepFunctionExports, reachableIcedExports, trimCodeEnum, wasmExports, wordsOf } from '../scripts/trim-iced.js';
 
 const LOADER = `
 let wasm;
@@ -29,6 +29,10 @@ wasm = require('x').exports;
 
 test('an export is kept when code that can run calls it: top level, members named by the sources, what they call', () => {
   const used = reachableIcedExports(LOADER, wordsOf(['const t = new iced.Thing(); t.size; t.other().color']));
+  // toString, toJSON and valueOf are called without being named: always kept.
+  assert.ok(reachableIcedExports('let wasm; class T { toString() { return wasm.t_str(); } }', wordsOf([''])).has('t_str'));
+  // A field's initializer runs with the class or the constructor: kept.
+  assert.ok(reachableIcedExports('let wasm; class T { static s = wasm.t_static(); f = wasm.t_field(); }', wordsOf([''])).has('t_static'));
   assert.equal([...used].sort(), ['__wbg_thing_free', 'helper_export', 'other_color', 'other_wrap', 'thing_new', 'thing_other', 'thing_size', 'thing_wrap'].sort());
   // Named in a string or a destructuring counts the same as a call.
   assert.ok(reachableIcedExports(LOADER, wordsOf(["const { never } = x; x['color']"])).has('thing_never'));
@@ -43,10 +47,9 @@ test('a computed wasm[...] call cannot be followed: the build stops', () => {
   assert.throws(() => reachableIcedExports('let wasm; function f(n) { return wasm[n](); }', wordsOf(['f'])), /computed name/);
 });
 
-test("the Code enum keeps the names the sources write, none of its reverse entries; a computed read stops the build", () => {
+test('the Code enum keeps the names the sources write, none of its reverse entries', () => {
   const loader = `module.exports.Other = Object.freeze({ A: 0, "0": "A" });\nmodule.exports.Code = Object.freeze({ INVALID:0,"0":"INVALID",Syscall:870,"870":"Syscall",Retnq:396,"396":"Retnq", });\nmodule.exports.After = 1;\n`;
-  const sources = ['if (instr.code === Code.Syscall) return;'];
-  const { text, kept, total } = trimCodeEnum(loader, wordsOf(sources), sources);
+  const { text, kept, total } = trimCodeEnum(loader, wordsOf(['if (instr.code === Code.Syscall) return;']));
   assert.is(kept, 1);
   assert.is(total, 3);
   const exports: Record<string, unknown> = {};
@@ -54,9 +57,30 @@ test("the Code enum keeps the names the sources write, none of its reverse entri
   assert.equal(exports.Code, { Syscall: 870 });
   assert.equal(exports.Other, { A: 0, 0: 'A' });
   assert.is(exports.After, 1);
-  for (const source of ['Code[instr.code]', 'Object.keys(Code)', "'Syscall' in Code"]) {
-    assert.throws(() => trimCodeEnum(loader, wordsOf([source]), [source]), /computed name/, source);
-  }
+});
+
+test('Code read other than as Code.<name> stops the build; written-out reads, imports, destructuring and types pass', () => {
+  const ok = [
+    "const { Code, FlowControl } = iced; if (c === Code.Syscall) f(Code.INVALID);",
+    "import { Code } from './iced.js'; const x: number = Code.Retnq;",
+    "if (instr.code === iced.Code.Int3) {}",
+    "type T = typeof Code; function f(c: iced.Code) {}",
+    "// Code[n] in a comment, and 'Object.keys(Code)' in a string",
+  ];
+  for (const text of ok) checkCodeReads([{ path: 'ok.ts', text }]);
+  const bad = [
+    'const name = Code[instr.code];',
+    'const name = (iced.Code as unknown as Record<number, string>)[c];',
+    'Object.keys(iced.Code);',
+    "if ('Syscall' in Code) {}",
+    'const all = { ...Code };',
+    'Object.assign(x, Code);',
+    'const C = iced.Code;',
+    'const { Code: C } = iced;',
+    'const { ...rest } = iced, o = { Code };',
+    'f(Code);',
+  ];
+  for (const text of bad) assert.throws(() => checkCodeReads([{ path: 'bad.ts', text }]), /bad\.ts:1:\d+: iced-x86's Code enum used other than/, text);
 });
 
 const icedWasm = readFileSync(join(dirname(createRequire(import.meta.url).resolve('iced-x86')), 'iced_x86_bg.wasm'));

@@ -26,7 +26,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readElf } from '@libos/elfkit';
 import { findSites, loadRecipe, planPatches, rewriteElf } from '@libos/recipe';
@@ -121,6 +121,8 @@ interface Spawned { wallMs: number; rssKb: number | undefined; stdout: string; s
  * connection). `node -e 0` measured in it is the floor under the command.
  */
 const COMMAND_ENV: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_EXTRA_CA_CERTS'));
+// The bin's first line runs the `node` found on PATH: this one, as the floor and the direct runs do.
+COMMAND_ENV.PATH = `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`;
 
 function spawnTimed(command: string, args: string[], stdoutToNull: boolean, env: NodeJS.ProcessEnv = process.env): Promise<Spawned> {
   const useTime = existsSync(TIME);
@@ -166,7 +168,7 @@ async function coldRewrite(input: string, output: string): Promise<{ timing: Rew
  */
 async function cliRewrite(input: string, output: string, direct = false): Promise<{ wallMs: number; rssKb: number; stages: Map<string, number> }> {
   const args = ['apply', '--recipe', 'unannotated', input, '-o', output, '--timings'];
-  const s = await (direct ? spawnTimed(process.execPath, [CLI_BIN, ...args], true) : spawnTimed(CLI_BIN, args, true));
+  const s = await (direct ? spawnTimed(process.execPath, [CLI_BIN, ...args], true) : spawnTimed(CLI_BIN, args, true, COMMAND_ENV));
   const line = s.stderr.split('\n').find((l) => l.startsWith('libos-patch: timings: ')) ?? '';
   const stages = new Map<string, number>();
   for (const part of line.slice('libos-patch: timings: '.length).split(', ')) {
@@ -229,7 +231,7 @@ export async function run(): Promise<RewriteResult[]> {
     for (let i = 0; i < 7; i++) {
       bare.push(await spawnTimed(process.execPath, ['-e', '0'], true, COMMAND_ENV));
       here.push(await spawnTimed(process.execPath, ['-e', '0'], true));
-      version.push(await spawnTimed(CLI_BIN, ['--version'], true));
+      version.push(await spawnTimed(CLI_BIN, ['--version'], true, COMMAND_ENV));
     }
     floor = {
       wallMs: median(idle.map((s) => s.wallMs)), peakRssMb: median(idle.map((s) => s.rssKb ?? 0)) / 1024,
