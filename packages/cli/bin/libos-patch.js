@@ -1,12 +1,9 @@
 #!/bin/sh
 ":" //; unset NODE_EXTRA_CA_CERTS; exec node "$0" "$@"
 // Run as a command, this file is first a shell script whose one line starts node on it (to node,
-// that line is a string and a comment). It drops NODE_EXTRA_CA_CERTS: when that is set, Node reads
-// and parses the named CA bundle and its own root certificates before running any JavaScript,
-// 35-40 ms of every start on a machine whose bundle holds ~150 certificates (this one: `node -e 0`
-// takes 60 ms with it, 22 without), and libos-patch opens no TLS connection, nor do the compilers
-// it starts. Nothing else in the environment is changed (NODE_OPTIONS is kept). `node bin/libos-patch.js`
-// skips the line, and the variable with it.
+// that line is a string and a comment), without NODE_EXTRA_CA_CERTS: Node parses the CA bundle it
+// names before running any JavaScript (35-40 ms of every start here), and libos-patch opens no TLS
+// connection. Why and what else: README.md, "How the command starts".
 //
 // Loads the built CLI. Kept as a committed file so npm links the bin at `npm ci` time.
 //

@@ -9,7 +9,7 @@
  *    `packages/cli/bin/libos-patch.js apply --recipe unannotated FILE -o OUT`; the wall time of the
  *    whole command (Node's start, loading the CLI, the work, writing) and its peak memory (max RSS).
  *    Beside it, fewer runs of `node packages/cli/bin/libos-patch.js ...`, node started directly in
- *    this environment (where NODE_EXTRA_CA_CERTS, which the command drops, costs Node's start ~37 ms);
+ *    this environment (NODE_EXTRA_CA_CERTS included, which the command drops);
  *  - cold: a fresh process that does the rewrite once through the library API, from the sources,
  *    spawned under `/usr/bin/time -v` for its peak memory; the time is measured inside the process
  *    around the work (module loading through tsx and Node's start are given apart, as the process's
@@ -116,9 +116,8 @@ export interface RewriteResult {
 interface Spawned { wallMs: number; rssKb: number | undefined; stdout: string; stderr: string }
 
 /**
- * The environment the command's node runs in: the bin's first line drops NODE_EXTRA_CA_CERTS
- * (Node parses the CA bundle it names before any JavaScript runs; libos-patch opens no TLS
- * connection). `node -e 0` measured in it is the floor under the command.
+ * The environment the command's node runs in (the bin's first line drops NODE_EXTRA_CA_CERTS: see
+ * packages/cli/README.md): `node -e 0` measured in it is the floor under the command.
  */
 const COMMAND_ENV: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_EXTRA_CA_CERTS'));
 // The bin's first line runs the `node` found on PATH: this one, as the floor and the direct runs do.

@@ -2,9 +2,9 @@
 // from them exactly what parsing the files gives, and parses again as soon as any file of a
 // recipe's extends chain says something else.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -28,6 +28,7 @@ test('every built-in recipe comes from the table, equal to parsing its files, ke
     assert.ok(fast, `${name} is in the table`);
     const parsed = readRecipeFile(path, { source: `builtin:${name}` });
     assert.equal(parsed.errors, []);
+    assert.equal(fast, parsed.recipe, name);
     assert.is(text(fast), text(parsed.recipe), name);
     assert.is(text(loadRecipe(name)), text(parsed));
     assert.is(loadRecipe(name, { source: 'elsewhere' }).recipe!.source, 'elsewhere');
@@ -38,7 +39,14 @@ test('every built-in recipe comes from the table, equal to parsing its files, ke
 
 test('a file that changed, the recipe itself or one it extends, is parsed again', () => {
   const top = mkdtempSync(join(tmpdir(), 'libos-compiled-'));
-  const dir = join(top, 'recipes');
+  try {
+    changedFiles(join(top, 'recipes'));
+  } finally {
+    rmSync(top, { recursive: true, force: true });
+  }
+});
+
+function changedFiles(dir: string): void {
   cpSync(builtinRecipesDir()!, dir, { recursive: true });
   assert.ok(compiledBuiltin('glibc-rfc-relaxed', dir, 'x'), 'an identical copy still matches');
   // The parent of glibc-rfc-relaxed changes its native list: the child inherits the change.
@@ -54,11 +62,30 @@ test('a file that changed, the recipe itself or one it extends, is parsed again'
   writeFileSync(join(dir, 'unannotated.yaml'), 'name: [');
   assert.is(compiledBuiltin('unannotated', dir, 'x'), undefined);
   assert.is(loadRecipe('unannotated', { recipesDir: dir }).errors[0]?.code, 'RECIPE_YAML');
-  rmSync(top, { recursive: true, force: true });
+}
+
+test('onRead reports the files a recipe is made from, in the order the parser reads them', () => {
+  const read: string[] = [];
+  const { recipe } = loadRecipe('glibc-rfc-relaxed', { onRead: (path) => read.push(basename(path)) });
+  assert.ok(recipe);
+  assert.equal(read, ['glibc-rfc-relaxed.yaml', 'glibc-rfc.yaml']);
 });
 
 // zod and yaml are loaded on first use (src/lazy-modules.ts): a built-in recipe needs neither, a
-// file does. Checked in a fresh process, whose CommonJS cache lists what was required.
+// file does. Checked in a fresh process, whose CommonJS cache lists what was required; an ES
+// import would not show there (zod is an ES module), so no source may import either but for types.
+test('no source imports zod or yaml but for types', () => {
+  const src = join(dirname(fileURLToPath(import.meta.url)), '..', 'src');
+  const files = (dir: string): string[] => readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? files(join(dir, f)) : [join(dir, f)]));
+  for (const file of files(src).filter((f) => f.endsWith('.ts'))) {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      if (/^\s*(import|export)\b.*from\s+['"](zod|yaml)['"]/.test(line) || /^\s*import\s+['"](zod|yaml)['"]/.test(line)) {
+        assert.ok(/^\s*(import|export) type\b/.test(line), `${file}: ${line.trim()}`);
+      }
+    }
+  }
+});
+
 test('a built-in recipe loads without zod and yaml; a recipe file loads them', () => {
   const index = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'index.ts');
   const script = `

@@ -30,13 +30,13 @@ const PCREL_ENTRY = 8; // .long site - .; .byte len; .byte 0,0,0
  */
 export function readAnnotations(src: AnnotationSource): SyscallAnnotation[] {
   const out: SyscallAnnotation[] = [];
-  for (const s of src.sections) if (s.name === ANNOTATION_SECTION_QUAD) readQuad(src, s, out);
-  for (const s of src.sections) if (s.name === ANNOTATION_SECTION_PCREL) readPcrel(src, s, out);
-  relaSections.delete(src);
+  const rela = new RelaSections(src.sections);
+  for (const s of src.sections) if (s.name === ANNOTATION_SECTION_QUAD) readQuad(src, rela, s, out);
+  for (const s of src.sections) if (s.name === ANNOTATION_SECTION_PCREL) readPcrel(src, rela, s, out);
   return out;
 }
 
-function readQuad(src: AnnotationSource, s: Section, out: SyscallAnnotation[]): void {
+function readQuad(src: AnnotationSource, rela: RelaSections, s: Section, out: SyscallAnnotation[]): void {
   // A NOBITS table (separate debug files) has no entries to read.
   if (s.type === SHT_NOBITS) return;
   const c = src.cursor;
@@ -51,7 +51,7 @@ function readQuad(src: AnnotationSource, s: Section, out: SyscallAnnotation[]): 
     const r = byEntry.get(key);
     if (src.type === ET_REL) {
       if (r === undefined) throw new ElfError('ELF_BAD_ANNOTATION', at, 'annotation entry in a .o without a relocation');
-      const { site, section } = resolveObject(src, r, at, R_X86_64_64);
+      const { site, section } = resolveObject(src, rela, r, at, R_X86_64_64);
       out.push({ site, length, form: 'quad', entryOffset: at, section });
     } else {
       const site = r !== undefined && (r.kind === 'relr' || r.type === R_X86_64_RELATIVE) ? BigInt.asUintN(64, r.addend) : inPlace;
@@ -60,7 +60,7 @@ function readQuad(src: AnnotationSource, s: Section, out: SyscallAnnotation[]): 
   }
 }
 
-function readPcrel(src: AnnotationSource, s: Section, out: SyscallAnnotation[]): void {
+function readPcrel(src: AnnotationSource, rela: RelaSections, s: Section, out: SyscallAnnotation[]): void {
   if (s.type === SHT_NOBITS) return;
   const c = src.cursor;
   const byEntry = src.type === ET_REL ? relocationsFor(src, s) : undefined;
@@ -71,7 +71,7 @@ function readPcrel(src: AnnotationSource, s: Section, out: SyscallAnnotation[]):
       const r = byEntry.get(BigInt(o));
       if (r === undefined) throw new ElfError('ELF_BAD_ANNOTATION', at, 'annotation entry in a .o without a relocation');
       // `.long 551b - .` leaves S + A - P: the site is S + A.
-      const { site, section } = resolveObject(src, r, at, R_X86_64_PC32);
+      const { site, section } = resolveObject(src, rela, r, at, R_X86_64_PC32);
       out.push({ site, length, form: 'pcrel', entryOffset: at, section });
     } else {
       const site = BigInt.asUintN(64, s.va + BigInt(o) + BigInt(c.i32(at)));
@@ -127,26 +127,29 @@ function indexRelocations(all: readonly Relocation[]): RelocationIndex {
   return { byTarget, byOffset };
 }
 
-// A .o's RELA sections by name and target section, the first of each, made once a read: looked
-// up per entry, a scan of every section made a .o of 6,000 tables (18,000 sections) take 20 s.
-const relaSections = new WeakMap<AnnotationSource, Map<string, Section>>();
+/**
+ * A .o's RELA sections by target section and name, the first of each, indexed on first use: looked
+ * up per entry, a scan of every section made a .o of 6,000 tables (18,000 sections) take 24 s.
+ */
+class RelaSections {
+  private byKey: Map<string, Section> | undefined;
+  constructor(private readonly sections: readonly Section[]) {}
 
-function relaSectionOf(src: AnnotationSource, r: Relocation): Section | undefined {
-  let byKey = relaSections.get(src);
-  if (byKey === undefined) {
-    byKey = new Map();
-    for (const x of src.sections) {
-      const key = `${x.info}:${x.name}`;
-      if (x.type === SHT_RELA && !byKey.has(key)) byKey.set(key, x);
+  of(r: Relocation): Section | undefined {
+    if (this.byKey === undefined) {
+      this.byKey = new Map();
+      for (const x of this.sections) {
+        const key = `${x.info}:${x.name}`;
+        if (x.type === SHT_RELA && !this.byKey.has(key)) this.byKey.set(key, x);
+      }
     }
-    relaSections.set(src, byKey);
+    return this.byKey.get(`${r.target}:${r.section}`);
   }
-  return byKey.get(`${r.target}:${r.section}`);
 }
 
-function resolveObject(src: AnnotationSource, r: Relocation, at: number, expected: number): { site: bigint; section: number } {
+function resolveObject(src: AnnotationSource, rela: RelaSections, r: Relocation, at: number, expected: number): { site: bigint; section: number } {
   if (r.type !== expected) throw new ElfError('ELF_BAD_ANNOTATION', at, `annotation entry relocated by type ${r.type}, expected ${expected}`);
-  const relaSection = relaSectionOf(src, r);
+  const relaSection = rela.of(r);
   const table = relaSection !== undefined ? src.sections[relaSection.link] : undefined;
   if (table === undefined) throw new ElfError('ELF_BAD_ANNOTATION', at, `relocation section ${r.section} has no symbol table`);
   const sym = src.symbolsOf(table)[r.symbol];

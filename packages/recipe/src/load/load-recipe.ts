@@ -1,11 +1,10 @@
 import { dirname, join } from 'node:path';
-import { readRegularFile } from '@libos/elfkit';
 import { RecipeDiagnostic } from '../errors.js';
 import type { Recipe } from '../model.js';
-import { COMPILED_BUILTINS } from './builtin-compiled.js';
+import { COMPILED_BUILTINS, COMPILED_TEXTS } from './builtin-compiled.js';
 import { builtinRecipePath, listBuiltinRecipes } from './builtin-recipes.js';
 import { closestMatch } from './did-you-mean.js';
-import { isPathLike, readRecipeFile, type RecipeOptions, type RecipeResult } from './parse-recipe.js';
+import { isPathLike, readRecipeFile, readText, type RecipeOptions, type RecipeResult } from './parse-recipe.js';
 
 /**
  * Load a recipe by built-in name (`glibc-rfc`) or by path (anything with a slash or a .yaml/.yml
@@ -22,14 +21,15 @@ export function loadRecipe(nameOrPath: string, options: RecipeOptions = {}): Rec
     return { errors: [new RecipeDiagnostic({ code: 'RECIPE_NOT_FOUND', file: nameOrPath, line: 0, col: 0, message })], warnings: [] };
   }
   const source = options.source ?? `builtin:${nameOrPath}`;
-  const recipe = compiledBuiltin(nameOrPath, dirname(path), source);
+  // A caller that follows the files read gets them from the parser.
+  const recipe = options.onRead === undefined ? compiledBuiltin(nameOrPath, dirname(path), source) : undefined;
   return recipe !== undefined ? { recipe, errors: [], warnings: [] } : readRecipeFile(path, { ...options, source });
 }
 
 /** A built-in recipe made at build time (scripts/write-builtins.ts). */
 export interface CompiledBuiltin {
-  /** The files it is made from (itself, then each recipe it extends), by name in its folder, with their text. */
-  readonly files: readonly (readonly [string, string])[];
+  /** The files it is made from (itself, then each recipe it extends), by name in its folder; their texts are in COMPILED_TEXTS. */
+  readonly files: readonly string[];
   /** The Recipe, as JSON, with an empty `source`. */
   readonly recipe: string;
 }
@@ -42,14 +42,9 @@ export interface CompiledBuiltin {
 export function compiledBuiltin(name: string, dir: string, source: string): Recipe | undefined {
   const compiled = COMPILED_BUILTINS.get(name);
   if (compiled === undefined) return undefined;
-  for (const [file, text] of compiled.files) {
-    let now: string;
-    try {
-      now = readRegularFile(join(dir, file)).bytes.toString('utf8');
-    } catch {
-      return undefined;
-    }
-    if (now !== text) return undefined;
+  for (const file of compiled.files) {
+    const now = readText(join(dir, file));
+    if (typeof now !== 'string' || now !== COMPILED_TEXTS.get(file)) return undefined;
   }
   // Parsed afresh at every call: no caller shares (or can change) another's recipe.
   const recipe = JSON.parse(compiled.recipe) as Recipe;

@@ -23,6 +23,8 @@ export interface RecipeResult {
 export interface RecipeOptions extends BuiltinOptions {
   /** The `source` the recipe records; by default the file name given. */
   source?: string;
+  /** Called with each file read and its text: the recipe's own (when read from a path), then each it extends. */
+  onRead?: (path: string, text: string) => void;
 }
 
 type RawRecipe = Record<string, unknown>;
@@ -59,6 +61,7 @@ export function readRecipeFile(path: string, options: RecipeOptions = {}): Recip
   if (typeof text !== 'string') {
     return { errors: [diagnosticAt('RECIPE_NOT_FOUND', path, 0, 0, [], `cannot read the recipe: ${text.message}`)], warnings: [] };
   }
+  options.onRead?.(path, text);
   return parseRecipe(text, path, options);
 }
 
@@ -122,6 +125,7 @@ function parseLayer(text: string, file: string, chain: string[], options: Recipe
   if (typeof parentText !== 'string') {
     return { errors: [at('RECIPE_EXTENDS', ['extends'], `extends: cannot read '${parent.display}': ${parentText.message}`)], warnings };
   }
+  options.onRead?.(parent.path, parentText);
   const inherited = parseLayer(parentText, parent.display, [...chain, here], options);
   warnings.push(...inherited.warnings);
   if (inherited.errors.length > 0 || inherited.raw === undefined) return { errors: inherited.errors, warnings };
@@ -251,7 +255,8 @@ function sortDiagnostics(diagnostics: RecipeDiagnostic[]): RecipeDiagnostic[] {
   return [...diagnostics].sort((a, b) => a.line - b.line || a.col - b.col);
 }
 
-function readText(path: string): string | Error {
+/** A recipe file's text, or why it cannot be read. */
+export function readText(path: string): string | Error {
   try {
     // Not a device or a FIFO, which would be read without end (or wait for a writer forever).
     return readRegularFile(path).bytes.toString('utf8');
