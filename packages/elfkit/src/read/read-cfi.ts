@@ -110,11 +110,14 @@ function rowsOf(index: FrameIndex, fde: Fde): FdeRows {
   const rows: FdeRows['rows'] = [];
   const budget = { left: ROW_COPY_BUDGET_FACTOR * (fde.entryEnd - fde.instructions) + ROW_COPY_BUDGET_FLOOR };
   let at = fde.start;
-  const record = (from: bigint, to: bigint, row: CfiRow) => {
+  const record = (from: bigint, to: bigint, row: RunRow) => {
     if ((budget.left -= row.registers.size) < 0) throw copyBudgetError(fde);
     // DWARF's locations only grow: a DW_CFA_set_loc back to an earlier one is malformed.
     if (to < from) throw new ElfError('ELF_BAD_EH_FRAME', fde.offset, `DW_CFA_set_loc moves back from 0x${from.toString(16)} to 0x${to.toString(16)}`);
-    const copy = { cfa: row.cfa, registers: new Map(row.registers) };
+    // The row keeps the running map; the run copies it before it next changes a rule (most rows
+    // of x86-64 code differ from the one before in the CFA only).
+    const copy = { cfa: row.cfa, registers: row.registers };
+    row.shared = true;
     // An advance by 0 stays at the same location: the later row is the one that holds there.
     if (locs.length > 0 && locs[locs.length - 1] === from) rows[rows.length - 1] = copy;
     else {
@@ -124,10 +127,11 @@ function rowsOf(index: FrameIndex, fde: Fde): FdeRows {
     at = to;
   };
   const cie = fde.cie;
-  const row: CfiRow = { fdeStart: fde.start, cfa: { register: 7, offset: 8 }, registers: new Map(), returnAddressRegister: cie.returnAddressRegister };
+  const row: RunRow = { cfa: { register: 7, offset: 8 }, registers: new Map(), shared: false };
   try {
     runInstructions(index, fde, new EntryReader(index.cursor, cie.instructions, cie.end, cie.offset), row, fde.start, undefined, budget);
-    const initial: CfiRow = { ...row, registers: new Map(row.registers) };
+    const initial: RunRow = { cfa: row.cfa, registers: row.registers, shared: true };
+    row.shared = true;
     if (fde.instructions > fde.entryEnd) new EntryReader(index.cursor, fde.instructions, fde.entryEnd, fde.offset).fail('augmentation data runs past the FDE');
     const loc = runInstructions(index, fde, new EntryReader(index.cursor, fde.instructions, fde.entryEnd, fde.offset), row, fde.end - 1n, initial, budget, record);
     record(loc, loc, row);
@@ -143,10 +147,29 @@ function copyBudgetError(fde: Fde): ElfError {
 }
 
 /**
+ * The row a run of instructions changes. `shared`: its map is also held by a recorded row, the
+ * initial row or a remembered state, so it is copied before it is changed (copy on write).
+ */
+interface RunRow {
+  cfa: CfiRow['cfa'];
+  registers: Map<number, CfiRule>;
+  shared: boolean;
+}
+
+/** The row's map, to change: its own copy first if another holds it. */
+function rules(row: RunRow): Map<number, CfiRule> {
+  if (row.shared) {
+    row.registers = new Map(row.registers);
+    row.shared = false;
+  }
+  return row.registers;
+}
+
+/**
  * Runs DW_CFA instructions from `r` to its end into `row`, stopping before the first advance past
  * `limit`. `initial` is the row after the CIE's instructions, for DW_CFA_restore.
  */
-function runInstructions(index: FrameIndex, fde: Fde, r: EntryReader, row: CfiRow, limit: bigint, initial: CfiRow | undefined, budget: { left: number }, onMove?: (from: bigint, to: bigint, row: CfiRow) => void): bigint {
+function runInstructions(index: FrameIndex, fde: Fde, r: EntryReader, row: RunRow, limit: bigint, initial: RunRow | undefined, budget: { left: number }, onMove?: (from: bigint, to: bigint, row: RunRow) => void): bigint {
   let loc = fde.start;
   const stack: { cfa: CfiRow['cfa']; registers: Map<number, CfiRule> }[] = [];
   const ca = BigInt(fde.cie.codeAlign);
@@ -157,7 +180,7 @@ function runInstructions(index: FrameIndex, fde: Fde, r: EntryReader, row: CfiRo
     const low = op & 0x3f;
     let advance: bigint | undefined;
     if (high === 0x40) advance = BigInt(low) * ca;
-    else if (high === 0x80) row.registers.set(low, { kind: 'offset', offset: r.ulebNumber() * da });
+    else if (high === 0x80) rules(row).set(low, { kind: 'offset', offset: r.ulebNumber() * da });
     else if (high === 0xc0) restore(row, initial, low);
     else switch (op) {
       case 0x00: break;
@@ -171,29 +194,30 @@ function runInstructions(index: FrameIndex, fde: Fde, r: EntryReader, row: CfiRo
       case 0x02: advance = BigInt(r.u8()) * ca; break;
       case 0x03: advance = BigInt(r.u16()) * ca; break;
       case 0x04: advance = BigInt(r.u32()) * ca; break;
-      case 0x05: { const reg = r.ulebNumber(); row.registers.set(reg, { kind: 'offset', offset: r.ulebNumber() * da }); break; }
+      case 0x05: { const reg = r.ulebNumber(); rules(row).set(reg, { kind: 'offset', offset: r.ulebNumber() * da }); break; }
       case 0x06: restore(row, initial, r.ulebNumber()); break;
-      case 0x07: row.registers.set(r.ulebNumber(), { kind: 'undefined' }); break;
-      case 0x08: row.registers.set(r.ulebNumber(), { kind: 'same' }); break;
-      case 0x09: { const reg = r.ulebNumber(); row.registers.set(reg, { kind: 'register', register: r.ulebNumber() }); break; }
+      case 0x07: rules(row).set(r.ulebNumber(), { kind: 'undefined' }); break;
+      case 0x08: rules(row).set(r.ulebNumber(), { kind: 'same' }); break;
+      case 0x09: { const reg = r.ulebNumber(); rules(row).set(reg, { kind: 'register', register: r.ulebNumber() }); break; }
       case 0x0a:
         if ((budget.left -= row.registers.size) < 0) throw copyBudgetError(fde);
-        stack.push({ cfa: row.cfa, registers: new Map(row.registers) });
+        stack.push({ cfa: row.cfa, registers: row.registers });
+        row.shared = true;
         break;
-      case 0x0b: { const saved = stack.pop() ?? r.fail('DW_CFA_restore_state without DW_CFA_remember_state'); row.cfa = saved.cfa; row.registers = saved.registers; break; }
+      case 0x0b: { const saved = stack.pop() ?? r.fail('DW_CFA_restore_state without DW_CFA_remember_state'); row.cfa = saved.cfa; row.registers = saved.registers; row.shared = true; break; }
       case 0x0c: row.cfa = { register: r.ulebNumber(), offset: r.ulebNumber() }; break;
       case 0x0d: row.cfa = { register: r.ulebNumber(), offset: 'offset' in row.cfa ? row.cfa.offset : 0 }; break;
       case 0x0e: row.cfa = { register: 'register' in row.cfa ? row.cfa.register : 7, offset: r.ulebNumber() }; break;
       case 0x0f: row.cfa = { expression: r.block() }; break;
-      case 0x10: { const reg = r.ulebNumber(); row.registers.set(reg, { kind: 'expression', expression: r.block() }); break; }
-      case 0x11: { const reg = r.ulebNumber(); row.registers.set(reg, { kind: 'offset', offset: Number(r.sleb()) * da }); break; }
+      case 0x10: { const reg = r.ulebNumber(); rules(row).set(reg, { kind: 'expression', expression: r.block() }); break; }
+      case 0x11: { const reg = r.ulebNumber(); rules(row).set(reg, { kind: 'offset', offset: Number(r.sleb()) * da }); break; }
       case 0x12: row.cfa = { register: r.ulebNumber(), offset: Number(r.sleb()) * da }; break;
       case 0x13: row.cfa = { register: 'register' in row.cfa ? row.cfa.register : 7, offset: Number(r.sleb()) * da }; break;
-      case 0x14: { const reg = r.ulebNumber(); row.registers.set(reg, { kind: 'val-offset', offset: r.ulebNumber() * da }); break; }
-      case 0x15: { const reg = r.ulebNumber(); row.registers.set(reg, { kind: 'val-offset', offset: Number(r.sleb()) * da }); break; }
-      case 0x16: { const reg = r.ulebNumber(); row.registers.set(reg, { kind: 'val-expression', expression: r.block() }); break; }
+      case 0x14: { const reg = r.ulebNumber(); rules(row).set(reg, { kind: 'val-offset', offset: r.ulebNumber() * da }); break; }
+      case 0x15: { const reg = r.ulebNumber(); rules(row).set(reg, { kind: 'val-offset', offset: Number(r.sleb()) * da }); break; }
+      case 0x16: { const reg = r.ulebNumber(); rules(row).set(reg, { kind: 'val-expression', expression: r.block() }); break; }
       case 0x2e: r.uleb(); break; // GNU_args_size
-      case 0x2f: { const reg = r.ulebNumber(); row.registers.set(reg, { kind: 'offset', offset: -r.ulebNumber() * da }); break; }
+      case 0x2f: { const reg = r.ulebNumber(); rules(row).set(reg, { kind: 'offset', offset: -r.ulebNumber() * da }); break; }
       default: r.fail(`unknown DW_CFA opcode 0x${op.toString(16)} at 0x${(r.at - 1).toString(16)}`);
     }
     if (advance !== undefined) {
@@ -205,10 +229,10 @@ function runInstructions(index: FrameIndex, fde: Fde, r: EntryReader, row: CfiRo
   return loc;
 }
 
-function restore(row: CfiRow, initial: CfiRow | undefined, reg: number): void {
+function restore(row: RunRow, initial: RunRow | undefined, reg: number): void {
   const rule = initial?.registers.get(reg);
-  if (rule === undefined) row.registers.delete(reg);
-  else row.registers.set(reg, rule);
+  if (rule === undefined) rules(row).delete(reg);
+  else rules(row).set(reg, rule);
 }
 
 // The FDEs of the file's .eh_frame section, by start address (readEhFrame checks every entry's bounds).
