@@ -98,6 +98,42 @@ test('displace: a label a computed goto reaches through a table of addresses loa
   assert.match(aimed?.reason ?? '', /may be a jump-table target/);
 });
 
+test('displace: a table whose address is loaded into a register elsewhere in the function keeps its targets in place (non-PIE)', async () => {
+  // A dispatch loop keeps the table's address in a register (`mov $tbl, %edx` hoisted out of the
+  // loop, then `jmp *(%rdx,%rax,8)`), and a computed goto loads through one (`mov (%rdx,%rax,8), %rax`).
+  const dispatch = (name: string, target: string, jump: string[]) => fn(name, [
+    `  mov $${name}_tbl, %edx`,
+    '  cmp $1, %rdi',
+    '  ja 1f',
+    '  mov %rdi, %rax',
+    ...jump,
+    '1:',
+    '  syscall',
+    `${target}:`,
+    '  mov %rax, %rdi',
+    '  mov %rdi, %rsi',
+    '  ret',
+  ].join('\n'));
+  const prog = assemble([
+    dispatch('aimed', '.Laimed_mid', ['  jmp *(%rdx,%rax,8)']),
+    dispatch('loaded', '.Lloaded_mid', ['  mov (%rdx,%rax,8), %rax', '  jmp *%rax']),
+    dispatch('unaimed', '.Lunaimed_mid', ['  jmp *(%rdx,%rax,8)']),
+    '.section .rodata\n.balign 8\naimed_tbl:\n.quad .Laimed_mid\n.quad .Laimed_mid\nloaded_tbl:\n.quad .Lloaded_mid\n.quad loaded\nunaimed_tbl:\n.quad unaimed\n.quad unaimed\n',
+  ].join('\n'));
+  const { plan, report } = await planFile(prog.elf, 'unannotated');
+  const patchAt = (name: string) => {
+    const index = report.sites.findIndex((s) => s.symbol === name);
+    assert.ok(index >= 0, `a site in ${name}`);
+    return plan.patches.find((p) => p.site === index);
+  };
+  assert.is(patchAt('unaimed')?.variant, 'displace');
+  for (const name of ['aimed', 'loaded']) {
+    const p = patchAt(name);
+    assert.is.not(p?.variant, 'displace', name);
+    assert.match(p?.reason ?? '', /may be a jump-table target/, name);
+  }
+});
+
 test('displace: an exception landing pad right after a site stays in place; an unreadable exception table refuses its function', async () => {
   // A function with an LSDA (as g++ emits for a try block or a cleanup), written out by hand:
   // one call-site entry whose landing pad is \`pad\`. The unwinder lands there; no branch shows it.

@@ -60,6 +60,10 @@ const MNEMONIC_LEA: number = iced.Mnemonic.Lea;
 const MNEMONIC_JMP: number = iced.Mnemonic.Jmp;
 const MNEMONIC_MOV: number = iced.Mnemonic.Mov;
 const REGISTER_NONE: number = iced.Register.None;
+const OPKIND_REGISTER: number = iced.OpKind.Register;
+const OPKIND_IMMEDIATE32: number = iced.OpKind.Immediate32;
+const OPKIND_IMMEDIATE32TO64: number = iced.OpKind.Immediate32to64;
+const OPKIND_IMMEDIATE64: number = iced.OpKind.Immediate64;
 
 const TWO_53 = 2n ** 53n;
 
@@ -303,8 +307,19 @@ export class DisplacementFinder {
         }
         if (role === TABLE_LEA) {
           if (instr.isIpRelMemoryOperand) addBase(instr.ipRelMemoryAddress, 4);
-        } else if (role === TABLE_ABSOLUTE && instr.memoryBase === REGISTER_NONE && instr.memoryIndexScale === 8 && instr.memoryIndex !== REGISTER_NONE) {
-          addBase(instr.memoryDisplacement, 8);
+        } else if (role === TABLE_ABSOLUTE) {
+          if (instr.memoryBase === REGISTER_NONE && instr.memoryIndexScale === 8 && instr.memoryIndex !== REGISTER_NONE) {
+            addBase(instr.memoryDisplacement, 8);
+          } else if (instr.op0Kind === OPKIND_REGISTER) {
+            // `mov $tbl, %edx` (or movabs), for a later `jmp *(%rdx,%rax,8)` or `mov (%rdx,%rax,8), %rax;
+            // jmp *%rax`: every immediate that may be an address is taken as a table of 64-bit
+            // entries (a constant that is none reads no entry).
+            const kind = instr.op1Kind;
+            const value = kind === OPKIND_IMMEDIATE32 ? BigInt(instr.immediate32 >>> 0)
+              : kind === OPKIND_IMMEDIATE32TO64 ? BigInt.asUintN(64, instr.immediate32to64)
+              : kind === OPKIND_IMMEDIATE64 ? instr.immediate64 : 0n;
+            if (value !== 0n) addBase(value, 8);
+          }
         }
       }
     } finally {
