@@ -161,8 +161,10 @@ test('a chain of 5,000 extends stops at 64 recipes with one error at the extends
   assert.is(r.recipe, undefined);
   assert.equal(r.errors.map(String), [`${join(dir, 'c63.yaml')}:2:10: extends: the chain of extends is longer than 64 recipes`]);
   assert.is(r.errors[0]?.code, 'RECIPE_EXTENDS');
-  // 63 files in a chain (c4937 to the end) load.
+  // The bound, exactly: 64 files in a chain (c4937 to c5000) load, 65 do not.
   assert.ok(loadRecipe(join(dir, 'c4938.yaml')).recipe !== undefined);
+  assert.ok(loadRecipe(join(dir, 'c4937.yaml')).recipe !== undefined);
+  assert.equal(loadRecipe(join(dir, 'c4936.yaml')).errors.map(String), [`${join(dir, 'c4999.yaml')}:2:10: extends: the chain of extends is longer than 64 recipes`]);
 });
 
 test('a recipe, a parent or a handler that is a device or a FIFO is an error at once, not read', async () => {
