@@ -66,32 +66,34 @@ test('displace: a packed RELR relocation aimed inside the window guards it too (
   await expectAimedKept(prog);
 });
 
+/**
+ * Function `name`: `load`, then for rdi <= 1 `jump` (through `name`_tbl), else its system call;
+ * `target` labels the instruction after the call, the one a window would move.
+ */
+function dispatchThrough(name: string, target: string, load: string[], jump: string[]): string {
+  return fn(name, [...load, '  cmp $1, %rdi', '  ja 1f', ...jump, '1:', '  syscall', `${target}:`, '  mov %rax, %rdi', '  mov %rdi, %rsi', '  ret'].join('\n'));
+}
+
+/** The patch of the site in function `name` of an unannotated plan of `prog`. */
+async function patchesByFunction(prog: Assembled): Promise<(name: string) => Awaited<ReturnType<typeof planFile>>['plan']['patches'][number] | undefined> {
+  const { plan, report } = await planFile(prog.elf, 'unannotated');
+  return (name) => {
+    const index = report.sites.findIndex((s) => s.symbol === name);
+    assert.ok(index >= 0, `a site in ${name}`);
+    return plan.patches.find((p) => p.site === index);
+  };
+}
+
 test('displace: a label a computed goto reaches through a table of addresses loaded with mov stays in place (non-PIE)', async () => {
   // `goto *tbl[i]` in a non-PIE program: `mov tbl(,%rdi,8), %rax; jmp *%rax`, the table's 64-bit
   // addresses fixed at link time, no relocation left to guard them.
-  const dispatch = (name: string, target: string) => fn(name, [
-    '  cmp $1, %rdi',
-    '  ja 1f',
-    `  mov ${name}_tbl(,%rdi,8), %rax`,
-    '  jmp *%rax',
-    '1:',
-    '  syscall',
-    `${target}:`,
-    '  mov %rax, %rdi',
-    '  mov %rdi, %rsi',
-    '  ret',
-  ].join('\n'));
+  const dispatch = (name: string, target: string) => dispatchThrough(name, target, [], [`  mov ${name}_tbl(,%rdi,8), %rax`, '  jmp *%rax']);
   const prog = assemble([
     dispatch('aimed', '.Laimed_mid'),
     dispatch('unaimed', '.Lunaimed_mid'),
     '.section .rodata\n.balign 8\naimed_tbl:\n.quad .Laimed_mid\n.quad .Laimed_mid\nunaimed_tbl:\n.quad unaimed\n.quad unaimed\n',
   ].join('\n'));
-  const { plan, report } = await planFile(prog.elf, 'unannotated');
-  const patchAt = (name: string) => {
-    const index = report.sites.findIndex((s) => s.symbol === name);
-    assert.ok(index >= 0, `a site in ${name}`);
-    return plan.patches.find((p) => p.site === index);
-  };
+  const patchAt = await patchesByFunction(prog);
   assert.is(patchAt('unaimed')?.variant, 'displace');
   const aimed = patchAt('aimed');
   assert.is.not(aimed?.variant, 'displace');
@@ -101,31 +103,14 @@ test('displace: a label a computed goto reaches through a table of addresses loa
 test('displace: a table whose address is loaded into a register elsewhere in the function keeps its targets in place (non-PIE)', async () => {
   // A dispatch loop keeps the table's address in a register (`mov $tbl, %edx` hoisted out of the
   // loop, then `jmp *(%rdx,%rax,8)`), and a computed goto loads through one (`mov (%rdx,%rax,8), %rax`).
-  const dispatch = (name: string, target: string, jump: string[]) => fn(name, [
-    `  mov $${name}_tbl, %edx`,
-    '  cmp $1, %rdi',
-    '  ja 1f',
-    '  mov %rdi, %rax',
-    ...jump,
-    '1:',
-    '  syscall',
-    `${target}:`,
-    '  mov %rax, %rdi',
-    '  mov %rdi, %rsi',
-    '  ret',
-  ].join('\n'));
+  const dispatch = (name: string, target: string, jump: string[]) => dispatchThrough(name, target, [`  mov $${name}_tbl, %edx`], ['  mov %rdi, %rax', ...jump]);
   const prog = assemble([
     dispatch('aimed', '.Laimed_mid', ['  jmp *(%rdx,%rax,8)']),
     dispatch('loaded', '.Lloaded_mid', ['  mov (%rdx,%rax,8), %rax', '  jmp *%rax']),
     dispatch('unaimed', '.Lunaimed_mid', ['  jmp *(%rdx,%rax,8)']),
     '.section .rodata\n.balign 8\naimed_tbl:\n.quad .Laimed_mid\n.quad .Laimed_mid\nloaded_tbl:\n.quad .Lloaded_mid\n.quad loaded\nunaimed_tbl:\n.quad unaimed\n.quad unaimed\n',
   ].join('\n'));
-  const { plan, report } = await planFile(prog.elf, 'unannotated');
-  const patchAt = (name: string) => {
-    const index = report.sites.findIndex((s) => s.symbol === name);
-    assert.ok(index >= 0, `a site in ${name}`);
-    return plan.patches.find((p) => p.site === index);
-  };
+  const patchAt = await patchesByFunction(prog);
   assert.is(patchAt('unaimed')?.variant, 'displace');
   for (const name of ['aimed', 'loaded']) {
     const p = patchAt(name);
