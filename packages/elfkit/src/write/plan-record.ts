@@ -170,13 +170,19 @@ function describesThisFile(bytes: Uint8Array, record: PlanRecord): boolean {
   const covered = Math.min(bytes.length, record.outputLength);
   const whole = Math.floor(covered / record.chunkSize);
   if (whole === 0) return true; // too little left to tell: as before
-  const digests = chunkDigests(bytes.subarray(0, whole * record.chunkSize), record.chunkSize, record.digestOffset, record.digestCount * DIGEST_SIZE);
-  let matching = 0;
-  digests.forEach((d, i) => {
-    const at = record.digestOffset + i * DIGEST_SIZE;
-    if (Buffer.from(d).equals(bytes.subarray(at, at + DIGEST_SIZE))) matching++;
-  });
+  const matching = chunkMatches(bytes, record, whole * record.chunkSize).filter((m) => m).length;
   return matching * 2 > whole;
+}
+
+/**
+ * For each chunk of `bytes` up to `end` (the last one may be short): whether its digest, computed
+ * with the digest area zeroed, equals the one the record stores for it.
+ */
+export function chunkMatches(bytes: Uint8Array, record: PlanRecord, end: number): boolean[] {
+  const area = record.digestCount * DIGEST_SIZE;
+  const stored = bytes.subarray(record.digestOffset, record.digestOffset + area);
+  return chunkDigests(bytes.subarray(0, end), record.chunkSize, record.digestOffset, area)
+    .map((d, i) => Buffer.from(d).equals(stored.subarray(i * DIGEST_SIZE, (i + 1) * DIGEST_SIZE)));
 }
 
 function tryDecode(bytes: Uint8Array, at: number): { record?: PlanRecord; error?: string } {

@@ -1,4 +1,4 @@
-import { chunkDigests, DIGEST_SIZE, findPlanRecord, type PlanRecord } from './plan-record.js';
+import { chunkMatches, findPlanRecord, type PlanRecord } from './plan-record.js';
 import type { ChangedRange, VerifyReport } from './types.js';
 import { writeError } from './write-errors.js';
 
@@ -25,7 +25,6 @@ export function requirePlan(bytes: Uint8Array): PlanRecord {
 /** The changed ranges of `bytes` against the digests stored in `plan`. */
 export function compareDigests(bytes: Uint8Array, plan: PlanRecord): { ok: boolean; changed: ChangedRange[] } {
   const common = Math.min(bytes.length, plan.outputLength);
-  const actual = chunkDigests(bytes.subarray(0, common), plan.chunkSize, plan.digestOffset, plan.digestCount * DIGEST_SIZE);
   const changed: ChangedRange[] = [];
   const mark = (offset: number, length: number): void => {
     const last = changed[changed.length - 1];
@@ -35,13 +34,11 @@ export function compareDigests(bytes: Uint8Array, plan: PlanRecord): { ok: boole
       changed.push({ offset, length });
     }
   };
-  const stored = bytes.subarray(plan.digestOffset, plan.digestOffset + plan.digestCount * DIGEST_SIZE);
-  actual.forEach((digest, i) => {
+  chunkMatches(bytes, plan, common).forEach((matches, i) => {
     const start = i * plan.chunkSize;
-    const want = stored.subarray(i * DIGEST_SIZE, (i + 1) * DIGEST_SIZE);
     // The last chunk of a truncated file is shorter than it was: it changed whatever it holds.
     const shortened = start + plan.chunkSize > common && common < plan.outputLength;
-    if (shortened || !Buffer.from(digest).equals(want)) mark(start, Math.min(plan.chunkSize, common - start));
+    if (shortened || !matches) mark(start, Math.min(plan.chunkSize, common - start));
   });
   if (bytes.length !== plan.outputLength) mark(common, Math.abs(bytes.length - plan.outputLength));
   return { ok: changed.length === 0, changed };
