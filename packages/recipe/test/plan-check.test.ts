@@ -77,6 +77,14 @@ test('new bytes that do not decode to the variant, or jump elsewhere than the tr
     expectCheckFailure(() => checkPlan(elf, withPatches(plan, [{ ...p, after: short }])), /differ in length/, 'short');
     const garbage = new Uint8Array(p.after.length).fill(0x06); // push es: invalid in 64-bit mode
     expectCheckFailure(() => checkPlan(elf, withPatches(plan, [{ ...p, after: garbage }])), /do not decode/, 'invalid');
+    // An instruction longer than what is left of the patch (a movabs where the jmp's rel32 starts)
+    // does not decode from the patch's bytes, whatever bytes follow them.
+    const overrun = new Uint8Array(p.after);
+    overrun.set([0x48, 0xb8], 7);
+    for (const next of [undefined, plan.patches[1]]) {
+      const patches = next === undefined ? [{ ...p, after: overrun }] : [{ ...p, after: overrun }, next];
+      expectCheckFailure(() => checkPlan(elf, withPatches(plan, patches)), /do not decode/, 'overrun');
+    }
   }
   {
     const { elf, plan } = await planFile(fx.static.elf, 'unannotated');

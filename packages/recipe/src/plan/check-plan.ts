@@ -19,41 +19,55 @@ export function checkPlan(elf: ElfFile, plan: PatchPlan): void {
   if (passed.get(plan) === elf) return;
   let lastEnd = -1;
   const instr = new Instruction();
-  for (const p of [...plan.patches].sort((a, b) => a.offset - b.offset)) {
-    const where = `site 0x${p.va.toString(16)}`;
-    if (p.offset < lastEnd) throw new PlanError('PLAN_CHECK_FAILED', `${where}: overlaps the previous patch`, p.va);
-    lastEnd = p.offset + p.after.length;
-    if (p.before.length !== p.after.length) throw new PlanError('PLAN_CHECK_FAILED', `${where}: before and after differ in length`, p.va);
-    const actual = elf.bytes.subarray(p.offset, p.offset + p.before.length);
-    if (!equal(actual, p.before)) throw new PlanError('PLAN_CHECK_FAILED', `${where}: 'before' is not what the file holds`, p.va);
-    const expected = expectedMnemonics(p.variant, p.after);
-    const decoder = new Decoder(64, p.after, DecoderOptions.None);
-    decoder.ip = p.va;
-    const seen: number[] = [];
-    let branchTarget: bigint | undefined;
-    try {
-      while (decoder.canDecode) {
+  const patches = [...plan.patches].sort((a, b) => a.offset - b.offset);
+  // Every patch's new bytes in one buffer and one decoder (a decoder copies its bytes into wasm:
+  // one a patch was 5 us each), each patch decoded from its own start and stopped at its end.
+  const all = new Uint8Array(patches.reduce((n, p) => n + p.after.length, 0));
+  const starts: number[] = [];
+  let filled = 0;
+  for (const p of patches) {
+    starts.push(filled);
+    all.set(p.after, filled);
+    filled += p.after.length;
+  }
+  const decoder = new Decoder(64, all, DecoderOptions.None);
+  try {
+    for (const [k, p] of patches.entries()) {
+      const where = `site 0x${p.va.toString(16)}`;
+      if (p.offset < lastEnd) throw new PlanError('PLAN_CHECK_FAILED', `${where}: overlaps the previous patch`, p.va);
+      lastEnd = p.offset + p.after.length;
+      if (p.before.length !== p.after.length) throw new PlanError('PLAN_CHECK_FAILED', `${where}: before and after differ in length`, p.va);
+      const actual = elf.bytes.subarray(p.offset, p.offset + p.before.length);
+      if (!equal(actual, p.before)) throw new PlanError('PLAN_CHECK_FAILED', `${where}: 'before' is not what the file holds`, p.va);
+      const expected = expectedMnemonics(p.variant, p.after);
+      const end = starts[k]! + p.after.length;
+      decoder.position = starts[k]!;
+      decoder.ip = p.va;
+      const seen: number[] = [];
+      let branchTarget: bigint | undefined;
+      while (decoder.position < end) {
         decoder.decodeOut(instr);
-        if (instr.isInvalid) throw new PlanError('PLAN_CHECK_FAILED', `${where}: the new bytes do not decode`, p.va);
+        // An instruction that runs past the patch's bytes does not decode from them.
+        if (instr.isInvalid || decoder.position > end) throw new PlanError('PLAN_CHECK_FAILED', `${where}: the new bytes do not decode`, p.va);
         seen.push(instr.mnemonic);
         if (branchTarget === undefined && instr.mnemonic === Mnemonic.Jmp && instr.isJmpShortOrNear) branchTarget = instr.nearBranchTarget;
         if (instr.mnemonic === Mnemonic.Jmp && instr.isIpRelMemoryOperand) break; // abs64: the .quad after jmp *0(%rip) is data, not code
       }
-    } finally {
-      decoder.free();
+      const head = seen.filter((m) => m !== Mnemonic.Nop);
+      if (!expected.every((m, i) => head[i] === m)) {
+        throw new PlanError('PLAN_CHECK_FAILED', `${where}: decodes to ${head.map(name).join(', ')}, expected ${expected.map(name).join(', ')}`, p.va);
+      }
+      if (p.trampolineVa !== undefined && branchTarget !== undefined && p.variant !== 'abs64' && branchTarget !== p.trampolineVa) {
+        // A site jumps either to its own trampoline or to a hop/stub; when it has a trampoline and
+        // no hop, the jump must land on it.
+        const hop = plan.symbols.some((s) => s.va === branchTarget && s.name.startsWith('libos_hop_'));
+        if (!hop) throw new PlanError('PLAN_CHECK_FAILED', `${where}: jumps to 0x${branchTarget.toString(16)}, not to its trampoline`, p.va);
+      }
     }
-    const head = seen.filter((m) => m !== Mnemonic.Nop);
-    if (!expected.every((m, i) => head[i] === m)) {
-      throw new PlanError('PLAN_CHECK_FAILED', `${where}: decodes to ${head.map(name).join(', ')}, expected ${expected.map(name).join(', ')}`, p.va);
-    }
-    if (p.trampolineVa !== undefined && branchTarget !== undefined && p.variant !== 'abs64' && branchTarget !== p.trampolineVa) {
-      // A site jumps either to its own trampoline or to a hop/stub; when it has a trampoline and
-      // no hop, the jump must land on it.
-      const hop = plan.symbols.some((s) => s.va === branchTarget && s.name.startsWith('libos_hop_'));
-      if (!hop) throw new PlanError('PLAN_CHECK_FAILED', `${where}: jumps to 0x${branchTarget.toString(16)}, not to its trampoline`, p.va);
-    }
+  } finally {
+    decoder.free();
+    instr.free();
   }
-  instr.free();
   const sp = plan.startupPatch;
   if (sp !== undefined && !equal(elf.bytes.subarray(sp.offset, sp.offset + sp.before.length), sp.before)) {
     throw new PlanError('PLAN_CHECK_FAILED', `the ${sp.kind} pointer at file offset 0x${sp.offset.toString(16)} is not what the file holds`);
