@@ -8,8 +8,8 @@ export interface CommandEntry {
   load(): Promise<Command>;
 }
 
-// Loading the engine (iced-x86, zod, yaml) costs a noticeable part of a second: --version and
-// --help should not pay it.
+// Loading the engine (iced-x86's wasm above all) costs a command ~10 ms: --version and --help
+// should not pay it.
 /** Every command, in the order `--help` lists them. */
 export const COMMANDS: readonly CommandEntry[] = [
   { name: 'sites', summary: 'list the syscall sites of a binary and the variant each would get', load: async () => (await import('./commands/sites.js')).sitesCommand },

@@ -7,6 +7,7 @@ import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { COMMANDS } from '../src/command-list.js';
 import { bin, ensureBuilt, tempDir } from './support.js';
 
 const dir = tempDir('libos-startup-');
@@ -28,6 +29,19 @@ function afterFlags(args: string[]): { flagsSet: boolean; after: string[] } {
   assert.ok(run.status === 0 || run.status === 1, run.stderr);
   return JSON.parse(readFileSync(out, 'utf8'));
 }
+
+// The bin cannot import command-list.ts (it runs before the bundle loads): its list of light
+// commands, which skip the preloads, must name commands that exist.
+test("the bin's light commands are flags, help, or commands of command-list.ts", () => {
+  const light = /const LIGHT = \[([^\]]*)\]/.exec(readFileSync(bin, 'utf8'));
+  assert.ok(light, 'the bin lists its light commands');
+  const names = [...light[1]!.matchAll(/'([^']+)'/g)].map((m) => m[1]!);
+  assert.ok(names.length >= 5);
+  for (const name of names) {
+    if (name.startsWith('-') || name === 'help') continue;
+    assert.ok(COMMANDS.some((c) => c.name === name), `${name} is a command`);
+  }
+});
 
 test('apply and verify load no Node module after the V8 flags but `process`', () => {
   ensureBuilt();
