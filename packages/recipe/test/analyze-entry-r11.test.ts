@@ -28,6 +28,8 @@ const R11_CASES: [string, string, boolean, RegExp][] = [
   // r11 named through a VEX prefix, behind a legacy prefix, as an index: the byte pre-test must let each through.
   ['read_vex', '  andn %r11, %rax, %rdx\n  ret', true, /read by andn/],
   ['read_prefixed', '  mov %r11w, %ax\n  ret', true, /read by mov/],
+  // A redundant REX before the one that names r11 (the CPU takes the last): still read.
+  ['read_double_rex', '  .byte 0x40, 0x4c, 0x89, 0xd8\n  ret', true, /read by mov/],
   ['read_index', '  mov (%rax,%r11,8), %rdx\n  ret', true, /read by mov/],
   ['straight_line_then_read', '  mov %rdi, %rax\n  add $1, %rax\n  lea 8(%rsp), %rsi\n  xor %r11d, %edx\n  ret', true, /read by xor/],
   // One way of the branch reads it: live, whichever way is decoded first.

@@ -133,13 +133,17 @@ export function r11LiveAfter(elf: Pick<ElfFile, 'bytes' | 'vaToOffset' | 'functi
  */
 export function mayNameR8ToR15(bytes: Uint8Array, at: number, length: number): boolean {
   const end = at + length;
-  let i = at;
-  // Legacy prefixes come first; a REX prefix must be the byte right before the opcode.
-  while (i < end && LEGACY_PREFIX[bytes[i] as number] === 1) i++;
-  if (i >= end) return false;
-  const b = bytes[i] as number;
-  if (b >= 0x40 && b <= 0x4f) return (b & 0x07) !== 0;
-  return b === 0xc4 || b === 0xc5 || b === 0x62 || b === 0x8f;
+  // Over the prefixes: the REX that counts is the last one before the opcode, but a CPU also
+  // accepts redundant ones (40 4c 89 d8 is mov %r11,%rax): any REX with R, X or B set asks iced.
+  for (let i = at; i < end; i++) {
+    const b = bytes[i] as number;
+    if (b >= 0x40 && b <= 0x4f) {
+      if ((b & 0x07) !== 0) return true;
+    } else if (LEGACY_PREFIX[b] !== 1) {
+      return b === 0xc4 || b === 0xc5 || b === 0x62 || b === 0x8f;
+    }
+  }
+  return false;
 }
 
 const R11_WHOLE = new Set<number>([Register.R11, Register.R11D]); // a 32-bit write zero-extends: whole
