@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { landingPads, readElf } from '../src/index.js';
+import { readLandingPads } from '../src/read/read-lsda.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'libos-lsda-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -62,6 +63,39 @@ test('an .eh_frame that cannot be read: no pad is known anywhere, so every addre
   const found = landingPads(readElf(bytes));
   assert.equal(found.pads, []);
   assert.equal(found.unknown, [{ start: 0n, end: 2n ** 64n - 1n }]);
+});
+
+test('FDEs that all name one long table with a bad last entry: the entries read stay within the budget', () => {
+  // 300 functions, one table of 3,000 entries (12 KB) whose last entry is cut: read once per
+  // FDE that is 900,000 entries; the budget is 4 x 12 KB + 65,536.
+  const entries = 3000;
+  const source = [
+    '.text\n.globl _start\n_start: hlt\npersonality: ret',
+    ...Array.from({ length: 300 }, (_, i) => fn(`f${i}`, '.Lbig')),
+    '.section .gcc_except_table,"a",@progbits',
+    `.Lbig: .byte 0xff, 0xff, 0x1\n  .uleb128 ${entries * 4 - 1}\n  .rept ${entries}\n  .byte 0, 1, 0, 0\n  .endr`,
+  ].join('\n');
+  writeFileSync(join(dir, 'big.S'), source);
+  execFileSync('gcc', ['-nostdlib', '-static', '-no-pie', '-o', join(dir, 'big'), join(dir, 'big.S')]);
+  const elf = readElf(readFileSync(join(dir, 'big')));
+  const stats = { entriesRead: 0 };
+  const found = readLandingPads(elf, stats);
+  assert.is(found.unknown.length, 300);
+  assert.equal(found.pads, []);
+  const table = elf.section('.gcc_except_table')!.size;
+  assert.ok(stats.entriesRead <= 4 * table + 65536 + entries, `${stats.entriesRead} entries read`);
+});
+
+test('no section headers, an .eh_frame found through PT_GNU_EH_FRAME: every pad is unknown', () => {
+  const elf = readElf(readFileSync('/lib/x86_64-linux-gnu/libc.so.6'));
+  const bytes = Uint8Array.from(elf.bytes);
+  const view = new DataView(bytes.buffer);
+  view.setBigUint64(0x28, 0n, true); // e_shoff
+  view.setUint16(0x3c, 0, true); // e_shnum
+  view.setUint16(0x3e, 0, true); // e_shstrndx
+  const sectionless = readElf(bytes);
+  assert.ok(sectionless.functions().length > 1000, 'functions still come from .eh_frame');
+  assert.equal(readLandingPads(sectionless).unknown, [{ start: 0n, end: 2n ** 64n - 1n }]);
 });
 
 for (const path of ['/usr/bin/gdb', '/lib/x86_64-linux-gnu/libc.so.6']) {

@@ -237,7 +237,9 @@ export function readEhFrame(c: Cursor, offset: number, size: number, va: bigint,
         if (cie.augmentationData && r.at < entryEnd) {
           const length = r.ulebNumber();
           instructions = r.at + length;
-          if (cie.lsdaEncoding !== undefined && cie.lsdaEncoding !== PE_OMIT) lsda = readLsdaPointer(c, r.at, instructions, at, cie.lsdaEncoding, va + BigInt(r.at - offset));
+          // Within the augmentation data and the entry both: a length past the entry reads no
+          // bytes of the next one.
+          if (cie.lsdaEncoding !== undefined && cie.lsdaEncoding !== PE_OMIT) lsda = readLsdaPointer(c, r.at, Math.min(instructions, entryEnd), at, cie.lsdaEncoding, va + BigInt(r.at - offset));
         }
         if (range > 0n) push(out, start, BigInt.asUintN(64, start + range), at, cie, instructions, entryEnd, lsda);
       }

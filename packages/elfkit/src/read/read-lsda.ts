@@ -6,7 +6,7 @@
  * branches there that a decoder could see.
  */
 import { ElfError } from '../errors.js';
-import { SHT_NOBITS } from '../model/constants.js';
+import { PT_GNU_EH_FRAME, SHT_NOBITS } from '../model/constants.js';
 import type { ElfFile, Section } from '../model/types.js';
 import { Cursor } from './cursor.js';
 import { EntryReader, sectionFdes, type Fde } from './read-eh-frame.js';
@@ -33,41 +33,48 @@ export function landingPads(elf: ElfFile): LandingPads {
   return found;
 }
 
-function readLandingPads(elf: ElfFile): LandingPads {
+/** Every address: the pads are unknown everywhere. */
+const ALL_UNKNOWN: LandingPads = { pads: [], unknown: [{ start: 0n, end: 2n ** 64n - 1n }] };
+
+/** `stats` (for tests): how many call-site entries were read in all. */
+export function readLandingPads(elf: ElfFile, stats: { entriesRead: number } = { entriesRead: 0 }): LandingPads {
   const s = elf.section('.eh_frame');
-  if (s === undefined || s.size === 0 || s.type === SHT_NOBITS) return { pads: [], unknown: [] };
+  if (s === undefined) {
+    // No section headers: functions come from the .eh_frame PT_GNU_EH_FRAME names, but no
+    // .gcc_except_table can be found by name, so no pad is known.
+    return elf.segments.some((p) => p.type === PT_GNU_EH_FRAME) ? ALL_UNKNOWN : { pads: [], unknown: [] };
+  }
+  if (s.size === 0 || s.type === SHT_NOBITS) return { pads: [], unknown: [] };
   const cursor = new Cursor(elf.bytes);
   let fdes: readonly Fde[];
   try {
     fdes = sectionFdes(elf, cursor, s);
   } catch (e) {
     // Functions may still come from the symbols: with no FDE read, no pad is known anywhere.
-    if (e instanceof ElfError) return { pads: [], unknown: [{ start: 0n, end: 2n ** 64n - 1n }] };
+    if (e instanceof ElfError) return ALL_UNKNOWN;
     throw e;
   }
   const pads = new Set<bigint>();
   const unknown: { start: bigint; end: bigint }[] = [];
   const tables = elf.sections.filter((x) => x.type !== SHT_NOBITS && x.size > 0 && x.name === '.gcc_except_table');
-  let budget = ENTRY_BUDGET_FACTOR * tables.reduce((n, t) => n + t.size, 0) + ENTRY_BUDGET_FLOOR;
+  // Spent by every entry read, whether its table turns out readable or not: FDEs that all name
+  // one long table with a bad last entry would otherwise read it once each.
+  const budget = { left: ENTRY_BUDGET_FACTOR * tables.reduce((n, t) => n + t.size, 0) + ENTRY_BUDGET_FLOOR };
   for (const fde of fdes) {
     if (fde.lsda === undefined) continue;
-    if (fde.lsda === 'unreadable') {
-      unknown.push({ start: fde.start, end: fde.end });
-      continue;
-    }
-    const read = callSitePads(elf, tables, cursor, fde, fde.lsda, budget);
+    const read = fde.lsda === 'unreadable' ? undefined : callSitePads(elf, tables, cursor, fde, fde.lsda, budget, stats);
     if (read === undefined) {
       unknown.push({ start: fde.start, end: fde.end });
       continue;
     }
-    budget = read.budget;
-    for (const pad of read.pads) pads.add(pad);
+    for (const pad of read) pads.add(pad);
   }
   return { pads: [...pads].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), unknown };
 }
 
-/** The pads of one LSDA, or undefined when it cannot be read (or the entry budget runs out). */
-function callSitePads(elf: ElfFile, tables: readonly Section[], cursor: Cursor, fde: Fde, lsdaVa: bigint, budget: number): { pads: bigint[]; budget: number } | undefined {
+/** The pads of one LSDA, or undefined when it cannot be read (or the entry budget has run out). */
+function callSitePads(elf: ElfFile, tables: readonly Section[], cursor: Cursor, fde: Fde, lsdaVa: bigint, budget: { left: number }, stats: { entriesRead: number }): bigint[] | undefined {
+  if (budget.left <= 0) return undefined;
   const offset = elf.vaToOffset(lsdaVa);
   if (offset === undefined) return undefined;
   // In .gcc_except_table, where compilers put them; anywhere else it counts as unreadable.
@@ -90,14 +97,15 @@ function callSitePads(elf: ElfFile, tables: readonly Section[], cursor: Cursor, 
     // Call-site fields are offsets, read as they are (no pc-relative base).
     const field = (): bigint => t.pointer(callSiteEncoding & 0x0f, 0n, false);
     while (t.at < end) {
-      if (budget-- <= 0) return undefined;
+      if (budget.left-- <= 0) return undefined;
+      stats.entriesRead++;
       field(); // start of the call site
       field(); // its length
       const pad = field();
       t.uleb(); // the action
       if (pad !== 0n) pads.push(BigInt.asUintN(64, lpStart + pad));
     }
-    return { pads, budget };
+    return pads;
   } catch (e) {
     if (e instanceof ElfError) return undefined;
     throw e;
