@@ -9,7 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildFixtures, type Fixtures } from '../../../fixtures/build.js';
 import { ElfError, readElf, readLibosPlan, revertElf, verifyElf, writeElf } from '../src/index.js';
-import { chunkSizeFor } from '../src/write/plan-record.js';
+import { chunkSizeFor, findPlanRecord } from '../src/write/plan-record.js';
 import { jumpEdit, load } from './write-support.js';
 
 const test = suite('verifyElf / revertElf / readLibosPlan');
@@ -152,6 +152,28 @@ test('a file that merely holds a rewritten file (objcopy --add-section) is not t
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a file of a thousand crafted plan records: the scan hashes it a few times, not once a record', () => {
+  // Each record: version 1, no original ranges, no metadata, an output of the whole file in two
+  // chunks (its two digests wrong). Scanning hashed the file once per record.
+  const size = 512 * 1024;
+  const bytes = new Uint8Array(size);
+  const view = new DataView(bytes.buffer);
+  for (let at = 0; at + 192 <= size / 2; at += 256) {
+    bytes.set(Buffer.from('LIBOSPLN', 'latin1'), at);
+    view.setUint32(at + 8, 1, true);
+    view.setUint32(at + 12, 64, true);
+    view.setBigUint64(at + 16, 0n, true);
+    view.setBigUint64(at + 24, BigInt(size), true);
+    view.setUint32(at + 32, size / 2, true);
+    view.setUint32(at + 36, 32, true);
+    view.setUint32(at + 48, 2, true);
+  }
+  const stats = { hashedBytes: 0 };
+  assert.is(findPlanRecord(bytes, stats), undefined);
+  assert.ok(stats.hashedBytes > 0, 'the records decode and are tried');
+  assert.ok(stats.hashedBytes <= 4 * size + (1 << 20), `${stats.hashedBytes} bytes hashed`);
 });
 
 test('a damaged plan header is ELF_BAD_PLAN at the plan section offset', () => {

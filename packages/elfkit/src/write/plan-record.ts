@@ -22,6 +22,9 @@ import { writeError } from './write-errors.js';
 const MAGIC = Buffer.from('LIBOSPLN', 'latin1');
 const VERSION = 1;
 const HEADER_SIZE = 64;
+/** What findPlanRecord's scan may hash: this many times the file, plus a floor. */
+const SCAN_HASH_FACTOR = 4;
+const SCAN_HASH_FLOOR = 1 << 20;
 /** Bytes of output covered by one digest, at least: see {@link chunkSizeFor}. */
 export const CHUNK_SIZE = 4096;
 /** About how many digests a record holds at most before its chunks grow. */
@@ -140,16 +143,24 @@ export function fillDigests(out: Uint8Array, digestOffset: number, digestCount: 
  * where the damage is; such a copy counts only when its digests match most of the file (not a
  * rewritten file embedded in another). Throws ELF_BAD_PLAN when a record is found but is malformed.
  */
-export function findPlanRecord(bytes: Uint8Array): PlanRecord | undefined {
+export function findPlanRecord(bytes: Uint8Array, stats: { hashedBytes: number } = { hashedBytes: 0 }): PlanRecord | undefined {
   const fromHeaders = planOffsetFromSections(bytes);
   if (fromHeaders !== undefined) {
     const decoded = tryDecode(bytes, fromHeaders);
     if (decoded.record !== undefined) return decoded.record;
   }
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // Each candidate hashes up to the whole file: a crafted file of a thousand records would hash
+  // it a thousand times. The scan stops once it has hashed the file a few times over (a real
+  // file has one record, or a handful of embedded ones).
+  let hashBudget = SCAN_HASH_FACTOR * bytes.length + SCAN_HASH_FLOOR;
   for (let at = text.indexOf(MAGIC); at >= 0; at = text.indexOf(MAGIC, at + 1)) {
     const decoded = tryDecode(bytes, at);
-    if (decoded.record !== undefined && describesThisFile(bytes, decoded.record)) return decoded.record;
+    if (decoded.record === undefined) continue;
+    const cost = Math.min(bytes.length, decoded.record.outputLength);
+    if ((hashBudget -= cost) < 0) break;
+    stats.hashedBytes += cost;
+    if (describesThisFile(bytes, decoded.record)) return decoded.record;
   }
   // A stray copy of the magic in an ordinary file is not a plan; a section named .libos.plan is.
   if (fromHeaders !== undefined) {
