@@ -1,7 +1,7 @@
 /**
- * iced-x86's wasm exports 762 functions, and V8 makes a JavaScript function and an own property
+ * iced-x86's wasm exports 761 functions, and V8 makes a JavaScript function and an own property
  * of the exports object for each one when the module is instantiated: 5-6 ms of every one-shot
- * rewrite, for the ~150 the CLI can reach. The bundle (scripts/bundle.ts) therefore loads a copy of
+ * rewrite, for the 144 the CLI can reach. The bundle (scripts/bundle.ts) therefore loads a copy of
  * the wasm whose export section lists only those; the code is unchanged, and what is not exported
  * is never compiled (V8 compiles wasm functions lazily).
  *
@@ -174,6 +174,7 @@ export function keepFunctionExports(wasm: Uint8Array, keep: ReadonlySet<string>)
   const out: Uint8Array[] = [wasm.subarray(0, 8)];
   let kept = 0;
   let total = 0;
+  /** Every export kept: the functions asked for and all others (memory, tables, globals). */
   const found = new Set<string>();
   while (r.at < wasm.length) {
     const start = r.at;
@@ -199,8 +200,8 @@ export function keepFunctionExports(wasm: Uint8Array, keep: ReadonlySet<string>)
         total++;
         if (!keep.has(name)) continue;
         kept++;
-        found.add(name);
       }
+      found.add(name);
       entries.push(wasm.subarray(entryStart, r.at));
       entryCount++;
     }
@@ -208,8 +209,7 @@ export function keepFunctionExports(wasm: Uint8Array, keep: ReadonlySet<string>)
     const body = Buffer.concat([Uint8Array.from(uleb(entryCount)), ...entries]);
     out.push(Uint8Array.from([EXPORT_SECTION, ...uleb(body.length)]), body);
   }
-  const others = new Set(wasmExports(wasm).filter((e) => e.kind !== 'function').map((e) => e.name));
-  const missing = [...keep].filter((name) => !found.has(name) && !others.has(name));
+  const missing = [...keep].filter((name) => !found.has(name));
   if (missing.length > 0) throw new Error(`iced-x86's loader calls wasm exports the module does not have: ${missing.join(', ')}`);
   return { wasm: Buffer.concat(out), kept, total };
 }
@@ -220,6 +220,21 @@ declare const WebAssembly: { Module: { new (bytes: Uint8Array): object; exports(
 /** A module's exports, as V8 reads them; throws if the module does not validate. */
 export function wasmExports(wasm: Uint8Array): { name: string; kind: string }[] {
   return WebAssembly.Module.exports(new WebAssembly.Module(wasm));
+}
+
+/** A module's sections in order: id and the bytes of the whole section (id and size included). */
+export function wasmSections(wasm: Uint8Array): { id: number; bytes: Uint8Array }[] {
+  const r = new Reader(wasm);
+  r.at = 8;
+  const sections: { id: number; bytes: Uint8Array }[] = [];
+  while (r.at < wasm.length) {
+    const start = r.at;
+    const id = r.byte();
+    const size = r.uleb();
+    r.at += size;
+    sections.push({ id, bytes: wasm.subarray(start, r.at) });
+  }
+  return sections;
 }
 
 function uleb(value: number): number[] {

@@ -39,7 +39,10 @@ export function ensureBuilt(): void {
   if (built) return;
   const stale = PACKAGES.filter((pkg) => {
     const dir = join(root, 'packages', pkg);
-    const sources = Math.max(newestMtime(join(dir, 'src')), statSync(join(dir, 'package.json')).mtimeMs);
+    // The build scripts too: they decide what the bundle holds (scripts/bundle.ts, trim-iced.ts)
+    // and write the built-in recipe table (recipe's scripts/write-builtins.ts).
+    const scripts = existsSync(join(dir, 'scripts')) ? newestMtime(join(dir, 'scripts')) : 0;
+    const sources = Math.max(newestMtime(join(dir, 'src')), scripts, statSync(join(dir, 'package.json')).mtimeMs);
     return oldestBuild(pkg) < sources;
   });
   if (stale.length > 0) {

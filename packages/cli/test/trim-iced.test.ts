@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkCodeReads, keepFunctionExports, reachableIcedExports, trimCodeEnum, wasmExports, wordsOf } from '../scripts/trim-iced.js';
+import { checkCodeReads, keepFunctionExports, reachableIcedExports, trimCodeEnum, wasmExports, wasmSections, wordsOf } from '../scripts/trim-iced.js';
 
 const LOADER = `
 let wasm;
@@ -97,6 +97,12 @@ test('the rewritten module keeps exactly the function exports asked for, its mem
   assert.equal(after.filter((e) => e.kind !== 'function'), all.filter((e) => e.kind !== 'function'));
   // Everything but the export section is byte for byte the same: the module shrinks by the names left out.
   assert.ok(wasm.length < icedWasm.length);
+  const before = wasmSections(icedWasm);
+  const after2 = wasmSections(wasm);
+  assert.equal(after2.map((x) => x.id), before.map((x) => x.id));
+  before.forEach((section, i) => {
+    if (section.id !== 7) assert.ok(Buffer.from(section.bytes).equals(after2[i]!.bytes), `section ${i} (id ${section.id}) unchanged`);
+  });
   assert.throws(() => keepFunctionExports(icedWasm, new Set(['no_such_export'])), /no_such_export/);
 });
 

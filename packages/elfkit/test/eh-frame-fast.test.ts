@@ -4,6 +4,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { missingFile, testNeeding } from '../../../fixtures/prerequisites.js';
 import { ElfError, readElf } from '../src/index.js';
 import { Cursor } from '../src/read/cursor.js';
 import { EntryReader, readEhFrame, type Fde } from '../src/read/read-eh-frame.js';
@@ -29,7 +30,7 @@ function describe(f: Fde): string {
 const FILES = ['/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2', '/bin/ls', '/usr/bin/gdb', process.execPath];
 
 for (const path of FILES) {
-  test(`the fast FDE path reads ${path} as the general reader does`, () => {
+  testNeeding(test, missingFile(path), `the fast FDE path reads ${path} as the general reader does`, () => {
     const elf = readElf(readFileSync(realpathSync(path)));
     const s = elf.section('.eh_frame')!;
     const fast = outcome(elf.bytes, s.offset, s.size, s.va, false);
@@ -54,7 +55,7 @@ function leadingEntries(path: string, max: number): { bytes: Uint8Array; va: big
 }
 
 for (const [path, max] of [['/lib64/ld-linux-x86-64.so.2', Infinity], ['/usr/bin/gdb', 12_000]] as const) {
-  test(`the fast FDE path agrees with the general reader on mutated .eh_frame bytes and on high addresses (${path})`, () => {
+  testNeeding(test, missingFile(path), `the fast FDE path agrees with the general reader on mutated .eh_frame bytes and on high addresses (${path})`, () => {
     const { bytes: original, va: sectionVa } = leadingEntries(path, max);
     const s = { va: sectionVa };
     let seed = 0x5eed;

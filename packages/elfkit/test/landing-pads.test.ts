@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { missingFile, testNeeding } from '../../../fixtures/prerequisites.js';
 import { landingPads, readElf } from '../src/index.js';
 import { readLandingPads } from '../src/read/read-lsda.js';
 
@@ -99,7 +100,7 @@ test('no section headers, an .eh_frame found through PT_GNU_EH_FRAME: every pad 
 });
 
 for (const path of ['/usr/bin/gdb', '/lib/x86_64-linux-gnu/libc.so.6']) {
-  test(`landing pads of ${path}: found, each inside a function`, () => {
+  testNeeding(test, missingFile(path), `landing pads of ${path}: found, each inside a function`, () => {
     const elf = readElf(readFileSync(path));
     const { pads, unknown } = landingPads(elf);
     assert.ok(pads.length > 20, `${pads.length} pads`);

@@ -1,6 +1,8 @@
 // analyzeFunction must answer as a decoder over just the function does: no byte past a function's
 // end may change its analysis (a decoder shared over more of the file would see them). The
 // reference: the same function in a copy of the file cut right after it, where none exists.
+// analyzeFunction decodes a subarray of exactly the function today, so the first test is a guard
+// for a change that would give it a shared window; the second holds r11's window to the same rule.
 import { readFileSync, realpathSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

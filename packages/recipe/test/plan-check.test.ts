@@ -81,6 +81,7 @@ test('new bytes that do not decode to the variant, or jump elsewhere than the tr
     // does not decode from the patch's bytes, whatever bytes follow them.
     const overrun = new Uint8Array(p.after);
     overrun.set([0x48, 0xb8], 7);
+    assert.ok(plan.patches[1] !== undefined, 'a second patch to read on into');
     for (const next of [undefined, plan.patches[1]]) {
       const patches = next === undefined ? [{ ...p, after: overrun }] : [{ ...p, after: overrun }, next];
       expectCheckFailure(() => checkPlan(elf, withPatches(plan, patches)), /do not decode/, 'overrun');

@@ -6,6 +6,7 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, write
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { builtinRecipesDir, listBuiltinRecipes, loadRecipe, readRecipeFile } from '../src/index.js';
@@ -78,10 +79,20 @@ test('no source imports zod or yaml but for types', () => {
   const src = join(dirname(fileURLToPath(import.meta.url)), '..', 'src');
   const files = (dir: string): string[] => readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? files(join(dir, f)) : [join(dir, f)]));
   for (const file of files(src).filter((f) => f.endsWith('.ts'))) {
-    for (const line of readFileSync(file, 'utf8').split('\n')) {
-      if (/^\s*(import|export)\b.*from\s+['"](zod|yaml)['"]/.test(line) || /^\s*import\s+['"](zod|yaml)['"]/.test(line)) {
-        assert.ok(/^\s*(import|export) type\b/.test(line), `${file}: ${line.trim()}`);
+    // Parsed, not read line by line: an import list may span lines.
+    const parsed = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
+    for (const statement of parsed.statements) {
+      let from: ts.Expression | undefined;
+      let typeOnly = false;
+      if (ts.isImportDeclaration(statement)) {
+        from = statement.moduleSpecifier;
+        typeOnly = statement.importClause?.isTypeOnly === true;
+      } else if (ts.isExportDeclaration(statement)) {
+        from = statement.moduleSpecifier;
+        typeOnly = statement.isTypeOnly;
       }
+      if (from === undefined || !ts.isStringLiteral(from) || (from.text !== 'zod' && from.text !== 'yaml')) continue;
+      assert.ok(typeOnly, `${file}: ${statement.getText(parsed).replace(/\s+/g, ' ')}`);
     }
   }
 });
