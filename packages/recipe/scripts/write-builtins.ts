@@ -4,7 +4,7 @@
 // the YAML parser and zod nor build the schema (~13 ms of a 0.2 s command); when a file differs
 // it parses as before. Run by the package build (the table follows the parser's code too); the
 // recipe-compiled test fails when the committed file is not what this writes.
-import { realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { listBuiltinRecipes } from '../src/load/builtin-recipes.js';
@@ -49,6 +49,11 @@ export function compiledBuiltinsText(): string {
 }
 
 if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(SELF)) {
-  writeFileSync(COMPILED_BUILTINS_FILE, compiledBuiltinsText());
-  process.stdout.write(`wrote ${COMPILED_BUILTINS_FILE}\n`);
+  // Written only when it changes: every build runs this, and a tracked source whose mtime moves
+  // on each build would make every build look stale to whatever compares mtimes.
+  const text = compiledBuiltinsText();
+  if (!existsSync(COMPILED_BUILTINS_FILE) || readFileSync(COMPILED_BUILTINS_FILE, 'utf8') !== text) {
+    writeFileSync(COMPILED_BUILTINS_FILE, text);
+    process.stdout.write(`wrote ${COMPILED_BUILTINS_FILE}\n`);
+  }
 }

@@ -210,7 +210,7 @@ test('a compiler that does not finish is stopped after the timeout -> LINK_COMPI
   // A "compiler" that waits: a script that sleeps, then one that reads its input (which is closed).
   const dir = mkdtempSync(join(tmpdir(), 'libos-slow-cc-'));
   const sleeper = join(dir, 'sleepy-cc');
-  writeFileSync(sleeper, '#!/bin/sh\nsleep 30\n', { mode: 0o755 });
+  writeFileSync(sleeper, '#!/bin/sh\nexec sleep 30\n', { mode: 0o755 });
   const reader = join(dir, 'reading-cc');
   writeFileSync(reader, '#!/bin/sh\ncat > /dev/null\nexit 1\n', { mode: 0o755 });
   const started = Date.now();

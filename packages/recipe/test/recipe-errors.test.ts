@@ -1,6 +1,9 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseRecipe, renderRecipeDiagnostic, type RecipeDiagnosticCode } from '../src/index.js';
+import { loadRecipe, parseRecipe, renderRecipeDiagnostic, type RecipeDiagnosticCode } from '../src/index.js';
 
 const HEAD = 'name: bad\nmatch:\n  - annotation: .libos.instructions.syscall\n';
 
@@ -120,6 +123,19 @@ test('renderRecipeDiagnostic shows the line with a caret under the column', () =
     ].join('\n'),
   );
   assert.is(renderRecipeDiagnostic(error), String(error));
+});
+
+test('a recipe path that is a directory: RECIPE_NOT_FOUND saying so, the path named once', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'libos-recipe-dir-'));
+  try {
+    const path = join(dir, 'r.yaml');
+    mkdirSync(path); // a directory named like a recipe
+    const [error] = loadRecipe(path).errors;
+    assert.is(error?.code, 'RECIPE_NOT_FOUND');
+    assert.is(error?.message, 'cannot read the recipe: it is a directory');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

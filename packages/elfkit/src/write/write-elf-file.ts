@@ -17,7 +17,7 @@ import { writeError } from './write-errors.js';
  */
 export async function writeElfFile(inPath: string, outPath: string, edit: ElfEdit | ((elf: ElfFile) => ElfEdit)): Promise<ElfFile> {
   const inReal = await realpath(inPath);
-  refuseSameFile(outPath, inReal, await realpath(outPath).catch(() => resolve(outPath)));
+  refuseSameFile(outPath, inReal);
   // Not a device or a FIFO, which would be read without end.
   const input = readRegularFile(inReal);
   const elf = readElf(input.bytes);
@@ -35,7 +35,7 @@ export async function writeElfFile(inPath: string, outPath: string, edit: ElfEdi
  * with the temporary file removed. {@link writeFileAtomicSync} does the same without yielding.
  */
 export async function writeFileAtomic(outPath: string, data: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<void> {
-  if (options.inputPath !== undefined) refuseSameFile(outPath, await realpath(options.inputPath).catch(() => resolve(options.inputPath!)), await realpath(outPath).catch(() => resolve(outPath)));
+  if (options.inputPath !== undefined) refuseSameFile(outPath, options.inputPath);
   const { dir, temp } = tempPathFor(outPath);
   const handle = await open(temp, 'wx', 0o600);
   try {
@@ -59,7 +59,7 @@ export async function writeFileAtomic(outPath: string, data: Uint8Array | string
  * writes, and saves the round trips through the thread pool (2 ms of a 2 MB output here).
  */
 export function writeFileAtomicSync(outPath: string, data: Uint8Array | string, options: AtomicWriteOptions = {}): void {
-  if (options.inputPath !== undefined) refuseSameFile(outPath, realpathOr(options.inputPath), realpathOr(outPath));
+  if (options.inputPath !== undefined) refuseSameFile(outPath, options.inputPath);
   const { dir, temp } = tempPathFor(outPath);
   const fd = openSync(temp, 'wx', 0o600);
   try {
@@ -79,15 +79,7 @@ export function writeFileAtomicSync(outPath: string, data: Uint8Array | string, 
     }
     throw e;
   }
-  let dirFd: number | undefined;
-  try {
-    dirFd = openSync(dir, 'r');
-    fsyncSync(dirFd);
-  } catch {
-    // As syncDirectory: a file system that refuses to fsync a directory is not an error.
-  } finally {
-    if (dirFd !== undefined) closeSync(dirFd);
-  }
+  syncDirectorySync(dir);
 }
 
 /** How {@link writeFileAtomic} and {@link writeFileAtomicSync} write. */
@@ -110,12 +102,25 @@ function realpathOr(path: string): string {
   }
 }
 
-function refuseSameFile(outPath: string, inReal: string, outReal: string): void {
-  if (inReal === outReal) throw writeError('ELF_SAME_FILE', -1, `output ${outPath} is the input file`);
+/** ELF_SAME_FILE when `outPath` names `inputPath` (through links too; an output not there yet names nothing). */
+function refuseSameFile(outPath: string, inputPath: string): void {
+  if (realpathOr(inputPath) === realpathOr(outPath)) throw writeError('ELF_SAME_FILE', -1, `output ${outPath} is the input file`);
 }
 
 // The rename is durable only once the directory entry is on disk. Some file systems refuse to
 // fsync a directory; the file itself is already synced, so that is not an error.
+function syncDirectorySync(path: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    fsyncSync(fd);
+  } catch {
+    // Refused: as above.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 async function syncDirectory(path: string): Promise<void> {
   const dir = await open(path, 'r').catch(() => undefined);
   if (dir === undefined) return;

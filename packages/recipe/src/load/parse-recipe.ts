@@ -262,6 +262,7 @@ export function readText(path: string): string | Error {
     return readRegularFile(path).bytes.toString('utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    return new Error(code === 'ENOENT' ? 'no such file' : (error as Error).message);
+    // Node's own messages repeat the path ("EISDIR: illegal operation on a directory, read '...'").
+    return new Error(code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message);
   }
 }
