@@ -99,6 +99,8 @@ export interface Relocation {
   readonly kind: 'rela' | 'relr';
   /** sh_info of the relocation section: the section index it applies to (a .o, .rela.plt). */
   readonly target?: number;
+  /** sh_link of the relocation section: the symbol table `symbol` indexes (RELA; absent when 0). */
+  readonly symbolTable?: number;
 }
 
 /** One note (from SHT_NOTE sections, or PT_NOTE segments when there are no sections). */

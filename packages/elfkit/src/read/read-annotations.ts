@@ -1,7 +1,7 @@
 import { ElfError } from '../errors.js';
 import {
   ANNOTATION_SECTION_PCREL, ANNOTATION_SECTION_QUAD, ET_DYN, ET_REL, R_X86_64_64, R_X86_64_PC32,
-  R_X86_64_RELATIVE, SHT_NOBITS, SHT_RELA,
+  R_X86_64_RELATIVE, SHT_NOBITS,
 } from '../model/constants.js';
 import type { ElfSymbol, Relocation, Section, SyscallAnnotation } from '../model/types.js';
 import type { Cursor } from './cursor.js';
@@ -30,13 +30,12 @@ const PCREL_ENTRY = 8; // .long site - .; .byte len; .byte 0,0,0
  */
 export function readAnnotations(src: AnnotationSource): SyscallAnnotation[] {
   const out: SyscallAnnotation[] = [];
-  const rela = new RelaSections(src.sections);
-  for (const s of src.sections) if (s.name === ANNOTATION_SECTION_QUAD) readQuad(src, rela, s, out);
-  for (const s of src.sections) if (s.name === ANNOTATION_SECTION_PCREL) readPcrel(src, rela, s, out);
+  for (const s of src.sections) if (s.name === ANNOTATION_SECTION_QUAD) readQuad(src, s, out);
+  for (const s of src.sections) if (s.name === ANNOTATION_SECTION_PCREL) readPcrel(src, s, out);
   return out;
 }
 
-function readQuad(src: AnnotationSource, rela: RelaSections, s: Section, out: SyscallAnnotation[]): void {
+function readQuad(src: AnnotationSource, s: Section, out: SyscallAnnotation[]): void {
   // A NOBITS table (separate debug files) has no entries to read.
   if (s.type === SHT_NOBITS) return;
   const c = src.cursor;
@@ -51,7 +50,7 @@ function readQuad(src: AnnotationSource, rela: RelaSections, s: Section, out: Sy
     const r = byEntry.get(key);
     if (src.type === ET_REL) {
       if (r === undefined) throw new ElfError('ELF_BAD_ANNOTATION', at, 'annotation entry in a .o without a relocation');
-      const { site, section } = resolveObject(src, rela, r, at, R_X86_64_64);
+      const { site, section } = resolveObject(src, r, at, R_X86_64_64);
       out.push({ site, length, form: 'quad', entryOffset: at, section });
     } else {
       const site = r !== undefined && (r.kind === 'relr' || r.type === R_X86_64_RELATIVE) ? BigInt.asUintN(64, r.addend) : inPlace;
@@ -60,7 +59,7 @@ function readQuad(src: AnnotationSource, rela: RelaSections, s: Section, out: Sy
   }
 }
 
-function readPcrel(src: AnnotationSource, rela: RelaSections, s: Section, out: SyscallAnnotation[]): void {
+function readPcrel(src: AnnotationSource, s: Section, out: SyscallAnnotation[]): void {
   if (s.type === SHT_NOBITS) return;
   const c = src.cursor;
   const byEntry = src.type === ET_REL ? relocationsFor(src, s) : undefined;
@@ -71,7 +70,7 @@ function readPcrel(src: AnnotationSource, rela: RelaSections, s: Section, out: S
       const r = byEntry.get(BigInt(o));
       if (r === undefined) throw new ElfError('ELF_BAD_ANNOTATION', at, 'annotation entry in a .o without a relocation');
       // `.long 551b - .` leaves S + A - P: the site is S + A.
-      const { site, section } = resolveObject(src, rela, r, at, R_X86_64_PC32);
+      const { site, section } = resolveObject(src, r, at, R_X86_64_PC32);
       out.push({ site, length, form: 'pcrel', entryOffset: at, section });
     } else {
       const site = BigInt.asUintN(64, s.va + BigInt(o) + BigInt(c.i32(at)));
@@ -127,30 +126,11 @@ function indexRelocations(all: readonly Relocation[]): RelocationIndex {
   return { byTarget, byOffset };
 }
 
-/**
- * A .o's RELA sections by target section and name, the first of each, indexed on first use: looked
- * up per entry, a scan of every section made a .o of 6,000 tables (18,000 sections) take 24 s.
- */
-class RelaSections {
-  private byKey: Map<string, Section> | undefined;
-  constructor(private readonly sections: readonly Section[]) {}
-
-  of(r: Relocation): Section | undefined {
-    if (this.byKey === undefined) {
-      this.byKey = new Map();
-      for (const x of this.sections) {
-        const key = `${x.info}:${x.name}`;
-        if (x.type === SHT_RELA && !this.byKey.has(key)) this.byKey.set(key, x);
-      }
-    }
-    return this.byKey.get(`${r.target}:${r.section}`);
-  }
-}
-
-function resolveObject(src: AnnotationSource, rela: RelaSections, r: Relocation, at: number, expected: number): { site: bigint; section: number } {
+function resolveObject(src: AnnotationSource, r: Relocation, at: number, expected: number): { site: bigint; section: number } {
   if (r.type !== expected) throw new ElfError('ELF_BAD_ANNOTATION', at, `annotation entry relocated by type ${r.type}, expected ${expected}`);
-  const relaSection = rela.of(r);
-  const table = relaSection !== undefined ? src.sections[relaSection.link] : undefined;
+  // The relocation section's own sh_link (looking the section up per entry by its name scanned
+  // every section: a .o of 6,000 tables took 24 s).
+  const table = r.symbolTable !== undefined ? src.sections[r.symbolTable] : undefined;
   if (table === undefined) throw new ElfError('ELF_BAD_ANNOTATION', at, `relocation section ${r.section} has no symbol table`);
   const sym = src.symbolsOf(table)[r.symbol];
   if (sym === undefined) throw new ElfError('ELF_BAD_ANNOTATION', at, `relocation names symbol ${r.symbol}, past the symbol table`);

@@ -33,6 +33,7 @@ function readRela(c: Cursor, s: Section, out: Relocation[]): void {
       addend: view.getBigInt64(at + 16, true),
       kind: 'rela',
       ...(target !== undefined ? { target } : {}),
+      ...(s.link !== 0 ? { symbolTable: s.link } : {}),
     };
     out.push(r);
   }
